@@ -1,0 +1,245 @@
+//! What clients ask the replicated namespace to do (DESIGN §2 "single namespace", "write",
+//! "versions", "delete", "access control", "cluster of N nodes"), and what each change was.
+//! A [`Command`] is proposed through raft; every replica applies it with `meta::Namespace::apply`
+//! and gets the same [`Change`] or the same `CommandError`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UnixMillis, UserName, Version};
+use crate::path::Path;
+
+/// A request to change the namespace or the cluster membership.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Command {
+    /// Create a folder (and any missing parent folders).
+    CreateFolder {
+        /// The folder to create.
+        path: Path,
+        /// Who will own it.
+        owner: UserName,
+    },
+    /// Commit a new immutable version of a file whose chunks are already stored.
+    PutVersion {
+        /// The file.
+        path: Path,
+        /// What must hold for the write to apply; otherwise `VersionConflict`.
+        precondition: Precondition,
+        /// The chunks, size and whole-file hash.
+        content: Content,
+        /// Who wrote it.
+        author: UserName,
+        /// When the receiving node accepted the request.
+        created_at: UnixMillis,
+    },
+    /// Tombstone a file, or remove an empty folder.
+    Delete {
+        /// The file or folder.
+        path: Path,
+        /// What must hold for the delete to apply.
+        precondition: Precondition,
+        /// When the receiving node accepted the request.
+        deleted_at: UnixMillis,
+    },
+    /// Give a version of a file a name that retention never removes.
+    Checkpoint {
+        /// The file.
+        path: Path,
+        /// The checkpoint's name, unique per file.
+        name: String,
+        /// The version to name; the latest when `None`.
+        version: Option<Version>,
+    },
+    /// Make an earlier version's content the newest version again (a new version number).
+    Revert {
+        /// The file.
+        path: Path,
+        /// The version whose content comes back.
+        to: Version,
+        /// Who asked.
+        author: UserName,
+        /// When the receiving node accepted the request.
+        created_at: UnixMillis,
+    },
+    /// Grant (or, with `None`, revoke) a user's access to a file or folder.
+    SetGrant {
+        /// The file or folder.
+        path: Path,
+        /// The user.
+        user: UserName,
+        /// The access granted; `None` revokes.
+        access: Option<Access>,
+    },
+    /// Add a node to the cluster (a raft membership change).
+    AddNode {
+        /// The new member.
+        node: NodeId,
+        /// Voter, or learner (receives the log, does not vote).
+        role: MemberRole,
+    },
+    /// Remove a node from the cluster (a raft membership change).
+    RemoveNode {
+        /// The member to remove.
+        node: NodeId,
+    },
+    /// Record an operator's intent for a node (drain before leaving).
+    SetNodeState {
+        /// The member.
+        node: NodeId,
+        /// The declared state.
+        state: DeclaredState,
+    },
+}
+
+impl Command {
+    /// Whether this command changes raft membership (applied through a raft conf change).
+    pub fn is_membership(&self) -> bool {
+        matches!(self, Command::AddNode { .. } | Command::RemoveNode { .. })
+    }
+}
+
+/// A condition on the current version of a path, checked when the command applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Precondition {
+    /// No condition.
+    None,
+    /// The path must not hold a live file or folder (`--if-absent`, `If-None-Match: *`).
+    Absent,
+    /// The live file's latest version must be exactly this (`--if-version`, `If-Match`).
+    Version(Version),
+}
+
+/// The content of one file version: its chunks in order, total size and whole-file hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Content {
+    /// The chunks, in file order.
+    pub chunks: Vec<ChunkRef>,
+    /// Total length in bytes; must equal the sum of the chunk lengths.
+    pub size_bytes: u64,
+    /// blake3 of the whole file.
+    pub hash: Hash,
+}
+
+/// One chunk of a version: its address and length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct ChunkRef {
+    /// blake3 of the chunk's bytes.
+    pub id: ChunkId,
+    /// Length in bytes.
+    pub len_bytes: u32,
+}
+
+/// A user's access to a file or folder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Access {
+    /// May read and list.
+    Read,
+    /// May read, list, write and delete.
+    Write,
+}
+
+/// How a member takes part in raft.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum MemberRole {
+    /// Votes and counts toward the commit quorum.
+    Voter,
+    /// Receives the log; does not vote.
+    Learner,
+}
+
+/// What an operator declared for a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum DeclaredState {
+    /// Serving and receiving new data.
+    Active,
+    /// Data is being moved off before the node leaves; it receives no new chunks.
+    Draining,
+}
+
+/// What one applied command changed: the reply to its client and the change-feed record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// A folder now exists (with any parents it needed).
+    FolderCreated {
+        /// The folder.
+        path: Path,
+    },
+    /// A file has a new latest version (a put or a revert).
+    FileWritten {
+        /// The file.
+        path: Path,
+        /// The new version.
+        version: Version,
+        /// Its size.
+        size_bytes: u64,
+        /// Its whole-file hash.
+        hash: Hash,
+    },
+    /// A file was tombstoned.
+    FileDeleted {
+        /// The file.
+        path: Path,
+        /// The last version before the tombstone.
+        version: Version,
+    },
+    /// An empty folder was removed.
+    FolderDeleted {
+        /// The folder.
+        path: Path,
+    },
+    /// A version was given a checkpoint name.
+    CheckpointCreated {
+        /// The file.
+        path: Path,
+        /// The checkpoint's name.
+        name: String,
+        /// The version named.
+        version: Version,
+    },
+    /// A grant was set or revoked.
+    GrantChanged {
+        /// The file or folder.
+        path: Path,
+        /// The user.
+        user: UserName,
+        /// The new access, `None` when revoked.
+        access: Option<Access>,
+    },
+    /// A node joined the membership.
+    NodeAdded {
+        /// The member.
+        node: NodeId,
+        /// Its raft role.
+        role: MemberRole,
+    },
+    /// A node left the membership.
+    NodeRemoved {
+        /// The former member.
+        node: NodeId,
+    },
+    /// A member's declared state changed.
+    NodeStateChanged {
+        /// The member.
+        node: NodeId,
+        /// The new declared state.
+        state: DeclaredState,
+    },
+}
+
+/// A successful reply to a client command.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The command committed at `index` and changed this.
+    Applied {
+        /// The raft log index of the command; also the change-feed position.
+        index: LogIndex,
+        /// What changed.
+        change: Change,
+    },
+}

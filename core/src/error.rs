@@ -1,0 +1,209 @@
+//! Errors, split by who is at fault (STYLE "Errors", after rustls): [`WireError`] when a peer sent
+//! garbage, [`CommandError`] for a client (each variant says what to do), [`ConfigError`] for the
+//! operator. No `io::Error` here: disk trouble reaches core as a `JobFault`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::Precondition;
+use crate::ids::{NodeId, Version};
+use crate::path::{Path, PathError};
+
+/// A frame or message from a peer could not be decoded. The connection's bytes are dropped and
+/// counted; the node never panics on them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// Fewer bytes than the header or the declared payload length.
+    #[error("frame is short: need {needed_bytes} bytes, have {have_bytes}")]
+    Short {
+        /// Bytes needed to make progress.
+        needed_bytes: usize,
+        /// Bytes available.
+        have_bytes: usize,
+    },
+    /// The frame does not start with the dfs magic.
+    #[error("bad magic {found:02x?}: not a dfs peer")]
+    BadMagic {
+        /// The first four bytes received.
+        found: [u8; 4],
+    },
+    /// A protocol version this build does not speak.
+    #[error("unknown wire version {found} (this node speaks {supported})")]
+    UnknownVersion {
+        /// The version in the frame.
+        found: u16,
+        /// The version this build speaks.
+        supported: u16,
+    },
+    /// The declared payload is larger than the configured maximum.
+    #[error("frame of {len_bytes} bytes exceeds the maximum of {max_bytes}")]
+    Oversized {
+        /// The declared payload length.
+        len_bytes: u64,
+        /// The maximum accepted.
+        max_bytes: u64,
+    },
+    /// The payload is not a valid message.
+    #[error("payload is not a valid message")]
+    BadPayload,
+    /// Bytes remain after a complete frame passed to a whole-frame decoder.
+    #[error("{extra_bytes} bytes after the end of the frame")]
+    TrailingBytes {
+        /// How many.
+        extra_bytes: usize,
+    },
+}
+
+/// Why a client command was refused or did not complete. Client-visible; each variant says what
+/// the client should do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum CommandError {
+    /// This node cannot take the command; send it to the leader.
+    #[error("not the leader; retry on {leader_hint:?}")]
+    NotLeader {
+        /// The leader as this node last knew it.
+        leader_hint: Option<NodeId>,
+    },
+    /// No leader is known (an election is running); retry shortly.
+    #[error("no leader is known; retry shortly")]
+    NoLeader,
+    /// The command was not seen to commit in time. It may still apply: retry with the same
+    /// idempotency key, or read before retrying.
+    #[error("not committed in time; the outcome is unknown, retry idempotently")]
+    Timeout,
+    /// Too many commands are waiting for commit on this node; retry after a back-off.
+    #[error("too many commands in flight (max {max}); retry later")]
+    Overloaded {
+        /// The node's limit.
+        max: usize,
+    },
+    /// The path is malformed.
+    #[error("invalid path: {0}")]
+    InvalidPath(PathError),
+    /// Nothing lives at this path.
+    #[error("{path}: not found")]
+    NotFound {
+        /// The path.
+        path: Path,
+    },
+    /// Something already lives at this path.
+    #[error("{path}: already exists")]
+    AlreadyExists {
+        /// The path.
+        path: Path,
+    },
+    /// The precondition did not hold; re-read and retry with the current version.
+    #[error("{path}: version conflict, expected {expected:?}, found {found:?}")]
+    VersionConflict {
+        /// The path.
+        path: Path,
+        /// What the command required.
+        expected: Precondition,
+        /// The live version, `None` when absent.
+        found: Option<Version>,
+    },
+    /// A file operation named a folder.
+    #[error("{path}: is a folder")]
+    IsFolder {
+        /// The path.
+        path: Path,
+    },
+    /// A folder operation named a file, or a parent of the path is a file.
+    #[error("{path}: is a file, not a folder")]
+    NotAFolder {
+        /// The path.
+        path: Path,
+    },
+    /// Only empty folders can be deleted.
+    #[error("{path}: folder is not empty")]
+    FolderNotEmpty {
+        /// The path.
+        path: Path,
+    },
+    /// The root folder cannot be deleted or replaced.
+    #[error("the root folder cannot be changed this way")]
+    RootImmutable,
+    /// The file has no such version (never written, or removed by retention).
+    #[error("{path}: no version {version}")]
+    VersionNotFound {
+        /// The path.
+        path: Path,
+        /// The missing version.
+        version: Version,
+    },
+    /// The file has no checkpoint of that name, or the name is already taken.
+    #[error("{path}: checkpoint {name:?} {problem}")]
+    Checkpoint {
+        /// The path.
+        path: Path,
+        /// The checkpoint's name.
+        name: String,
+        /// What is wrong with it.
+        problem: CheckpointProblem,
+    },
+    /// The chunk list does not add up to the declared size, or is malformed.
+    #[error("content is inconsistent: {0}")]
+    BadContent(ContentProblem),
+    /// The node is not a cluster member.
+    #[error("{node} is not a member")]
+    UnknownNode {
+        /// The node.
+        node: NodeId,
+    },
+    /// The node is already a member with that role.
+    #[error("{node} is already a member")]
+    AlreadyMember {
+        /// The node.
+        node: NodeId,
+    },
+    /// The membership change would leave the cluster without a voter, or raft refused it.
+    #[error("membership change refused: it would leave no voter or conflicts with the current configuration")]
+    MembershipRefused,
+    /// Another membership change has not finished; retry after it commits.
+    #[error("another membership change is in progress; retry shortly")]
+    MembershipChangeInProgress,
+}
+
+/// What is wrong with a checkpoint name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum CheckpointProblem {
+    /// No checkpoint has that name.
+    #[error("does not exist")]
+    NotFound,
+    /// Another version already has that name.
+    #[error("already names another version")]
+    Taken,
+    /// Empty, too long, or holding `/` or NUL.
+    #[error("is not a valid name")]
+    InvalidName,
+}
+
+/// What is wrong with a version's content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum ContentProblem {
+    /// The chunk lengths do not add up to `size_bytes`.
+    #[error("chunk lengths do not add up to the declared size")]
+    SizeMismatch,
+    /// A chunk of length zero.
+    #[error("a chunk is empty")]
+    EmptyChunk,
+}
+
+/// A configuration value is out of range or inconsistent; the message names the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A node id of 0 (raft reserves it).
+    #[error("node id must not be 0")]
+    ZeroNodeId,
+    /// A field is out of its allowed range.
+    #[error("{field} must be {requirement}")]
+    OutOfRange {
+        /// The config field.
+        field: &'static str,
+        /// What it must be.
+        requirement: &'static str,
+    },
+    /// The recovered state cannot be used (corrupt snapshot, log gap).
+    #[error("recovered state is unusable: {0}")]
+    Recovered(&'static str),
+}

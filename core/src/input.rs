@@ -1,0 +1,78 @@
+//! Everything a driver feeds into a [`crate::Node`] (STYLE "Core API"): timers, peer messages,
+//! client commands, persistence and job completions.
+
+use crate::command::Command;
+use crate::ids::{ChunkId, JobId, NodeId, ReadyNumber, RequestId};
+use crate::wire::Message;
+
+/// One event delivered to `Node::handle`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Input {
+    /// The instant from `poll_timeout` has passed. Early or duplicate timeouts are no-ops.
+    Timeout,
+    /// A message from a peer, already authenticated and decoded by the driver.
+    Peer {
+        /// The sender.
+        from: NodeId,
+        /// What it sent.
+        message: Message,
+    },
+    /// A client asks for a namespace or membership change.
+    Client {
+        /// The driver's number for this request; the reply carries it back.
+        request: RequestId,
+        /// What the client asks.
+        command: Command,
+    },
+    /// Every `Output::Persist` up to and including `ready` is durable on disk.
+    Persisted {
+        /// The newest durable batch.
+        ready: ReadyNumber,
+    },
+    /// A job from `Output::StartJob` finished.
+    JobDone {
+        /// The job.
+        job: JobId,
+        /// What it achieved, or why it failed.
+        result: Result<JobReport, JobFault>,
+    },
+}
+
+/// What a finished job achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobReport {
+    /// The chunk is durable on the target node.
+    ChunkStored {
+        /// The chunk.
+        chunk: ChunkId,
+        /// Where it is stored.
+        on: NodeId,
+    },
+    /// The chunk was re-read and its hash checked.
+    ChunkVerified {
+        /// The chunk.
+        chunk: ChunkId,
+        /// Whether its bytes still match its hash.
+        intact: bool,
+    },
+    /// The chunk file was removed.
+    ChunkDeleted {
+        /// The chunk.
+        chunk: ChunkId,
+    },
+}
+
+/// Why a job failed; disk and network trouble reach core only in this form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobFault {
+    /// No source holding the chunk answered.
+    SourceUnavailable,
+    /// The target could not be reached.
+    TargetUnavailable,
+    /// The bytes read did not match the chunk's hash.
+    Corrupt,
+    /// The disk has no room.
+    DiskFull,
+    /// Another disk error.
+    Io,
+}

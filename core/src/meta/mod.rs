@@ -1,0 +1,272 @@
+//! The replicated namespace (DESIGN §1 `meta`; §2 "single namespace", "versions", "delete",
+//! "access control", "cluster of N nodes"): folders, files with immutable versions, tombstones,
+//! owners, grants and cluster members. Every replica applies the same committed [`Command`]s in log
+//! order with [`Namespace::apply`] and reaches the same state, byte for byte ([`Namespace::digest`]).
+//!
+//! Rules (each decided the way a production file store would; the tests pin them down):
+//! - **Determinism.** No clock, RNG or I/O; only `BTreeMap`s. Timestamps come in with the command.
+//! - **All or nothing.** A command is validated completely before anything changes, so an `Err`
+//!   changes nothing but the applied index (every replica records the same refusal).
+//! - **Log order.** `apply`/`advance` assert that indexes strictly increase: a replayed index is a
+//!   bug in the caller, not input.
+//! - **Folders** are created with their missing parents (`mkdir -p`), all owned by the creator.
+//!   Only folders with no live children can be deleted; the root can never be deleted or written.
+//! - **Versions** of a path are numbered from 1 and never repeat, even across delete and re-create:
+//!   a put on a tombstoned file continues its numbering. A file keeps all its versions (retention is
+//!   decided elsewhere); a delete tombstones it ([`Tombstone`]), keeping its history readable by
+//!   [`Namespace::version`]/[`Namespace::checkpoint`] (like a versioned object store), while
+//!   [`Namespace::latest`], [`Namespace::children`] and every write treat it as absent.
+//! - **Reviving** a tombstoned file by a put makes the author its owner and clears its grants: the
+//!   new file must not inherit the access list of a deleted one. Its checkpoints are kept.
+//! - **Retiring.** A tombstoned file whose path is needed for a folder (an explicit `CreateFolder`,
+//!   a missing parent of a put, or a folder delete that would orphan it) is dropped, history and
+//!   checkpoints included (its chunks become garbage for GC); only its last version number is
+//!   remembered so the numbering still never repeats if a file comes back there.
+//! - **Preconditions.** `None` always holds; `Absent` holds when no live file or folder is at the
+//!   path; `Version(v)` holds when a live file's latest version is `v`. A folder has no version:
+//!   a delete of a folder with any precondition but `None` is a `VersionConflict` with `found: None`.
+//! - **Membership** commands mirror raft conf changes that have already happened, so `AddNode` and
+//!   `RemoveNode` never fail. `AddNode` on a member changes only its role (state and `added_at` stay).
+//! - **Snapshots** are postcard, prefixed by a format byte; [`Namespace::restore`] re-checks every
+//!   structural invariant ([`Namespace::check_invariants`]) and never panics on bad bytes.
+
+mod apply;
+mod query;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::command::{Access, Change, Command, Content, DeclaredState, MemberRole};
+use crate::error::CommandError;
+use crate::ids::{LogIndex, NodeId, UnixMillis, UserName, Version};
+use crate::path::Path;
+
+pub use apply::is_valid_checkpoint_name;
+pub use snapshot::{InvariantViolation, SnapshotError, SNAPSHOT_FORMAT};
+
+/// Longest accepted checkpoint name, in bytes.
+pub const CHECKPOINT_NAME_BYTES_MAX: usize = 128;
+
+/// The replicated namespace: folders, files with immutable versions, tombstones, owners, grants,
+/// members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Namespace {
+    // INVARIANT: holds the root, which is a folder; every other entry's parent is in the map and is
+    // a folder (so folders are never tombstoned and tombstoned files never have children).
+    entries: BTreeMap<Path, Entry>,
+    // INVARIANT: the last version number used by each path whose file record was retired; no file
+    // entry exists at these paths (a put there removes the path from this map).
+    retired: BTreeMap<Path, Version>,
+    members: BTreeMap<NodeId, Member>,
+    // INVARIANT: strictly increases with every apply/advance.
+    applied: LogIndex,
+    // INVARIANT: the number of entries that are live files; derived, recomputed by `restore`.
+    live_files: usize,
+}
+
+/// A folder or a file (live or tombstoned), with its owner and grants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Who owns it: the creator of a folder, the author of a file's first version.
+    pub owner: UserName,
+    /// Access granted to other users.
+    pub grants: BTreeMap<UserName, Access>,
+    /// Folder or file.
+    pub kind: EntryKind,
+}
+
+/// What an entry is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A folder; its children are the entries whose parent is its path.
+    Folder,
+    /// A file and its history.
+    File(FileRecord),
+}
+
+/// A file's history: its versions, its checkpoints and whether it is deleted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Every kept version, oldest first; never empty, version numbers strictly increasing.
+    pub versions: Vec<VersionRecord>,
+    /// Set while the file is deleted.
+    pub deleted: Option<Tombstone>,
+    /// Named versions, by name; each names a version in `versions`.
+    pub checkpoints: BTreeMap<String, Version>,
+}
+
+/// The record that a file was deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The last version before the delete.
+    pub version: Version,
+    /// When the receiving node accepted the delete.
+    pub deleted_at: UnixMillis,
+    /// The log index of the delete.
+    pub index: LogIndex,
+}
+
+/// One immutable version of a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// Its number, unique per path.
+    pub version: Version,
+    /// Its chunks, size and hash.
+    pub content: Content,
+    /// Who wrote it (or asked for the revert that made it).
+    pub author: UserName,
+    /// When the receiving node accepted the write.
+    pub created_at: UnixMillis,
+    /// The log index of the command that created it.
+    pub index: LogIndex,
+}
+
+/// A cluster member as the namespace records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Voter or learner.
+    pub role: MemberRole,
+    /// What an operator declared for it.
+    pub state: DeclaredState,
+    /// The log index at which it joined.
+    pub added_at: LogIndex,
+}
+
+impl Entry {
+    /// Whether this is a folder or a file that is not deleted.
+    pub fn is_live(&self) -> bool {
+        match &self.kind {
+            EntryKind::Folder => true,
+            EntryKind::File(record) => record.deleted.is_none(),
+        }
+    }
+
+    /// Whether this is a folder.
+    pub fn is_folder(&self) -> bool {
+        matches!(self.kind, EntryKind::Folder)
+    }
+
+    /// The file record, if this is a file (live or tombstoned).
+    pub fn file(&self) -> Option<&FileRecord> {
+        match &self.kind {
+            EntryKind::Folder => None,
+            EntryKind::File(record) => Some(record),
+        }
+    }
+
+    /// A new folder entry.
+    fn folder(owner: UserName) -> Self {
+        Self { owner, grants: BTreeMap::new(), kind: EntryKind::Folder }
+    }
+}
+
+impl FileRecord {
+    /// The newest version; `None` only for a record not built by a [`Namespace`].
+    pub fn latest(&self) -> Option<&VersionRecord> {
+        self.versions.last()
+    }
+
+    /// The newest version's number (0 only for a record not built by a [`Namespace`]).
+    pub fn latest_version(&self) -> Version {
+        self.latest().map_or(Version(0), |record| record.version)
+    }
+
+    /// The record of version `version`, if kept.
+    pub fn version(&self, version: Version) -> Option<&VersionRecord> {
+        // Versions are strictly increasing, so a binary search finds it.
+        let at = self.versions.binary_search_by_key(&version, |record| record.version).ok()?;
+        self.versions.get(at)
+    }
+
+    /// Whether the file is deleted.
+    pub fn is_deleted(&self) -> bool {
+        self.deleted.is_some()
+    }
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Namespace {
+    /// An empty namespace: just the root folder (owner `UserName("admin")`), no members, applied
+    /// index 0.
+    pub fn new() -> Self {
+        let mut entries = BTreeMap::new();
+        entries.insert(Path::root(), Entry::folder(UserName("admin".to_owned())));
+        Self {
+            entries,
+            retired: BTreeMap::new(),
+            members: BTreeMap::new(),
+            applied: LogIndex(0),
+            live_files: 0,
+        }
+    }
+
+    /// The namespace every initial member of a new cluster starts from: the root folder and these
+    /// voters (`Voter`, `Active`, added at index 1), applied index `LogIndex(1)`.
+    pub fn bootstrap(voters: &[NodeId]) -> Self {
+        let mut namespace = Self::new();
+        let added_at = LogIndex(1);
+        for &node in voters {
+            let member = Member { role: MemberRole::Voter, state: DeclaredState::Active, added_at };
+            namespace.members.insert(node, member);
+        }
+        namespace.applied = added_at;
+        namespace
+    }
+
+    /// Applies the command committed at `index`. Deterministic: the same state and the same
+    /// `(index, command)` give the same result and the same new state on every replica. An `Err`
+    /// changes nothing but the applied index.
+    ///
+    /// # Panics
+    /// If `index` is not greater than [`Namespace::applied_index`] (the caller replayed the log).
+    pub fn apply(&mut self, index: LogIndex, command: &Command) -> Result<Change, CommandError> {
+        self.advance(index);
+        match command {
+            Command::CreateFolder { path, owner } => self.create_folder(path, owner),
+            Command::PutVersion { path, precondition, content, author, created_at } => {
+                let write = apply::Write { index, content, author, created_at: *created_at };
+                self.put_version(path, *precondition, write)
+            }
+            Command::Delete { path, precondition, deleted_at } => {
+                self.delete(index, path, *precondition, *deleted_at)
+            }
+            Command::Checkpoint { path, name, version } => {
+                self.checkpoint_version(path, name, *version)
+            }
+            Command::Revert { path, to, author, created_at } => {
+                self.revert(index, path, *to, author, *created_at)
+            }
+            Command::SetGrant { path, user, access } => self.set_grant(path, user, *access),
+            Command::AddNode { node, role } => Ok(self.add_node(index, *node, *role)),
+            Command::RemoveNode { node } => Ok(self.remove_node(*node)),
+            Command::SetNodeState { node, state } => self.set_node_state(*node, *state),
+        }
+    }
+
+    /// Records that `index` was applied without a command (raft's empty entries).
+    ///
+    /// # Panics
+    /// If `index` is not greater than [`Namespace::applied_index`].
+    pub fn advance(&mut self, index: LogIndex) {
+        assert!(
+            index > self.applied,
+            "meta: log index {index} applied after {} (indexes must strictly increase)",
+            self.applied
+        );
+        self.applied = index;
+    }
+
+    /// The last applied log index.
+    pub fn applied_index(&self) -> LogIndex {
+        self.applied
+    }
+}

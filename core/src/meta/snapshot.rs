@@ -1,0 +1,277 @@
+//! Snapshots of a [`Namespace`] and its structural invariants (DESIGN §1 `meta`: "apply, snapshot,
+//! restore"; STYLE "Errors": a broken invariant is checked before persist and after restore).
+//!
+//! Format: one byte [`SNAPSHOT_FORMAT`], then the postcard encoding of the applied index and the
+//! entry, retired-version and member maps, each as a sequence of `(key, value)` pairs in key order.
+//! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
+//! strictly increasing, nothing trailing) describing a namespace that passes
+//! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::{is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace};
+use crate::ids::{Hash, LogIndex, NodeId, Version};
+use crate::path::Path;
+
+/// The snapshot format this build writes and reads (the first byte of every snapshot).
+pub const SNAPSHOT_FORMAT: u8 = 1;
+
+/// Why snapshot bytes could not be restored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    /// The first byte is not a format this build reads.
+    #[error("unknown snapshot format {found} (this build reads {supported})")]
+    UnknownFormat {
+        /// The format byte found.
+        found: u8,
+        /// The format this build reads.
+        supported: u8,
+    },
+    /// The bytes end before the namespace does (including no bytes at all).
+    #[error("snapshot is truncated")]
+    Truncated,
+    /// The bytes do not decode as a namespace (or hold an invalid path).
+    #[error("snapshot bytes do not decode as a namespace")]
+    Malformed,
+    /// Bytes remain after a complete namespace.
+    #[error("{extra_bytes} bytes after the end of the snapshot")]
+    TrailingBytes {
+        /// How many.
+        extra_bytes: usize,
+    },
+    /// The keys of a map are out of order or repeated.
+    #[error("snapshot keys are out of order or repeated")]
+    NotCanonical,
+    /// The bytes decode, but the namespace they describe breaks an invariant.
+    #[error("snapshot describes an inconsistent namespace: {0}")]
+    Invalid(#[from] InvariantViolation),
+}
+
+/// A structural invariant of the namespace that does not hold.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvariantViolation {
+    /// There is no root entry.
+    #[error("the root folder is missing")]
+    MissingRoot,
+    /// The root entry is a file.
+    #[error("the root is not a folder")]
+    RootNotAFolder,
+    /// An entry's parent is absent.
+    #[error("{path}: parent is missing")]
+    Orphan {
+        /// The entry.
+        path: Path,
+    },
+    /// An entry's parent is a file.
+    #[error("{path}: parent is not a folder")]
+    ParentNotAFolder {
+        /// The entry.
+        path: Path,
+    },
+    /// A file has no versions.
+    #[error("{path}: file has no versions")]
+    EmptyHistory {
+        /// The file.
+        path: Path,
+    },
+    /// A file's version numbers are not strictly increasing from at least 1.
+    #[error("{path}: versions are not strictly increasing from 1")]
+    VersionsNotIncreasing {
+        /// The file.
+        path: Path,
+    },
+    /// A tombstone does not name the file's last version.
+    #[error("{path}: tombstone does not name the last version")]
+    TombstoneMismatch {
+        /// The file.
+        path: Path,
+    },
+    /// A checkpoint name is empty, too long or holds `/` or NUL.
+    #[error("{path}: checkpoint name {name:?} is invalid")]
+    BadCheckpointName {
+        /// The file.
+        path: Path,
+        /// The name.
+        name: String,
+    },
+    /// A checkpoint names a version the file does not keep.
+    #[error("{path}: checkpoint {name:?} names a missing version")]
+    DanglingCheckpoint {
+        /// The file.
+        path: Path,
+        /// The name.
+        name: String,
+    },
+    /// A retired version number is recorded for a path that holds a file.
+    #[error("{path}: retired path holds a file")]
+    RetiredFile {
+        /// The path.
+        path: Path,
+    },
+    /// The cached live-file count disagrees with the entries.
+    #[error("live file count is {recorded}, entries hold {counted}")]
+    FileCount {
+        /// The cached count.
+        recorded: usize,
+        /// The count from the entries.
+        counted: usize,
+    },
+}
+
+/// What a snapshot encodes, borrowed from the namespace.
+#[derive(Serialize)]
+struct Body<'a> {
+    applied: LogIndex,
+    #[serde(serialize_with = "as_pairs")]
+    entries: &'a BTreeMap<Path, Entry>,
+    #[serde(serialize_with = "as_pairs")]
+    retired: &'a BTreeMap<Path, Version>,
+    #[serde(serialize_with = "as_pairs")]
+    members: &'a BTreeMap<NodeId, Member>,
+}
+
+/// What a snapshot decodes to, before the order of keys and the invariants are checked.
+#[derive(Deserialize)]
+struct DecodedBody {
+    applied: LogIndex,
+    entries: Vec<(Path, Entry)>,
+    retired: Vec<(Path, Version)>,
+    members: Vec<(NodeId, Member)>,
+}
+
+/// Encodes a map as a sequence of `(key, value)` pairs, so it decodes as a `Vec` whose order can
+/// be checked (decoding straight into a map would silently accept repeated keys).
+fn as_pairs<S: Serializer, K: Serialize, V: Serialize>(
+    map: &&BTreeMap<K, V>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(map.iter())
+}
+
+/// The pairs as a map, if their keys strictly increase.
+fn sorted_map<K: Ord, V>(pairs: Vec<(K, V)>) -> Result<BTreeMap<K, V>, SnapshotError> {
+    if pairs.windows(2).any(|pair| pair[0].0 >= pair[1].0) {
+        return Err(SnapshotError::NotCanonical);
+    }
+    Ok(pairs.into_iter().collect())
+}
+
+impl Namespace {
+    /// Deterministic serialized form (see the module docs): equal namespaces give equal bytes.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let body = Body {
+            applied: self.applied,
+            entries: &self.entries,
+            retired: &self.retired,
+            members: &self.members,
+        };
+        postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
+            .expect("meta: a namespace always encodes (every sequence has a known length)")
+    }
+
+    /// Rebuilds a namespace from [`Namespace::snapshot`] bytes; rejects malformed bytes and
+    /// inconsistent states with a [`SnapshotError`] (never panics).
+    pub fn restore(bytes: &[u8]) -> Result<Namespace, SnapshotError> {
+        let Some((&format, body)) = bytes.split_first() else {
+            return Err(SnapshotError::Truncated);
+        };
+        if format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::UnknownFormat { found: format, supported: SNAPSHOT_FORMAT });
+        }
+        let (decoded, rest) =
+            postcard::take_from_bytes::<DecodedBody>(body).map_err(|error| match error {
+                postcard::Error::DeserializeUnexpectedEnd => SnapshotError::Truncated,
+                _ => SnapshotError::Malformed,
+            })?;
+        if !rest.is_empty() {
+            return Err(SnapshotError::TrailingBytes { extra_bytes: rest.len() });
+        }
+        let entries = sorted_map(decoded.entries)?;
+        let live_files = entries.values().filter(|entry| is_live_file(entry)).count();
+        let namespace = Namespace {
+            entries,
+            retired: sorted_map(decoded.retired)?,
+            members: sorted_map(decoded.members)?,
+            applied: decoded.applied,
+            live_files,
+        };
+        namespace.check_invariants()?;
+        Ok(namespace)
+    }
+
+    /// blake3 of [`Namespace::snapshot`]: compares replicas cheaply.
+    pub fn digest(&self) -> Hash {
+        Hash::of(&self.snapshot())
+    }
+
+    /// Checks every structural invariant: the root is a folder; every other entry's parent is a
+    /// folder; every file has versions strictly increasing from 1, a tombstone (if any) naming its
+    /// last version and valid checkpoints naming kept versions; no retired path holds a file; the
+    /// live-file count is right. `restore` runs it; so can invariant checkers.
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        match self.entries.get(&Path::root()) {
+            None => return Err(InvariantViolation::MissingRoot),
+            Some(root) if !root.is_folder() => return Err(InvariantViolation::RootNotAFolder),
+            Some(_) => {}
+        }
+        let mut counted = 0;
+        for (path, entry) in &self.entries {
+            if let Some(parent) = path.parent() {
+                match self.entries.get(&parent) {
+                    None => return Err(InvariantViolation::Orphan { path: path.clone() }),
+                    Some(parent) if !parent.is_folder() => {
+                        return Err(InvariantViolation::ParentNotAFolder { path: path.clone() });
+                    }
+                    Some(_) => {}
+                }
+            }
+            if let EntryKind::File(record) = &entry.kind {
+                check_file(path, record)?;
+            }
+            counted += usize::from(is_live_file(entry));
+        }
+        if let Some(path) = self
+            .retired
+            .keys()
+            .find(|path| self.entries.get(*path).is_some_and(|entry| entry.file().is_some()))
+        {
+            return Err(InvariantViolation::RetiredFile { path: path.clone() });
+        }
+        if counted != self.live_files {
+            return Err(InvariantViolation::FileCount { recorded: self.live_files, counted });
+        }
+        Ok(())
+    }
+}
+
+/// Whether `entry` is a file that is not deleted.
+fn is_live_file(entry: &Entry) -> bool {
+    entry.file().is_some_and(|record| !record.is_deleted())
+}
+
+/// The invariants of one file record.
+fn check_file(path: &Path, record: &FileRecord) -> Result<(), InvariantViolation> {
+    let (Some(first), Some(last)) = (record.versions.first(), record.versions.last()) else {
+        return Err(InvariantViolation::EmptyHistory { path: path.clone() });
+    };
+    let increasing = record.versions.windows(2).all(|pair| pair[0].version < pair[1].version);
+    if first.version.0 == 0 || !increasing {
+        return Err(InvariantViolation::VersionsNotIncreasing { path: path.clone() });
+    }
+    if record.deleted.is_some_and(|tombstone| tombstone.version != last.version) {
+        return Err(InvariantViolation::TombstoneMismatch { path: path.clone() });
+    }
+    for (name, &version) in &record.checkpoints {
+        if !is_valid_checkpoint_name(name) {
+            let name = name.clone();
+            return Err(InvariantViolation::BadCheckpointName { path: path.clone(), name });
+        }
+        if record.version(version).is_none() {
+            let name = name.clone();
+            return Err(InvariantViolation::DanglingCheckpoint { path: path.clone(), name });
+        }
+    }
+    Ok(())
+}

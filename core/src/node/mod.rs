@@ -1,0 +1,259 @@
+//! The node (STYLE "Core API"): `handle(now, Input)`, then drain `poll_output`, then sleep until
+//! `poll_timeout`. It owns the RNG, the consensus wrapper and the namespace, and dispatches; the
+//! rules live in the modules it calls. Same config, seed and timed inputs give the same outputs.
+
+mod apply;
+mod client;
+mod recover;
+
+use std::collections::VecDeque;
+
+use raft::eraftpb::Message as RaftMsg;
+use rand::Rng;
+
+use crate::config::Config;
+use crate::consensus::Consensus;
+use crate::error::ConfigError;
+use crate::ids::{LogIndex, NodeId, ReadyNumber, Term};
+use crate::input::Input;
+use crate::meta::Namespace;
+use crate::output::{Event, Output, Role};
+use crate::proposals::Pending;
+use crate::rng::{node_rng, NodeRng};
+use crate::time::Instant;
+use crate::wire::{Message, RaftMessage};
+
+pub use recover::Recovered;
+
+/// Most raft `Ready` batches processed in one `handle`; the rest wait for the next tick.
+pub const READY_ROUNDS_MAX: usize = 32;
+
+/// One dfs cluster member, as a pure state machine.
+pub struct Node {
+    config: Config,
+    rng: NodeRng,
+    incarnation: u64,
+    consensus: Consensus,
+    namespace: Namespace,
+    pending: Pending,
+    outputs: VecDeque<Output>,
+    // Messages raft may send only once their batch is durable, oldest batch first.
+    held: VecDeque<(ReadyNumber, Vec<RaftMsg>)>,
+    // A snapshot of our own state not yet handed to the driver to store.
+    compacted: Option<raft::eraftpb::Snapshot>,
+    // A leader's snapshot installed but not yet durable: raft may not count it applied before.
+    snapshot_unpersisted: Option<ReadyNumber>,
+    role_seen: (Term, Role, Option<NodeId>),
+    now: Instant,
+}
+
+/// A read-only view of a node for the CLI, checkers and tests.
+#[derive(Debug)]
+pub struct Status<'a> {
+    /// This node.
+    pub id: NodeId,
+    /// Its raft role.
+    pub role: Role,
+    /// Its current term.
+    pub term: Term,
+    /// The leader as known here.
+    pub leader: Option<NodeId>,
+    /// The highest committed index known here.
+    pub commit: LogIndex,
+    /// The last index applied to the namespace.
+    pub applied: LogIndex,
+    /// The oldest index still in the log (older ones are in the snapshot).
+    pub first_index: LogIndex,
+    /// The last index in the log.
+    pub last_index: LogIndex,
+    /// Voting members.
+    pub voters: Vec<NodeId>,
+    /// Non-voting members.
+    pub learners: Vec<NodeId>,
+    /// Client commands waiting for commit.
+    pub pending_requests: usize,
+    /// The namespace as applied here.
+    pub namespace: &'a Namespace,
+}
+
+impl Node {
+    /// Starts a node from what its driver recovered from disk (empty on first start). A node in
+    /// `config.initial_voters` with nothing recovered bootstraps the cluster: its first output
+    /// persists the bootstrap snapshot (with `ready` 0).
+    pub fn new(
+        config: Config,
+        recovered: Recovered,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut rng = node_rng(seed, config.id);
+        let incarnation = rng.gen();
+        let restored = recover::restore(&config, recovered)?;
+        let consensus = Consensus::new(&config, restored.store, &mut rng, now)?;
+        let mut node = Self {
+            config,
+            rng,
+            incarnation,
+            consensus,
+            namespace: restored.namespace,
+            pending: Pending::default(),
+            outputs: VecDeque::new(),
+            held: VecDeque::new(),
+            compacted: None,
+            snapshot_unpersisted: None,
+            role_seen: (Term(u64::MAX), Role::Follower, None),
+            now,
+        };
+        if let Some(write) = restored.bootstrap {
+            node.outputs.push_back(Output::Persist { ready: ReadyNumber(0), write });
+        }
+        node.note_role();
+        Ok(node)
+    }
+
+    /// Applies one input. Never blocks, never does I/O, never reads a clock.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        assert!(now >= self.now, "time went backwards: {now} after {}", self.now);
+        self.now = now;
+        match input {
+            Input::Timeout => {}
+            Input::Peer { from, message } => self.on_peer(from, message),
+            Input::Client { request, command } => self.on_client(request, command),
+            Input::Persisted { ready } => self.on_persisted(ready),
+            Input::JobDone { job, result } => {
+                tracing::debug!(node = %self.config.id, %job, ?result, "job finished with no owner");
+            }
+        }
+        self.consensus.tick(now, &mut self.rng);
+        self.expire_requests();
+        self.drain_ready();
+        self.note_role();
+    }
+
+    /// Next effect in emission order; drain until `None` after every `handle`.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Latest instant at which the driver must deliver `Input::Timeout`.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let tick = self.consensus.next_tick();
+        Some(self.pending.next_deadline().map_or(tick, |deadline| deadline.min(tick)))
+    }
+
+    /// A read-only view of this node.
+    pub fn status(&self) -> Status<'_> {
+        let conf = self.consensus.store().conf_state();
+        let sorted = |ids: &[u64]| {
+            let mut ids: Vec<NodeId> = ids.iter().map(|&id| NodeId(id)).collect();
+            ids.sort_unstable();
+            ids
+        };
+        Status {
+            id: self.config.id,
+            role: self.consensus.role(),
+            term: self.consensus.term(),
+            leader: self.consensus.leader(),
+            commit: self.consensus.commit(),
+            applied: self.namespace.applied_index(),
+            first_index: self.consensus.first_index(),
+            last_index: self.consensus.last_index(),
+            voters: sorted(&conf.voters),
+            learners: sorted(&conf.learners),
+            pending_requests: self.pending.len(),
+            namespace: &self.namespace,
+        }
+    }
+
+    /// The node's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The current raft election timeout in ticks, as drawn from the node's seeded RNG.
+    pub fn election_timeout_ticks(&self) -> usize {
+        self.consensus.election_timeout_ticks()
+    }
+
+    /// Term and hash of the log entry at `index`, if still held (for invariant checkers).
+    #[cfg(feature = "testing")]
+    pub fn entry_digest(&self, index: LogIndex) -> Option<(Term, crate::ids::Hash)> {
+        self.consensus.entry_digest(index)
+    }
+
+    fn on_peer(&mut self, from: NodeId, message: Message) {
+        let Message::Raft(RaftMessage(raft_message)) = message;
+        if raft_message.from != from.0 || raft_message.to != self.config.id.0 {
+            tracing::debug!(node = %self.config.id, peer = %from, "dropped raft message with wrong addressing");
+            return;
+        }
+        if raft_message.get_msg_type() == raft::eraftpb::MessageType::MsgSnapshot
+            && Namespace::restore(raft_message.get_snapshot().get_data()).is_err()
+        {
+            tracing::debug!(node = %self.config.id, peer = %from, "dropped snapshot that does not decode");
+            return;
+        }
+        self.consensus.step(raft_message, &mut self.rng);
+    }
+
+    fn on_persisted(&mut self, ready: ReadyNumber) {
+        self.consensus.on_persisted(ready);
+        if self.snapshot_unpersisted.is_some_and(|number| number <= ready) {
+            self.snapshot_unpersisted = None;
+            self.consensus.advance_apply();
+        }
+        while self.held.front().is_some_and(|(number, _)| *number <= ready) {
+            if let Some((_, messages)) = self.held.pop_front() {
+                self.send_all(messages);
+            }
+        }
+    }
+
+    fn drain_ready(&mut self) {
+        for _ in 0..READY_ROUNDS_MAX {
+            let Some(batch) = self.consensus.take_ready() else { return };
+            self.send_all(batch.send_now);
+            if let Some(snapshot) = &batch.write.snapshot {
+                self.restore_snapshot(snapshot);
+                self.snapshot_unpersisted = Some(batch.number);
+            }
+            let mut write = batch.write;
+            if !write.is_empty() || !batch.send_after_persist.is_empty() {
+                write.compacted = self.compacted.take();
+                self.outputs.push_back(Output::Persist { ready: batch.number, write });
+                self.held.push_back((batch.number, batch.send_after_persist));
+            }
+            self.apply_committed(batch.committed);
+            // INVARIANT: raft counts nothing applied beyond what is persisted locally; committed
+            // entries already are, an installed snapshot is once its batch is durable.
+            if self.snapshot_unpersisted.is_none() {
+                self.consensus.advance_apply();
+                self.maybe_compact();
+            }
+        }
+    }
+
+    fn send_all(&mut self, messages: Vec<RaftMsg>) {
+        for message in messages {
+            let to = NodeId(message.to);
+            self.outputs
+                .push_back(Output::Send { to, message: Message::Raft(RaftMessage(message)) });
+        }
+    }
+
+    fn note_role(&mut self) {
+        let now = (self.consensus.term(), self.consensus.role(), self.consensus.leader());
+        if now != self.role_seen {
+            let (term, role, leader) = now;
+            tracing::info!(node = %self.config.id, %term, role = role.as_str(), leader = ?leader, "role changed");
+            self.role_seen = now;
+            self.outputs.push_back(Output::Event(Event::RoleChanged { term, role, leader }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+//! Validated namespace paths (DESIGN §3: "paths with `..` or NUL" are rejected with a clear error
+//! and change nothing). A [`Path`] is absolute, `/`-separated, and every segment is a plain name.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Longest accepted path, in bytes.
+pub const PATH_BYTES_MAX: usize = 4096;
+/// Longest accepted single name (segment), in bytes.
+pub const NAME_BYTES_MAX: usize = 255;
+/// Deepest accepted path, in segments.
+pub const PATH_DEPTH_MAX: usize = 64;
+
+/// Why a path was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("must start with '/'")]
+    NotAbsolute,
+    /// Two slashes in a row, or a trailing slash.
+    #[error("has an empty segment ('//' or a trailing '/')")]
+    EmptySegment,
+    /// A `.` or `..` segment.
+    #[error("has a '.' or '..' segment")]
+    DotSegment,
+    /// A NUL byte anywhere.
+    #[error("contains a NUL byte")]
+    NulByte,
+    /// A segment longer than [`NAME_BYTES_MAX`].
+    #[error("has a name longer than {NAME_BYTES_MAX} bytes")]
+    NameTooLong,
+    /// Longer than [`PATH_BYTES_MAX`].
+    #[error("is longer than {PATH_BYTES_MAX} bytes")]
+    TooLong,
+    /// More than [`PATH_DEPTH_MAX`] segments.
+    #[error("is deeper than {PATH_DEPTH_MAX} folders")]
+    TooDeep,
+}
+
+/// An absolute, normalized namespace path: `/` or `/a/b`. Construct with [`Path::parse`].
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Path(String);
+
+impl Path {
+    /// The root folder, `/`.
+    pub fn root() -> Self {
+        Self("/".to_owned())
+    }
+
+    /// Validates `raw` as a path; see [`PathError`] for what is refused.
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        if raw.len() > PATH_BYTES_MAX {
+            return Err(PathError::TooLong);
+        }
+        if raw.as_bytes().contains(&0) {
+            return Err(PathError::NulByte);
+        }
+        let Some(rest) = raw.strip_prefix('/') else {
+            return Err(PathError::NotAbsolute);
+        };
+        if rest.is_empty() {
+            return Ok(Self::root());
+        }
+        let mut depth = 0;
+        for segment in rest.split('/') {
+            depth += 1;
+            if depth > PATH_DEPTH_MAX {
+                return Err(PathError::TooDeep);
+            }
+            match segment {
+                "" => return Err(PathError::EmptySegment),
+                "." | ".." => return Err(PathError::DotSegment),
+                s if s.len() > NAME_BYTES_MAX => return Err(PathError::NameTooLong),
+                _ => {}
+            }
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// The path as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is `/`.
+    pub fn is_root(&self) -> bool {
+        self.0 == "/"
+    }
+
+    /// The folder holding this path; `None` for the root.
+    pub fn parent(&self) -> Option<Path> {
+        if self.is_root() {
+            return None;
+        }
+        let cut = self.0.rfind('/').unwrap_or(0);
+        Some(if cut == 0 { Self::root() } else { Self(self.0[..cut].to_owned()) })
+    }
+
+    /// The last segment; empty for the root.
+    pub fn name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or("")
+    }
+
+    /// The path of `name` inside this folder, validated.
+    pub fn join(&self, name: &str) -> Result<Path, PathError> {
+        if self.is_root() {
+            Self::parse(&format!("/{name}"))
+        } else {
+            Self::parse(&format!("{}/{name}", self.0))
+        }
+    }
+
+    /// Every ancestor from the root down to the parent (the root first).
+    pub fn ancestors(&self) -> Vec<Path> {
+        let mut out = Vec::new();
+        let mut cursor = self.parent();
+        while let Some(p) = cursor {
+            cursor = p.parent();
+            out.push(p);
+        }
+        out.reverse();
+        out
+    }
+
+    /// Whether `self` is `other` or lies inside it.
+    pub fn starts_with(&self, other: &Path) -> bool {
+        other.is_root()
+            || self.0 == other.0
+            || (self.0.starts_with(&other.0) && self.0.as_bytes().get(other.0.len()) == Some(&b'/'))
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Path {
+    /// Re-validates on decode: a peer or a snapshot cannot smuggle in a bad path.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Path::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Path {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        // Mostly short valid paths over a tiny alphabet, so fuzzed commands collide on paths.
+        let depth = u.int_in_range(0..=3)?;
+        let mut raw = String::new();
+        for _ in 0..depth {
+            raw.push('/');
+            raw.push(*u.choose(&['a', 'b', 'c', 'd'])?);
+        }
+        if raw.is_empty() {
+            raw.push('/');
+        }
+        Path::parse(&raw).map_err(|_| arbitrary::Error::IncorrectFormat)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_normal_paths() {
+        assert_eq!(Path::parse("/").map(|p| p.is_root()), Ok(true));
+        let p = Path::parse("/a/b.txt").expect("valid");
+        assert_eq!(p.name(), "b.txt");
+        assert_eq!(p.parent(), Path::parse("/a").ok());
+        assert_eq!(p.ancestors(), vec![Path::root(), Path::parse("/a").expect("valid")]);
+        assert!(p.starts_with(&Path::parse("/a").expect("valid")));
+        assert!(!Path::parse("/ab")
+            .expect("valid")
+            .starts_with(&Path::parse("/a").expect("valid")));
+    }
+
+    #[test]
+    fn refuses_each_bad_shape() {
+        assert_eq!(Path::parse(""), Err(PathError::NotAbsolute));
+        assert_eq!(Path::parse("a/b"), Err(PathError::NotAbsolute));
+        assert_eq!(Path::parse("/a//b"), Err(PathError::EmptySegment));
+        assert_eq!(Path::parse("/a/"), Err(PathError::EmptySegment));
+        assert_eq!(Path::parse("/a/../b"), Err(PathError::DotSegment));
+        assert_eq!(Path::parse("/./b"), Err(PathError::DotSegment));
+        assert_eq!(Path::parse("/a\0b"), Err(PathError::NulByte));
+        assert_eq!(Path::parse(&format!("/{}", "x".repeat(256))), Err(PathError::NameTooLong));
+        assert_eq!(Path::parse(&"/x".repeat(65)), Err(PathError::TooDeep));
+        assert_eq!(Path::parse(&format!("/{}", "x/".repeat(2100))), Err(PathError::TooLong));
+    }
+
+    #[test]
+    fn decoding_revalidates() {
+        let bytes = postcard::to_allocvec(&"/a/../b".to_owned()).expect("encodes");
+        assert!(postcard::from_bytes::<Path>(&bytes).is_err());
+    }
+}

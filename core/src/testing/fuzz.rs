@@ -1,0 +1,136 @@
+//! Fuzz bodies, called by the cargo-fuzz targets in `fuzz/` and by core tests on seeded input.
+//!
+//! `node_inputs` drives a 3-node cluster with a schedule the fuzzer chooses: client commands to
+//! any node, time jumps, crashes and restarts, partitions, loss and duplication. Peer messages are
+//! the ones real nodes produce: raft-rs treats a forged message from an authenticated peer (say,
+//! a heartbeat committing past the log) as fatal by design, so forgeries are kept out at the
+//! transport's authenticated handshake, not here.
+
+use std::time::Duration;
+
+use crate::command::Command;
+use crate::ids::NodeId;
+use crate::wire::{self, FRAME_BYTES_MAX_DEFAULT};
+
+use super::{Cluster, NetOptions};
+
+/// Most steps one fuzz input applies.
+pub const STEPS_MAX: usize = 256;
+/// Longest time jump one step makes.
+pub const JUMP_MAX: Duration = Duration::from_secs(10);
+
+/// Arbitrary bytes as a frame: a typed error, or a message that re-encodes and round-trips.
+pub fn wire_decode(bytes: &[u8]) {
+    let Ok(message) = wire::decode(bytes, FRAME_BYTES_MAX_DEFAULT) else { return };
+    let encoded =
+        wire::encode(&message, FRAME_BYTES_MAX_DEFAULT).expect("decoded messages re-encode");
+    assert_eq!(wire::decode(&encoded, FRAME_BYTES_MAX_DEFAULT).as_ref(), Ok(&message));
+}
+
+/// One step of a fuzzed schedule. Node numbers wrap onto the cluster's three nodes.
+#[derive(Clone, Debug)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Step {
+    /// Process the next event.
+    Next,
+    /// Let simulated time pass (capped at [`JUMP_MAX`]).
+    Wait {
+        /// Milliseconds.
+        millis: u16,
+    },
+    /// A client command to a node.
+    Client {
+        /// Which node.
+        node: u8,
+        /// The command.
+        command: Command,
+    },
+    /// Kill a node (unsynced writes lost).
+    Crash {
+        /// Which node.
+        node: u8,
+    },
+    /// Start a crashed node again.
+    Restart {
+        /// Which node.
+        node: u8,
+    },
+    /// Cut a node off.
+    Isolate {
+        /// Which node.
+        node: u8,
+    },
+    /// Restore every link.
+    Heal,
+    /// Set message loss and duplication, per thousand (capped at 500).
+    Lossy {
+        /// Loss.
+        drop_per_mille: u16,
+        /// Duplication.
+        duplicate_per_mille: u16,
+    },
+}
+
+/// Applies up to [`STEPS_MAX`] steps to a 3-node cluster, checking safety after each; then heals
+/// and requires a leader to emerge.
+pub fn node_inputs(steps: &[Step]) {
+    let mut cluster = Cluster::new(0xF022, 3);
+    let pick = |n: u8| NodeId(u64::from(n % 3) + 1);
+    for step in steps.iter().take(STEPS_MAX) {
+        match step {
+            Step::Next => {
+                cluster.step();
+            }
+            Step::Wait { millis } => {
+                let jump = Duration::from_millis(u64::from(*millis)).min(JUMP_MAX);
+                cluster.run_for(jump);
+            }
+            Step::Client { node, command } => {
+                if cluster.node(pick(*node)).is_some() {
+                    cluster.submit(pick(*node), command.clone());
+                }
+            }
+            Step::Crash { node } => cluster.crash(pick(*node)),
+            Step::Restart { node } => {
+                if cluster.node(pick(*node)).is_none() {
+                    cluster.restart(pick(*node));
+                }
+            }
+            Step::Isolate { node } => cluster.isolate(pick(*node)),
+            Step::Heal => cluster.heal(),
+            Step::Lossy { drop_per_mille, duplicate_per_mille } => {
+                cluster.net.options = NetOptions {
+                    drop_per_mille: u32::from(*drop_per_mille).min(500),
+                    duplicate_per_mille: u32::from(*duplicate_per_mille).min(500),
+                    ..NetOptions::default()
+                };
+            }
+        }
+        if let Err(violation) = cluster.check_invariants() {
+            panic!("safety violated: {violation}");
+        }
+    }
+    settle(&mut cluster);
+}
+
+/// Heals everything and requires a leader within a bounded time, unless membership changes
+/// left the cluster unable to elect one (a voter that does not exist).
+fn settle(cluster: &mut Cluster) {
+    cluster.heal();
+    cluster.net.options = NetOptions::default();
+    for id in cluster.ids() {
+        if cluster.node(id).is_none() {
+            cluster.restart(id);
+        }
+    }
+    let electable = cluster.ids().iter().all(|&id| {
+        cluster
+            .node(id)
+            .is_some_and(|n| n.status().voters.iter().all(|v| cluster.ids().contains(v)))
+    });
+    let led = cluster.run_until(Duration::from_secs(30), |c| c.leader().is_some());
+    if let Err(violation) = cluster.check_invariants() {
+        panic!("safety violated: {violation}");
+    }
+    assert!(led || !electable, "no leader 30 s after healing a fully connected cluster");
+}

@@ -1,0 +1,131 @@
+//! The trace recorder (STYLE "Trace snapshots"): one line per decision,
+//! `t=<ms> <node> <op> <summary>`, with no addresses, wall time or payload dumps, hashed as it
+//! grows so two runs can be compared byte for byte without keeping every line.
+
+use crate::command::{Change, Command, Reply};
+use crate::ids::{Hash, NodeId};
+use crate::output::{Event, Output};
+use crate::time::Instant;
+use crate::wire::Message;
+
+/// A run's trace: its hash always, its lines when asked to keep them.
+pub struct Trace {
+    keep_lines: bool,
+    lines: Vec<String>,
+    hasher: blake3::Hasher,
+    line_count: u64,
+}
+
+impl Trace {
+    /// A trace that keeps its lines when `keep_lines` (snapshots), or only hashes them.
+    pub fn new(keep_lines: bool) -> Self {
+        Self { keep_lines, lines: Vec::new(), hasher: blake3::Hasher::new(), line_count: 0 }
+    }
+
+    /// Records one line for `node` at `now`.
+    pub fn record(&mut self, now: Instant, node: NodeId, text: &str) {
+        let line = format!("t={:<5} {node} {text}", now.as_millis());
+        self.hasher.update(line.as_bytes());
+        self.hasher.update(b"\n");
+        self.line_count += 1;
+        if self.keep_lines {
+            self.lines.push(line);
+        }
+    }
+
+    /// The kept lines.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// Lines recorded, kept or not.
+    pub fn line_count(&self) -> u64 {
+        self.line_count
+    }
+
+    /// blake3 over every line recorded so far.
+    pub fn hash(&self) -> Hash {
+        Hash(*self.hasher.finalize().as_bytes())
+    }
+}
+
+/// The trace text for one output.
+pub fn describe_output(output: &Output) -> String {
+    match output {
+        Output::Send { to, message: Message::Raft(raft) } => format!("-> {to} {}", raft.summary()),
+        Output::Persist { ready, write } => {
+            let mut text = format!("=> persist {ready}");
+            if let Some(snapshot) = &write.snapshot {
+                text += &format!(" snapshot@{}", snapshot.get_metadata().index);
+            }
+            if let (Some(first), Some(last)) = (write.entries.first(), write.entries.last()) {
+                text += &format!(" entries={}..{}", first.index, last.index);
+            }
+            if let Some(hs) = &write.hard_state {
+                text += &format!(" hs=term{}/vote{}/commit{}", hs.term, hs.vote, hs.commit);
+            }
+            if let Some(compacted) = &write.compacted {
+                text += &format!(" compacted@{}", compacted.get_metadata().index);
+            }
+            text
+        }
+        Output::StartJob { job, spec } => format!("=> start {job} {spec:?}"),
+        Output::Reply { request, result: Ok(Reply::Applied { index, change }) } => {
+            format!("-> client {request} ok {index} {}", describe_change(change))
+        }
+        Output::Reply { request, result: Err(error) } => format!("-> client {request} err {error}"),
+        Output::Event(event) => format!("** {}", describe_event(event)),
+    }
+}
+
+fn describe_event(event: &Event) -> String {
+    match event {
+        Event::RoleChanged { term, role, leader } => {
+            let leader = leader.map_or("none".to_owned(), |l| l.to_string());
+            format!("{} {term} leader={leader}", role.as_str())
+        }
+        Event::Applied { index, change } => format!("applied {index} {}", describe_change(change)),
+        Event::Rejected { index, error } => format!("rejected {index} {error}"),
+        Event::SnapshotRestored { index } => format!("restored snapshot@{index}"),
+        Event::LogCompacted { index } => format!("compacted log@{index}"),
+    }
+}
+
+/// The trace text for a change.
+pub fn describe_change(change: &Change) -> String {
+    match change {
+        Change::FolderCreated { path } => format!("mkdir {path}"),
+        Change::FileWritten { path, version, size_bytes, hash } => {
+            format!("write {path} {version} len={size_bytes} hash={hash}")
+        }
+        Change::FileDeleted { path, version } => format!("delete {path} {version}"),
+        Change::FolderDeleted { path } => format!("rmdir {path}"),
+        Change::CheckpointCreated { path, name, version } => {
+            format!("checkpoint {path} {name:?} {version}")
+        }
+        Change::GrantChanged { path, user, access } => format!("grant {path} {user} {access:?}"),
+        Change::NodeAdded { node, role } => format!("add-node {node} {role:?}"),
+        Change::NodeRemoved { node } => format!("remove-node {node}"),
+        Change::NodeStateChanged { node, state } => format!("node-state {node} {state:?}"),
+    }
+}
+
+/// The trace text for a client command.
+pub fn describe_command(command: &Command) -> String {
+    match command {
+        Command::CreateFolder { path, .. } => format!("mkdir {path}"),
+        Command::PutVersion { path, precondition, content, .. } => format!(
+            "put {path} len={} hash={} if={precondition:?}",
+            content.size_bytes, content.hash
+        ),
+        Command::Delete { path, precondition, .. } => format!("rm {path} if={precondition:?}"),
+        Command::Checkpoint { path, name, version } => {
+            format!("checkpoint {path} {name:?} {version:?}")
+        }
+        Command::Revert { path, to, .. } => format!("revert {path} {to}"),
+        Command::SetGrant { path, user, access } => format!("grant {path} {user} {access:?}"),
+        Command::AddNode { node, role } => format!("add-node {node} {role:?}"),
+        Command::RemoveNode { node } => format!("remove-node {node}"),
+        Command::SetNodeState { node, state } => format!("node-state {node} {state:?}"),
+    }
+}
