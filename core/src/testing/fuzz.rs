@@ -19,12 +19,14 @@ pub const STEPS_MAX: usize = 256;
 /// Longest time jump one step makes.
 pub const JUMP_MAX: Duration = Duration::from_secs(10);
 
-/// Arbitrary bytes as a frame: a typed error, or a message that re-encodes and round-trips.
+/// Arbitrary bytes as a frame: a typed error, or a message that round-trips and whose
+/// re-encoding is byte-stable (so a relayed message is the same bytes on every hop).
 pub fn wire_decode(bytes: &[u8]) {
-    let Ok(message) = wire::decode(bytes, FRAME_BYTES_MAX_DEFAULT) else { return };
-    let encoded =
-        wire::encode(&message, FRAME_BYTES_MAX_DEFAULT).expect("decoded messages re-encode");
-    assert_eq!(wire::decode(&encoded, FRAME_BYTES_MAX_DEFAULT).as_ref(), Ok(&message));
+    let max = FRAME_BYTES_MAX_DEFAULT;
+    let Ok(message) = wire::decode(bytes, max) else { return };
+    let encoded = wire::encode(&message, max).expect("decoded messages re-encode");
+    assert_eq!(wire::decode(&encoded, max).as_ref(), Ok(&message), "round trip");
+    assert_eq!(wire::encode(&message, max).as_ref(), Ok(&encoded), "encoding is deterministic");
 }
 
 /// One step of a fuzzed schedule. Node numbers wrap onto the cluster's three nodes.

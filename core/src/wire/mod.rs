@@ -77,11 +77,38 @@ impl<'de> Deserialize<'de> for RaftMessage {
                 f.write_str("protobuf-encoded raft message bytes")
             }
             fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<RaftMessage, E> {
-                let message: raft::eraftpb::Message = protobuf::Message::parse_from_bytes(bytes)
-                    .map_err(|_| E::custom("invalid raft protobuf"))?;
+                let mut message: raft::eraftpb::Message =
+                    protobuf::Message::parse_from_bytes(bytes)
+                        .map_err(|_| E::custom("invalid raft protobuf"))?;
+                strip_unknown_fields(&mut message);
                 Ok(RaftMessage(message))
             }
         }
         deserializer.deserialize_bytes(BytesVisitor)
+    }
+}
+
+/// Drops protobuf fields this build does not know. They mean nothing to raft here, and protobuf
+/// re-encodes them in hash-map order, which would make relayed bytes nondeterministic (found by
+/// the wire_decode fuzzer).
+fn strip_unknown_fields(message: &mut raft::eraftpb::Message) {
+    use protobuf::Message as _;
+    *message.mut_unknown_fields() = protobuf::UnknownFields::new();
+    for entry in message.mut_entries().iter_mut() {
+        *entry.mut_unknown_fields() = protobuf::UnknownFields::new();
+    }
+    // `mut_*` would create absent submessages: touch only those present.
+    if !message.has_snapshot() {
+        return;
+    }
+    let snapshot = message.mut_snapshot();
+    *snapshot.mut_unknown_fields() = protobuf::UnknownFields::new();
+    if !snapshot.has_metadata() {
+        return;
+    }
+    let metadata = snapshot.mut_metadata();
+    *metadata.mut_unknown_fields() = protobuf::UnknownFields::new();
+    if metadata.has_conf_state() {
+        *metadata.mut_conf_state().mut_unknown_fields() = protobuf::UnknownFields::new();
     }
 }
