@@ -1,14 +1,134 @@
-//! `dfs`: the one binary operators run (DESIGN.md §2). Subcommands arrive with the issues that
-//! build them (`node`, `dev-cluster` and the client commands with the data path).
+//! `dfs`: the one binary operators run (DESIGN.md §2): `dfs node` runs a member, `dfs
+//! dev-cluster` runs a local cluster, and the client commands talk to any node over HTTP.
 
-use clap::Parser;
+mod client;
+mod commands;
+mod dev_cluster;
+mod logging;
+mod node_cmd;
+mod transfer;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 
 /// dfs — a replicated distributed file store.
 #[derive(Debug, Parser)]
 #[command(name = "dfs", version, about)]
-struct Cli {}
+struct Cli {
+    /// A node to talk to (repeat for failover), e.g. http://127.0.0.1:8001.
+    #[arg(
+        long = "node",
+        id = "node_urls",
+        global = true,
+        env = "DFS_NODES",
+        value_delimiter = ','
+    )]
+    node_urls: Vec<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t)]
+    log_format: logging::LogFormat,
+    #[command(subcommand)]
+    command: Cmd,
+}
 
-fn main() {
-    let _cli = Cli::parse();
-    let _ = dfs_runtime::core::wire::WIRE_VERSION;
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run one cluster member.
+    Node(node_cmd::NodeArgs),
+    /// Run a local cluster of N nodes, each its own process, until Ctrl-C.
+    DevCluster(dev_cluster::DevClusterArgs),
+    /// Show every node's role, term, leader and indexes.
+    Status,
+    /// Create a folder (and missing parents).
+    Mkdir {
+        /// The folder, e.g. /photos/2026.
+        path: String,
+    },
+    /// List a folder.
+    Ls {
+        /// The folder (default: /).
+        #[arg(default_value = "/")]
+        path: String,
+    },
+    /// Delete a file (tombstone) or an empty folder.
+    Rm {
+        /// The file or folder.
+        path: String,
+    },
+    /// Upload a local file as a new version of PATH.
+    Put {
+        /// The local file.
+        local: std::path::PathBuf,
+        /// Where it goes in the cluster, e.g. /photos/cat.jpg.
+        path: String,
+        /// Only if PATH's latest version is this (no silent overwrite of a newer edit).
+        #[arg(long, conflicts_with = "if_absent")]
+        if_version: Option<u64>,
+        /// Only if nothing is at PATH yet.
+        #[arg(long)]
+        if_absent: bool,
+    },
+    /// Download PATH (the latest version, or --version N) to LOCAL (`-` for stdout).
+    Get {
+        /// The file in the cluster.
+        path: String,
+        /// Where to write it (default: its name in the current folder).
+        local: Option<std::path::PathBuf>,
+        /// A specific version.
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Show a file's versions, sizes, hashes and where each chunk's copies are.
+    Stat {
+        /// The file or folder.
+        path: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let serving = matches!(cli.command, Cmd::Node(_) | Cmd::DevCluster(_));
+    logging::init(cli.log_format, if serving { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dfs: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("dfs: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let urls: Vec<String> =
+        cli.node_urls.iter().filter(|u| !u.trim().is_empty()).cloned().collect();
+    let client = || client::Client::new(urls.clone());
+    match cli.command {
+        Cmd::Node(args) => node_cmd::run(args).await,
+        Cmd::DevCluster(args) => dev_cluster::run(args).await,
+        Cmd::Status => commands::status(&client()?, cli.json).await,
+        Cmd::Mkdir { ref path } => commands::mkdir(&client()?, path, cli.json).await,
+        Cmd::Ls { ref path } => commands::ls(&client()?, path, cli.json).await,
+        Cmd::Rm { ref path } => commands::rm(&client()?, path, cli.json).await,
+        Cmd::Put { ref local, ref path, if_version, if_absent } => {
+            let options = transfer::PutOptions { if_version, if_absent };
+            transfer::put(&client()?, local, path, options, cli.json).await
+        }
+        Cmd::Get { ref path, ref local, version } => {
+            let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download");
+            let local = local.clone().unwrap_or_else(|| name.into());
+            transfer::get(&client()?, path, &local, version, cli.json).await
+        }
+        Cmd::Stat { ref path } => transfer::stat(&client()?, path, cli.json).await,
+    }
 }

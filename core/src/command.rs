@@ -3,6 +3,8 @@
 //! A [`Command`] is proposed through raft; every replica applies it with `meta::Namespace::apply`
 //! and gets the same [`Change`] or the same `CommandError`.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UnixMillis, UserName, Version};
@@ -31,6 +33,8 @@ pub enum Command {
         author: UserName,
         /// When the receiving node accepted the request.
         created_at: UnixMillis,
+        /// Where each chunk is durable as the write commits (recorded in the chunk index).
+        replicas: BTreeMap<ChunkId, BTreeSet<NodeId>>,
     },
     /// Tombstone a file, or remove an empty folder.
     Delete {

@@ -27,10 +27,12 @@ pub mod meta;
 pub mod node;
 pub mod output;
 pub mod path;
+pub mod placement;
 pub mod proposals;
 pub mod rng;
 pub mod time;
 pub mod wire;
+pub mod write;
 
 #[cfg(feature = "testing")]
 pub mod testing;

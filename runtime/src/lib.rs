@@ -1,7 +1,19 @@
 //! # dfs-runtime
 //!
-//! The tokio shell that drives one `dfs_core::Node` (DESIGN.md §1 "runtime"): TCP peer transport,
-//! the redb raft store, the chunk store and the HTTP API. It lands with the data-path issue; this
-//! crate holds the workspace slot so the dependency graph (`cli -> runtime -> core`) is fixed now.
+//! The tokio shell that drives one `dfs_core::Node` (DESIGN.md §1 "runtime"): the driver task
+//! that owns the node ([`driver`]), the authenticated peer transport ([`transport`],
+//! [`handshake`]), the redb raft store and the chunk store ([`store`]), and the HTTP API
+//! ([`http`]). [`server::start`] puts them together from a [`config::NodeConfig`].
+
+pub mod chunker;
+pub mod clock;
+pub mod config;
+pub mod driver;
+pub mod handshake;
+pub mod http;
+pub mod peers;
+pub mod server;
+pub mod store;
+pub mod transport;
 
 pub use dfs_core as core;

@@ -185,6 +185,7 @@ impl Run {
             },
             author: UserName("sim".into()),
             created_at: UnixMillis(0),
+            replicas: Default::default(),
         }
     }
 

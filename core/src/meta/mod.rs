@@ -36,13 +36,13 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::command::{Access, Change, Command, Content, DeclaredState, MemberRole};
 use crate::error::CommandError;
-use crate::ids::{LogIndex, NodeId, UnixMillis, UserName, Version};
+use crate::ids::{ChunkId, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
 
 pub use apply::is_valid_checkpoint_name;
@@ -62,6 +62,8 @@ pub struct Namespace {
     // entry exists at these paths (a put there removes the path from this map).
     retired: BTreeMap<Path, Version>,
     members: BTreeMap<NodeId, Member>,
+    // Where durable copies of each chunk are, as recorded by the writes (and later repairs).
+    replicas: BTreeMap<ChunkId, BTreeSet<NodeId>>,
     // INVARIANT: strictly increases with every apply/advance.
     applied: LogIndex,
     // INVARIANT: the number of entries that are live files; derived, recomputed by `restore`.
@@ -204,6 +206,7 @@ impl Namespace {
             entries,
             retired: BTreeMap::new(),
             members: BTreeMap::new(),
+            replicas: BTreeMap::new(),
             applied: LogIndex(0),
             live_files: 0,
         }
@@ -232,9 +235,11 @@ impl Namespace {
         self.advance(index);
         match command {
             Command::CreateFolder { path, owner } => self.create_folder(path, owner),
-            Command::PutVersion { path, precondition, content, author, created_at } => {
+            Command::PutVersion { path, precondition, content, author, created_at, replicas } => {
                 let write = apply::Write { index, content, author, created_at: *created_at };
-                self.put_version(path, *precondition, write)
+                let change = self.put_version(path, *precondition, write)?;
+                self.record_replicas(content, replicas);
+                Ok(change)
             }
             Command::Delete { path, precondition, deleted_at } => {
                 self.delete(index, path, *precondition, *deleted_at)
@@ -249,6 +254,20 @@ impl Namespace {
             Command::AddNode { node, role } => Ok(self.add_node(index, *node, *role)),
             Command::RemoveNode { node } => Ok(self.remove_node(*node)),
             Command::SetNodeState { node, state } => self.set_node_state(*node, *state),
+        }
+    }
+
+    /// Adds the copies a write made of its chunks to the chunk index (chunks it does not
+    /// reference are ignored).
+    fn record_replicas(
+        &mut self,
+        content: &Content,
+        replicas: &BTreeMap<ChunkId, BTreeSet<NodeId>>,
+    ) {
+        for chunk in &content.chunks {
+            if let Some(nodes) = replicas.get(&chunk.id) {
+                self.replicas.entry(chunk.id).or_default().extend(nodes.iter().copied());
+            }
         }
     }
 

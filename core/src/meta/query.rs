@@ -7,12 +7,12 @@
 //! byte) and jumps over each child folder's subtree (`child0` is the first path after every
 //! `child/…`, since `'0'` follows `'/'`), so a listing costs O(children · log n).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use super::{Entry, EntryKind, FileRecord, Member, Namespace, VersionRecord};
 use crate::error::{CheckpointProblem, CommandError};
-use crate::ids::{NodeId, Version};
+use crate::ids::{ChunkId, NodeId, Version};
 use crate::path::Path;
 
 impl Namespace {
@@ -78,6 +78,11 @@ impl Namespace {
     /// chunks still referenced.
     pub fn entries(&self) -> impl Iterator<Item = (&Path, &Entry)> + '_ {
         self.entries.iter()
+    }
+
+    /// The nodes recorded as holding a durable copy of `chunk`.
+    pub fn replicas(&self, chunk: &ChunkId) -> Option<&BTreeSet<NodeId>> {
+        self.replicas.get(chunk)
     }
 
     /// The cluster members.

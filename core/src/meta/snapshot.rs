@@ -7,12 +7,12 @@
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace};
-use crate::ids::{Hash, LogIndex, NodeId, Version};
+use crate::ids::{ChunkId, Hash, LogIndex, NodeId, Version};
 use crate::path::Path;
 
 /// The snapshot format this build writes and reads (the first byte of every snapshot).
@@ -130,6 +130,8 @@ struct Body<'a> {
     retired: &'a BTreeMap<Path, Version>,
     #[serde(serialize_with = "as_pairs")]
     members: &'a BTreeMap<NodeId, Member>,
+    #[serde(serialize_with = "as_pairs")]
+    replicas: &'a BTreeMap<ChunkId, BTreeSet<NodeId>>,
 }
 
 /// What a snapshot decodes to, before the order of keys and the invariants are checked.
@@ -139,6 +141,7 @@ struct DecodedBody {
     entries: Vec<(Path, Entry)>,
     retired: Vec<(Path, Version)>,
     members: Vec<(NodeId, Member)>,
+    replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
 }
 
 /// Encodes a map as a sequence of `(key, value)` pairs, so it decodes as a `Vec` whose order can
@@ -166,6 +169,7 @@ impl Namespace {
             entries: &self.entries,
             retired: &self.retired,
             members: &self.members,
+            replicas: &self.replicas,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
             .expect("meta: a namespace always encodes (every sequence has a known length)")
@@ -194,6 +198,7 @@ impl Namespace {
             entries,
             retired: sorted_map(decoded.retired)?,
             members: sorted_map(decoded.members)?,
+            replicas: sorted_map(decoded.replicas)?,
             applied: decoded.applied,
             live_files,
         };

@@ -43,6 +43,7 @@ fn put_as(path: &str, precondition: Precondition, seed: u64, author: &str) -> Co
         content: content(seed, &[1000, 24]),
         author: user(author),
         created_at: UnixMillis(1_000 + seed),
+        replicas: Default::default(),
     }
 }
 
@@ -281,6 +282,7 @@ fn put_accepts_an_empty_file() {
         content: empty.clone(),
         author: user("alice"),
         created_at: UnixMillis(1),
+        replicas: Default::default(),
     };
     assert!(run(&mut ns, &command).is_ok());
     assert_eq!(ns.latest(&p("/empty")).map(|v| &v.content), Ok(&empty));
@@ -295,6 +297,7 @@ fn put_refuses_inconsistent_content() {
         content,
         author: user("alice"),
         created_at: UnixMillis(1),
+        replicas: Default::default(),
     };
     let mut short = content(1, &[10, 20]);
     short.size_bytes = 29;
@@ -710,6 +713,7 @@ fn random_command(rng: &mut XorShift) -> Command {
                 content: content(rng.next(), &lens),
                 author: user(["alice", "bob"][rng.below(2) as usize]),
                 created_at: UnixMillis(rng.below(1 << 40)),
+                replicas: Default::default(),
             }
         }
         8..=9 => mkdir(&path, "carol"),
@@ -789,6 +793,7 @@ struct RawSnapshot<K: Serialize> {
     entries: Vec<(K, Entry)>,
     retired: Vec<(Path, Version)>,
     members: Vec<(NodeId, Member)>,
+    replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
 }
 
 impl<K: Serialize> RawSnapshot<K> {
@@ -803,6 +808,7 @@ fn raw(ns: &Namespace) -> RawSnapshot<Path> {
         entries: ns.entries.clone().into_iter().collect(),
         retired: ns.retired.clone().into_iter().collect(),
         members: ns.members.clone().into_iter().collect(),
+        replicas: ns.replicas.clone().into_iter().collect(),
     }
 }
 
@@ -881,6 +887,7 @@ fn raw_with(entries: &[(&str, Entry)]) -> RawSnapshot<String> {
         entries: std::iter::once(root).chain(rest).collect(),
         retired: vec![],
         members: vec![],
+        replicas: vec![],
     }
 }
 
@@ -990,4 +997,42 @@ fn check_invariants_catches_a_wrong_file_count() {
         ns.check_invariants(),
         Err(InvariantViolation::FileCount { recorded: counted + 1, counted })
     );
+}
+
+#[test]
+fn writes_record_where_their_chunks_are_and_snapshots_keep_it() {
+    let mut ns = Namespace::new();
+    let Command::PutVersion { path, precondition, content, author, created_at, .. } = put("/r", 5)
+    else {
+        unreachable!("put builds a PutVersion")
+    };
+    let chunk = content.chunks[0].id;
+    let stray = ChunkId(Hash::of(b"not in this file"));
+    let replicas: BTreeMap<ChunkId, BTreeSet<NodeId>> = [
+        (chunk, [NodeId(1), NodeId(2)].into_iter().collect()),
+        (stray, [NodeId(3)].into_iter().collect()),
+    ]
+    .into_iter()
+    .collect();
+    let command = Command::PutVersion {
+        path,
+        precondition,
+        content: content.clone(),
+        author,
+        created_at,
+        replicas: replicas.clone(),
+    };
+    ns.apply(LogIndex(1), &command).expect("applies");
+    assert_eq!(ns.replicas(&chunk), replicas.get(&chunk));
+    assert_eq!(ns.replicas(&stray), None, "chunks the file does not use are not recorded");
+    let restored = Namespace::restore(&ns.snapshot()).expect("restores");
+    assert_eq!(restored.replicas(&chunk), replicas.get(&chunk));
+    // A refused write records nothing.
+    let mut refused = command.clone();
+    if let Command::PutVersion { precondition, replicas, .. } = &mut refused {
+        *precondition = Precondition::Absent;
+        replicas.insert(chunk, [NodeId(9)].into_iter().collect());
+    }
+    assert!(ns.apply(LogIndex(2), &refused).is_err());
+    assert_eq!(ns.replicas(&chunk), replicas.get(&chunk));
 }

@@ -29,6 +29,7 @@ fn put(path: &str, body: &[u8]) -> Command {
         content: Content { chunks, size_bytes: body.len() as u64, hash },
         author: UserName("alice".into()),
         created_at: UnixMillis(1_700_000_000_000),
+        replicas: Default::default(),
     }
 }
 

@@ -1,0 +1,111 @@
+//! The HTTP client behind every `dfs` client command (DESIGN §2 "failover"): it is given every
+//! node's address and moves to the next one when a node cannot be reached or has no leader yet,
+//! replaying the request. Errors from the API come back as their message and stable code.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use serde_json::Value;
+
+/// How long a command keeps retrying nodes that are down or leaderless.
+pub const RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// A client for a set of nodes.
+pub struct Client {
+    nodes: Vec<String>,
+    http: reqwest::Client,
+}
+
+/// An error the API answered with.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} ({code})")]
+pub struct ApiFailure {
+    /// HTTP status.
+    pub status: u16,
+    /// Stable code, e.g. `not_found`.
+    pub code: String,
+    /// What the node said.
+    pub message: String,
+}
+
+impl Client {
+    /// A client for these base URLs (`http://host:port`), tried in order.
+    pub fn new(nodes: Vec<String>) -> anyhow::Result<Self> {
+        if nodes.is_empty() {
+            bail!("no node given: use --node URL (repeatable) or DFS_NODES=url,url");
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .build()
+            .context("building the HTTP client")?;
+        let nodes = nodes
+            .into_iter()
+            .map(|n| if n.contains("://") { n } else { format!("http://{n}") })
+            .collect();
+        Ok(Self { nodes, http })
+    }
+
+    /// The nodes, in the order tried.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// The underlying HTTP client.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends the request `build` makes for a node's base URL, failing over between nodes.
+    pub async fn send(
+        &self,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        let deadline = tokio::time::Instant::now() + RETRY_FOR;
+        let mut last = anyhow!("no node answered");
+        loop {
+            for node in &self.nodes {
+                match build(&self.http, node).send().await {
+                    Ok(response) if is_retryable(response.status().as_u16()) => {
+                        last = failure(response).await.into();
+                    }
+                    Ok(response) => return Ok(response),
+                    Err(error) => last = anyhow!(error).context(format!("{node} unreachable")),
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// GET `path` and parse the JSON answer.
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<Value> {
+        let response = self.send(|http, node| http.get(format!("{node}{path}"))).await?;
+        json_or_error(response).await
+    }
+}
+
+fn is_retryable(status: u16) -> bool {
+    status == 503
+}
+
+/// The JSON body of a success, or the API error it carries.
+pub async fn json_or_error(response: reqwest::Response) -> anyhow::Result<Value> {
+    if response.status().is_success() {
+        return response.json().await.context("reading the answer");
+    }
+    Err(failure(response).await.into())
+}
+
+/// The API error an unsuccessful response carries.
+pub async fn failure(response: reqwest::Response) -> ApiFailure {
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let field = |name: &str| body["error"][name].as_str().map(str::to_owned);
+    ApiFailure {
+        status,
+        code: field("code").unwrap_or_else(|| "http_error".into()),
+        message: field("message").unwrap_or_else(|| format!("HTTP {status}")),
+    }
+}

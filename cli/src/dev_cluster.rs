@@ -1,0 +1,214 @@
+//! `dfs dev-cluster`: N local nodes, each its own OS process with its own data dir and free
+//! ports. Each node's config is written to `<dir>/n<id>/node.toml` and reused on the next run
+//! (same ports, same data), so a node can also be stopped and started by hand with
+//! `dfs node --config`. Nothing is restarted behind the operator's back; Ctrl-C (or SIGTERM)
+//! stops every node with SIGTERM and waits for it.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use dfs_runtime::config::{NodeConfig, PeerConfig};
+use dfs_runtime::core::WriteQuorum;
+use tokio::process::{Child, Command};
+
+use crate::client::Client;
+use crate::node_cmd::wait_for_signal;
+
+/// Longest a node may take to answer `/health` after starting.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest a node may take to exit after SIGTERM before it is killed.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Options of `dfs dev-cluster`.
+#[derive(Debug, clap::Args)]
+pub struct DevClusterArgs {
+    /// How many nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u64,
+    /// Where the nodes' data dirs go (`<dir>/n1`, `<dir>/n2`, ...).
+    #[arg(long, default_value = "dfs-dev")]
+    pub dir: PathBuf,
+    /// Print one JSON object per node instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+struct Started {
+    config: NodeConfig,
+    child: Child,
+}
+
+/// Starts the nodes, prints them, and waits for Ctrl-C.
+pub async fn run(args: DevClusterArgs) -> anyhow::Result<()> {
+    if args.nodes == 0 || args.nodes > 64 {
+        bail!("--nodes must be between 1 and 64");
+    }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
+    let configs = configs(&args.dir, args.nodes)?;
+    let exe = std::env::current_exe().context("locating the dfs binary")?;
+    let mut started = Vec::new();
+    for config in configs {
+        let child = spawn(&exe, &config)?;
+        started.push(Started { config, child });
+    }
+    let ready = wait_ready(&mut started).await;
+    if let Err(error) = ready {
+        stop(&mut started).await;
+        return Err(error);
+    }
+    print(&mut started, args.json)?;
+    tokio::select! {
+        () = wait_for_signal() => {}
+        exited = first_exit(&mut started) => eprintln!("{exited}; stopping the others"),
+    }
+    stop(&mut started).await;
+    Ok(())
+}
+
+/// Reads each node's config if it exists, else makes one with free ports.
+fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
+    let existing: Vec<Option<NodeConfig>> =
+        (1..=nodes).map(|id| NodeConfig::load(&config_path(dir, id)).ok()).collect();
+    if existing.iter().all(Option::is_some) {
+        return Ok(existing.into_iter().flatten().collect());
+    }
+    let addrs = free_addrs(2 * nodes as usize)?;
+    let secret = format!("dev-cluster-{:016x}", rand_u64());
+    let peer = |id: u64| PeerConfig {
+        id,
+        peer_addr: addrs[2 * (id as usize - 1)],
+        http_addr: addrs[2 * (id as usize - 1) + 1],
+    };
+    let mut out = Vec::new();
+    for id in 1..=nodes {
+        let me = peer(id);
+        let config = NodeConfig {
+            id,
+            peer_listen: me.peer_addr,
+            http_listen: me.http_addr,
+            data_dir: std::path::absolute(dir.join(format!("n{id}")))?,
+            cluster_secret: secret.clone(),
+            peers: (1..=nodes).filter(|&p| p != id).map(peer).collect(),
+            initial_voters: (1..=nodes).collect(),
+            replication_factor: nodes.min(3) as usize,
+            write_quorum: WriteQuorum::Majority,
+            body_bytes_max: 64 * 1024 * 1024 * 1024,
+        };
+        std::fs::create_dir_all(&config.data_dir)?;
+        std::fs::write(config_path(dir, id), config.to_toml())?;
+        out.push(config);
+    }
+    Ok(out)
+}
+
+fn config_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("n{id}")).join("node.toml")
+}
+
+/// Free loopback addresses: all bound at once (so they differ), then released for the nodes.
+fn free_addrs(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
+    let listeners: Vec<TcpListener> =
+        (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    listeners.iter().map(|l| l.local_addr().map_err(Into::into)).collect()
+}
+
+fn rand_u64() -> u64 {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::from(nanos.subsec_nanos()) ^ (u64::from(std::process::id()) << 32)
+}
+
+fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
+    let log = std::fs::File::create(config.data_dir.join("node.log"))?;
+    let child = Command::new(exe)
+        .arg("node")
+        .arg("--config")
+        .arg(config.data_dir.join("node.toml"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting node {}", config.id))?;
+    Ok(child)
+}
+
+async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    for node in started.iter_mut() {
+        let client = Client::new(vec![format!("http://{}", node.config.http_listen)])?;
+        loop {
+            if client.get_json("/health").await.is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = node.child.try_wait() {
+                let log = node.config.data_dir.join("node.log");
+                bail!(
+                    "node {} exited during start ({status}); see {}",
+                    node.config.id,
+                    log.display()
+                );
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("node {} did not answer /health within {:?}", node.config.id, START_TIMEOUT);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if !json {
+        writeln!(out, "{:<4} {:<8} {:<24} data dir", "id", "pid", "http")?;
+    }
+    for node in started.iter() {
+        let pid = node.child.id().unwrap_or(0);
+        let (id, http, dir) =
+            (node.config.id, node.config.http_listen, node.config.data_dir.display());
+        if json {
+            let line = serde_json::json!({ "id": id, "pid": pid, "http": format!("http://{http}"), "data_dir": dir.to_string() });
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{id:<4} {pid:<8} {:<24} {dir}", format!("http://{http}"))?;
+        }
+    }
+    if !json {
+        let nodes: Vec<String> =
+            started.iter().map(|n| format!("http://{}", n.config.http_listen)).collect();
+        writeln!(out, "\nDFS_NODES={}    (Ctrl-C stops the cluster)", nodes.join(","))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn first_exit(started: &mut [Started]) -> String {
+    loop {
+        for node in started.iter_mut() {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                return format!("node {} exited ({status})", node.config.id);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn stop(started: &mut [Started]) {
+    for node in started.iter() {
+        if let Some(pid) = node.child.id().and_then(|p| i32::try_from(p).ok()) {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
+        }
+    }
+    for node in started.iter_mut() {
+        if tokio::time::timeout(STOP_TIMEOUT, node.child.wait()).await.is_err() {
+            let _ = node.child.kill().await;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! `dfs node`: runs one cluster member until SIGINT or SIGTERM. Options come from `--config`
+//! (TOML) and can each be given or overridden by a flag or environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use dfs_runtime::config::{NodeConfig, PeerConfig};
+use dfs_runtime::core::WriteQuorum;
+
+/// Options of `dfs node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    /// The node's TOML config file; flags below override its values.
+    #[arg(long, env = "DFS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// This node's id (a positive integer, unique in the cluster).
+    #[arg(long, env = "DFS_ID")]
+    pub id: Option<u64>,
+    /// Address peers connect to for raft traffic, e.g. 127.0.0.1:7001 (port 0: any free port).
+    #[arg(long, env = "DFS_PEER_LISTEN")]
+    pub peer_listen: Option<SocketAddr>,
+    /// Address clients connect to for the HTTP API, e.g. 127.0.0.1:8001.
+    #[arg(long, env = "DFS_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+    /// Directory for this node's raft log, chunks and state.
+    #[arg(long, env = "DFS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Secret shared by every member (at least 16 bytes); peers without it are refused.
+    #[arg(long, env = "DFS_CLUSTER_SECRET", hide_env_values = true)]
+    pub cluster_secret: Option<String>,
+    /// Another member, as ID=PEER_ADDR,HTTP_ADDR (repeat for each); replaces the file's list.
+    #[arg(long = "peer", value_parser = parse_peer)]
+    pub peers: Vec<PeerConfig>,
+    /// Copies kept of every chunk.
+    #[arg(long, env = "DFS_REPLICATION_FACTOR")]
+    pub replication_factor: Option<usize>,
+    /// Durable copies needed before a write is acknowledged: one, majority or all.
+    #[arg(long, env = "DFS_WRITE_QUORUM", value_parser = parse_quorum)]
+    pub write_quorum: Option<WriteQuorum>,
+}
+
+fn parse_peer(raw: &str) -> Result<PeerConfig, String> {
+    let usage = || format!("{raw:?}: expected ID=PEER_ADDR,HTTP_ADDR");
+    let (id, addrs) = raw.split_once('=').ok_or_else(usage)?;
+    let (peer, http) = addrs.split_once(',').ok_or_else(usage)?;
+    Ok(PeerConfig {
+        id: id.parse().map_err(|_| usage())?,
+        peer_addr: peer.parse().map_err(|_| usage())?,
+        http_addr: http.parse().map_err(|_| usage())?,
+    })
+}
+
+fn parse_quorum(raw: &str) -> Result<WriteQuorum, String> {
+    match raw {
+        "one" => Ok(WriteQuorum::One),
+        "majority" => Ok(WriteQuorum::Majority),
+        "all" => Ok(WriteQuorum::All),
+        _ => Err(format!("{raw:?}: expected one, majority or all")),
+    }
+}
+
+impl NodeArgs {
+    /// The config file (if any) with every flag applied on top.
+    pub fn resolve(self) -> anyhow::Result<NodeConfig> {
+        let mut config = match &self.config {
+            Some(path) => NodeConfig::load(path)?,
+            None => {
+                let (Some(id), Some(data_dir), Some(secret)) =
+                    (self.id, self.data_dir.clone(), self.cluster_secret.clone())
+                else {
+                    bail!("give --config, or at least --id, --data-dir and --cluster-secret");
+                };
+                NodeConfig {
+                    id,
+                    peer_listen: ([127, 0, 0, 1], 0).into(),
+                    http_listen: ([127, 0, 0, 1], 0).into(),
+                    data_dir,
+                    cluster_secret: secret,
+                    peers: Vec::new(),
+                    initial_voters: Vec::new(),
+                    replication_factor: 3,
+                    write_quorum: WriteQuorum::Majority,
+                    body_bytes_max: 64 * 1024 * 1024 * 1024,
+                }
+            }
+        };
+        if let Some(v) = self.id {
+            config.id = v;
+        }
+        if let Some(v) = self.peer_listen {
+            config.peer_listen = v;
+        }
+        if let Some(v) = self.http_listen {
+            config.http_listen = v;
+        }
+        if let Some(v) = self.data_dir {
+            config.data_dir = v;
+        }
+        if let Some(v) = self.cluster_secret {
+            config.cluster_secret = v;
+        }
+        if !self.peers.is_empty() {
+            config.peers = self.peers;
+        }
+        if let Some(v) = self.replication_factor {
+            config.replication_factor = v;
+        }
+        if let Some(v) = self.write_quorum {
+            config.write_quorum = v;
+        }
+        config.check()?;
+        Ok(config)
+    }
+}
+
+/// Runs the node until a signal asks it to stop.
+pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    let config = args.resolve()?;
+    let node = dfs_runtime::server::start(config).await.context("starting the node")?;
+    let shutdown = node.shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received; stopping");
+        shutdown.cancel();
+    });
+    node.wait().await.context("the node stopped with an error")?;
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,185 @@
+//! A node's configuration file (DESIGN §2 "cluster of N nodes"): identity, listen addresses, data
+//! directory, peers, cluster secret and replication settings, as TOML. Every option can also be
+//! given on the command line (`dfs node --help`); flags override the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use dfs_core::ids::NodeId;
+use dfs_core::WriteQuorum;
+use serde::{Deserialize, Serialize};
+
+/// Everything `dfs node` needs to start.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's id (not 0).
+    pub id: u64,
+    /// Where peers connect (raft traffic). Port 0 picks a free port.
+    pub peer_listen: SocketAddr,
+    /// Where clients connect (HTTP API). Port 0 picks a free port.
+    pub http_listen: SocketAddr,
+    /// Where this node keeps its raft log, chunks and state.
+    pub data_dir: PathBuf,
+    /// The secret every member shares; peers without it are refused.
+    pub cluster_secret: String,
+    /// The other members and their addresses.
+    #[serde(default)]
+    pub peers: Vec<PeerConfig>,
+    /// Founding voters of a new cluster; empty means this node and every peer listed.
+    #[serde(default)]
+    pub initial_voters: Vec<u64>,
+    /// Copies kept of every chunk.
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: usize,
+    /// Durable copies needed before a write is acknowledged.
+    #[serde(default)]
+    pub write_quorum: WriteQuorum,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_body_bytes_max")]
+    pub body_bytes_max: u64,
+}
+
+/// One other member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// Its id.
+    pub id: u64,
+    /// Its peer (raft) address.
+    pub peer_addr: SocketAddr,
+    /// Its HTTP address (for chunk transfer and client redirects).
+    pub http_addr: SocketAddr,
+}
+
+fn default_replication_factor() -> usize {
+    3
+}
+
+fn default_body_bytes_max() -> u64 {
+    64 * 1024 * 1024 * 1024
+}
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file could not be read.
+    #[error("cannot read config {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a node config.
+    #[error("config {path} is invalid: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (line and field).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("config is invalid: {0}")]
+    Invalid(&'static str),
+}
+
+impl NodeConfig {
+    /// Reads and checks a TOML config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigFileError::Read { path: path.to_owned(), source })?;
+        let config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigFileError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The config as TOML text (what `dev-cluster` writes into each data dir).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Checks what serde cannot.
+    pub fn check(&self) -> Result<(), ConfigFileError> {
+        if self.id == 0 {
+            return Err(ConfigFileError::Invalid("id must not be 0"));
+        }
+        if self.cluster_secret.len() < 16 {
+            return Err(ConfigFileError::Invalid("cluster_secret must be at least 16 bytes"));
+        }
+        if self.peers.iter().any(|p| p.id == self.id || p.id == 0) {
+            return Err(ConfigFileError::Invalid("peers must not list this node or id 0"));
+        }
+        if self.replication_factor == 0 {
+            return Err(ConfigFileError::Invalid("replication_factor must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// The founding voters: as configured, or this node and every peer.
+    pub fn founding_voters(&self) -> Vec<NodeId> {
+        let mut voters: Vec<u64> = if self.initial_voters.is_empty() {
+            self.peers.iter().map(|p| p.id).chain([self.id]).collect()
+        } else {
+            self.initial_voters.clone()
+        };
+        voters.sort_unstable();
+        voters.dedup();
+        voters.into_iter().map(NodeId).collect()
+    }
+
+    /// The core's config for this node.
+    pub fn core_config(&self) -> dfs_core::Config {
+        let mut config = dfs_core::Config::new(NodeId(self.id), self.founding_voters());
+        config.replication_factor = self.replication_factor;
+        config.write_quorum = self.write_quorum;
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> NodeConfig {
+        NodeConfig {
+            id: 1,
+            peer_listen: "127.0.0.1:0".parse().expect("addr"),
+            http_listen: "127.0.0.1:0".parse().expect("addr"),
+            data_dir: "/tmp/x".into(),
+            cluster_secret: "0123456789abcdef".into(),
+            peers: vec![PeerConfig {
+                id: 2,
+                peer_addr: "127.0.0.1:1".parse().expect("addr"),
+                http_addr: "127.0.0.1:2".parse().expect("addr"),
+            }],
+            initial_voters: vec![],
+            replication_factor: 3,
+            write_quorum: WriteQuorum::Majority,
+            body_bytes_max: 1024,
+        }
+    }
+
+    #[test]
+    fn toml_round_trips_and_founders_default_to_everyone() {
+        let config = sample();
+        let back: NodeConfig = toml::from_str(&config.to_toml()).expect("parses");
+        assert_eq!(back, config);
+        assert_eq!(config.founding_voters(), vec![NodeId(1), NodeId(2)]);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let mut short = sample();
+        short.cluster_secret = "short".into();
+        assert!(matches!(short.check(), Err(ConfigFileError::Invalid(m)) if m.contains("secret")));
+        let mut me = sample();
+        me.peers[0].id = 1;
+        assert!(me.check().is_err());
+        assert!(toml::from_str::<NodeConfig>("id = 1\nbogus = 2").is_err());
+    }
+}

@@ -1,0 +1,217 @@
+//! The driver (STYLE "Drivers"): the only place a core `Node` meets tokio. One task owns the node,
+//! feeds it inputs from a bounded channel and carries out its outputs: sends go to the
+//! transport, raft writes to the persister (which makes them durable in order and reports
+//! `Persisted`), replies to the waiting client, events to subscribers.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use dfs_core::command::{Command, Reply};
+use dfs_core::ids::{ReadyNumber, RequestId};
+use dfs_core::{CommandError, Event, Input, Node, Output, RaftWrite};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::store::raft_log::RaftStore;
+use crate::transport::Transport;
+
+/// Inputs waiting for the driver before senders wait.
+pub const INPUT_QUEUE_MAX: usize = 8192;
+/// Raft writes waiting for the disk before the driver waits.
+pub const PERSIST_QUEUE_MAX: usize = 1024;
+/// Events kept for slow subscribers.
+pub const EVENT_BUFFER: usize = 4096;
+
+/// A query run on the driver task against the node.
+pub type Query = Box<dyn FnOnce(&Node) + Send>;
+
+/// Something for the driver to do.
+pub enum DriverInput {
+    /// An input for the core node.
+    Core(Input),
+    /// A client command; the outcome goes back on `reply`.
+    Client {
+        /// What the client asks.
+        command: Command,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Reply, CommandError>>,
+    },
+    /// A read-only look at the node.
+    Query(Query),
+}
+
+/// The node has stopped (shut down or failed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct Stopped;
+
+/// How other tasks talk to the driver; cheap to clone.
+#[derive(Clone)]
+pub struct DriverHandle {
+    inputs: mpsc::Sender<DriverInput>,
+    events: broadcast::Sender<Event>,
+}
+
+impl DriverHandle {
+    /// Proposes `command` and waits for its outcome.
+    pub async fn submit(&self, command: Command) -> Result<Result<Reply, CommandError>, Stopped> {
+        let (reply, outcome) = oneshot::channel();
+        self.inputs.send(DriverInput::Client { command, reply }).await.map_err(|_| Stopped)?;
+        outcome.await.map_err(|_| Stopped)
+    }
+
+    /// Runs `look` against the node on the driver task and returns its result.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        look: impl FnOnce(&Node) -> T + Send + 'static,
+    ) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        let query: Query = Box::new(move |node| {
+            let _ = tx.send(look(node));
+        });
+        self.inputs.send(DriverInput::Query(query)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// A sender for raw inputs (the transport's inbound messages).
+    pub fn clone_inputs(&self) -> mpsc::Sender<DriverInput> {
+        self.inputs.clone()
+    }
+
+    /// Every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+/// The channels a driver is built from, made before the tasks that use them.
+pub struct DriverChannels {
+    /// Its handle.
+    pub handle: DriverHandle,
+    /// The receiving end of its inputs.
+    pub inputs: mpsc::Receiver<DriverInput>,
+}
+
+impl DriverChannels {
+    /// New channels.
+    pub fn new() -> Self {
+        let (tx, inputs) = mpsc::channel(INPUT_QUEUE_MAX);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        Self { handle: DriverHandle { inputs: tx, events }, inputs }
+    }
+}
+
+impl Default for DriverChannels {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Owns the node until shutdown; returns `Err` if the disk failed (the node must not go on).
+pub async fn run(
+    mut node: Node,
+    clock: Clock,
+    channels: DriverChannels,
+    transport: Transport,
+    store: Arc<RaftStore>,
+    shutdown: CancellationToken,
+) -> Result<(), crate::store::raft_log::RaftStoreError> {
+    let DriverChannels { handle, mut inputs } = channels;
+    let (persist_tx, persist_rx) = mpsc::channel(PERSIST_QUEUE_MAX);
+    let persister = tokio::spawn(persist_loop(store, persist_rx, handle.inputs.clone()));
+    let mut pending: BTreeMap<RequestId, oneshot::Sender<Result<Reply, CommandError>>> =
+        BTreeMap::new();
+    let mut next_request = 1u64;
+    let mut persister = std::pin::pin!(persister);
+    loop {
+        while let Some(output) = node.poll_output() {
+            match output {
+                Output::Send { to, message } => transport.send(to, message),
+                Output::Persist { ready, write } => {
+                    if persist_tx.send((ready, write)).await.is_err() {
+                        break;
+                    }
+                }
+                Output::Reply { request, result } => {
+                    if let Some(waiter) = pending.remove(&request) {
+                        let _ = waiter.send(result);
+                    }
+                }
+                Output::StartJob { job, .. } => {
+                    tracing::debug!(%job, "job ignored: no job runner yet")
+                }
+                Output::Event(event) => {
+                    let _ = handle.events.send(event);
+                }
+            }
+        }
+        let wake = node.poll_timeout().map(|at| clock.to_tokio(at));
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return Ok(()),
+            failed = &mut persister => {
+                shutdown.cancel();
+                return match failed {
+                    Ok(result) => result,
+                    Err(_) => Ok(()),
+                };
+            }
+            input = inputs.recv() => match input {
+                Some(DriverInput::Core(input)) => node.handle(clock.now(), input),
+                Some(DriverInput::Client { command, reply }) => {
+                    let request = RequestId(next_request);
+                    next_request += 1;
+                    pending.insert(request, reply);
+                    node.handle(clock.now(), Input::Client { request, command });
+                }
+                Some(DriverInput::Query(look)) => look(&node),
+                None => return Ok(()),
+            },
+            () = sleep_until(wake) => node.handle(clock.now(), Input::Timeout),
+        }
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Makes raft writes durable in order, then reports the newest one as `Persisted`.
+async fn persist_loop(
+    store: Arc<RaftStore>,
+    mut writes: mpsc::Receiver<(ReadyNumber, RaftWrite)>,
+    inputs: mpsc::Sender<DriverInput>,
+) -> Result<(), crate::store::raft_log::RaftStoreError> {
+    while let Some(first) = writes.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 256 {
+            match writes.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let last = batch.last().map(|(ready, _)| *ready).unwrap_or(ReadyNumber(0));
+        let store = store.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let writes: Vec<RaftWrite> = batch.into_iter().map(|(_, write)| write).collect();
+            store.persist_batch(&writes)
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::error!(%error, "raft log write failed; stopping the node");
+                return Err(error);
+            }
+            Err(_) => return Ok(()),
+        }
+        if inputs.send(DriverInput::Core(Input::Persisted { ready: last })).await.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}

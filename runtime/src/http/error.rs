@@ -1,0 +1,74 @@
+//! HTTP errors (DESIGN §3 "bad input gets a clear error and changes nothing"): every failure is
+//! `{"error": {"code": "<stable snake_case>", "message": "<what happened and what to do>"}}` with a
+//! status that says whose fault it is.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dfs_core::CommandError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable code.
+    pub code: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into() }
+    }
+
+    /// The node is stopping.
+    pub fn stopping() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "stopping",
+            "the node is shutting down; retry on another node",
+        )
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(error: CommandError) -> Self {
+        use CommandError as E;
+        use StatusCode as S;
+        let (status, code) = match &error {
+            E::NotLeader { .. } => (S::SERVICE_UNAVAILABLE, "not_leader"),
+            E::NoLeader => (S::SERVICE_UNAVAILABLE, "no_leader"),
+            E::Timeout => (S::GATEWAY_TIMEOUT, "commit_timeout"),
+            E::Overloaded { .. } => (S::SERVICE_UNAVAILABLE, "overloaded"),
+            E::InvalidPath(_) => (S::BAD_REQUEST, "invalid_path"),
+            E::NotFound { .. } => (S::NOT_FOUND, "not_found"),
+            E::AlreadyExists { .. } => (S::CONFLICT, "already_exists"),
+            E::VersionConflict { .. } => (S::PRECONDITION_FAILED, "version_conflict"),
+            E::IsFolder { .. } => (S::CONFLICT, "is_folder"),
+            E::NotAFolder { .. } => (S::CONFLICT, "not_a_folder"),
+            E::FolderNotEmpty { .. } => (S::CONFLICT, "folder_not_empty"),
+            E::RootImmutable => (S::BAD_REQUEST, "root_immutable"),
+            E::VersionNotFound { .. } => (S::NOT_FOUND, "version_not_found"),
+            E::Checkpoint { .. } => (S::CONFLICT, "checkpoint"),
+            E::BadContent(_) => (S::BAD_REQUEST, "bad_content"),
+            E::UnknownNode { .. } => (S::NOT_FOUND, "unknown_node"),
+            E::AlreadyMember { .. } => (S::CONFLICT, "already_member"),
+            E::MembershipRefused => (S::CONFLICT, "membership_refused"),
+            E::MembershipChangeInProgress => {
+                (S::SERVICE_UNAVAILABLE, "membership_change_in_progress")
+            }
+            _ => (S::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        Self::new(status, code, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}

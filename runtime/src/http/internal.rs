@@ -1,0 +1,81 @@
+//! Node-to-node chunk endpoints (`/internal/chunks/{hash}`), used by writes and reads on other
+//! nodes. Every request must carry a token keyed by the cluster secret; a body that does not hash
+//! to the chunk's name is refused and nothing is stored.
+
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dfs_core::ids::{ChunkId, Hash, NodeId};
+
+use super::{ApiError, ApiState};
+use crate::peers::{NODE_HEADER, TOKEN_HEADER};
+use crate::store::chunks::StoreError;
+
+fn authorize(
+    state: &ApiState,
+    headers: &HeaderMap,
+    method: &str,
+    hex: &str,
+) -> Result<ChunkId, ApiError> {
+    let denied = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_a_peer",
+            "chunk transfer needs a valid cluster token",
+        )
+    };
+    let node = headers
+        .get(NODE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .map(NodeId)
+        .ok_or_else(denied)?;
+    let token = headers
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| blake3::Hash::from_hex(v).ok())
+        .ok_or_else(denied)?;
+    // blake3::Hash compares in constant time.
+    if token != state.peers.key().chunk_token(node, method, hex) {
+        tracing::warn!(peer = %node, "chunk request with a bad token refused");
+        return Err(denied());
+    }
+    let hash = blake3::Hash::from_hex(hex).map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_chunk_id", "a chunk id is 64 hex digits")
+    })?;
+    Ok(ChunkId(Hash(*hash.as_bytes())))
+}
+
+fn store_error(error: StoreError) -> ApiError {
+    let status = match &error {
+        StoreError::HashMismatch { .. } => StatusCode::BAD_REQUEST,
+        StoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+        e if e.is_disk_full() => StatusCode::INSUFFICIENT_STORAGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, "chunk_store", error.to_string())
+}
+
+/// `PUT /internal/chunks/{hash}`: store a chunk durably.
+pub async fn put_chunk(
+    State(state): State<ApiState>,
+    UrlPath(hex): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let id = authorize(&state, &headers, "PUT", &hex)?;
+    state.chunks.put(id, body).await.map_err(store_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /internal/chunks/{hash}`: a verified copy of a chunk.
+pub async fn get_chunk(
+    State(state): State<ApiState>,
+    UrlPath(hex): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = authorize(&state, &headers, "GET", &hex)?;
+    let bytes = state.chunks.get(id).await.map_err(store_error)?;
+    Ok(bytes.into_response())
+}

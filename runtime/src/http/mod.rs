@@ -1,0 +1,173 @@
+//! The client HTTP API (DESIGN §2, axum): health and status, folders, listings and deletes now;
+//! file bodies with the chunk store. Any node serves any path; writes go through raft from
+//! whichever node received them.
+
+mod error;
+mod internal;
+mod read;
+mod write;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dfs_core::command::{Command, Precondition, Reply};
+use dfs_core::ids::{UnixMillis, UserName};
+use dfs_core::meta::{Entry, EntryKind};
+use dfs_core::{CommandError, Path};
+use serde_json::{json, Value};
+
+use crate::driver::DriverHandle;
+use crate::peers::Peers;
+use crate::store::chunks::ChunkStore;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The node's driver.
+    pub driver: DriverHandle,
+    /// This node's chunk store.
+    pub chunks: ChunkStore,
+    /// The other members, for chunk transfer.
+    pub peers: Arc<Peers>,
+    /// Write settings.
+    pub settings: WriteSettings,
+}
+
+/// How writes are replicated and bounded on this node.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteSettings {
+    /// Copies kept of every chunk.
+    pub replication_factor: usize,
+    /// Durable copies needed before a write is acknowledged.
+    pub write_quorum: dfs_core::WriteQuorum,
+    /// Largest body accepted.
+    pub body_bytes_max: u64,
+}
+
+/// The router for the client API.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/folders/{*path}", post(create_folder))
+        .route("/list", get(list_root))
+        .route("/list/{*path}", get(list))
+        .route("/files/{*path}", get(read::get_file).put(write::put_file).delete(delete_file))
+        .route("/stat/{*path}", get(read::stat))
+        .route(
+            "/internal/chunks/{hash}",
+            get(internal::get_chunk)
+                .put(internal::put_chunk)
+                .layer(DefaultBodyLimit::max(crate::store::chunks::CHUNK_BYTES_MAX + 1)),
+        )
+        .with_state(state)
+}
+
+/// The path in a URL (`a/b` after the route prefix) as a namespace path.
+pub fn parse_path(raw: &str) -> Result<Path, ApiError> {
+    Path::parse(&format!("/{raw}")).map_err(|e| ApiError::from(CommandError::InvalidPath(e)))
+}
+
+/// Wall-clock milliseconds, stamped into commands by the node that receives them.
+pub fn now_millis() -> UnixMillis {
+    let since =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    UnixMillis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+}
+
+async fn submit(state: &ApiState, command: Command) -> Result<Reply, ApiError> {
+    let outcome = state.driver.submit(command).await.map_err(|_| ApiError::stopping())?;
+    outcome.map_err(ApiError::from)
+}
+
+async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let view = state
+        .driver
+        .query(|node| {
+            let s = node.status();
+            json!({
+                "status": if s.leader.is_some() { "ok" } else { "no_leader" },
+                "node": s.id.0,
+                "role": s.role.as_str(),
+                "term": s.term.0,
+                "leader": s.leader.map(|l| l.0),
+                "commit_index": s.commit.0,
+                "applied_index": s.applied.0,
+                "voters": s.voters.iter().map(|v| v.0).collect::<Vec<_>>(),
+                "learners": s.learners.iter().map(|v| v.0).collect::<Vec<_>>(),
+                "files": s.namespace.file_count(),
+            })
+        })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    Ok(Json(view))
+}
+
+async fn create_folder(
+    State(state): State<ApiState>,
+    UrlPath(raw): UrlPath<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let path = parse_path(&raw)?;
+    let command = Command::CreateFolder { path, owner: UserName("admin".into()) };
+    let Reply::Applied { index, .. } = submit(&state, command).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "created": format!("/{raw}"), "index": index.0 }))))
+}
+
+async fn delete_file(
+    State(state): State<ApiState>,
+    UrlPath(raw): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let path = parse_path(&raw)?;
+    let command =
+        Command::Delete { path, precondition: Precondition::None, deleted_at: now_millis() };
+    let Reply::Applied { index, .. } = submit(&state, command).await?;
+    Ok(Json(json!({ "deleted": format!("/{raw}"), "index": index.0 })))
+}
+
+async fn list_root(state: State<ApiState>) -> Result<Json<Value>, ApiError> {
+    list(state, UrlPath(String::new())).await
+}
+
+async fn list(
+    State(state): State<ApiState>,
+    UrlPath(raw): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let folder = if raw.is_empty() { Path::root() } else { parse_path(&raw)? };
+    let listing = state
+        .driver
+        .query(move |node| {
+            let namespace = node.status().namespace;
+            namespace.children(&folder).map(|children| {
+                children.into_iter().map(|(path, entry)| describe(path, entry)).collect::<Vec<_>>()
+            })
+        })
+        .await
+        .map_err(|_| ApiError::stopping())?
+        .map_err(ApiError::from)?;
+    Ok(Json(json!({ "entries": listing })))
+}
+
+/// One listing row: name, kind, and for files the latest version's size and hash.
+fn describe(path: &Path, entry: &Entry) -> Value {
+    match &entry.kind {
+        EntryKind::Folder => {
+            json!({ "path": path.as_str(), "kind": "folder", "owner": entry.owner.0 })
+        }
+        EntryKind::File(file) => {
+            let latest = file.versions.last();
+            json!({
+                "path": path.as_str(),
+                "kind": "file",
+                "owner": entry.owner.0,
+                "version": latest.map(|v| v.version.0),
+                "size_bytes": latest.map(|v| v.content.size_bytes),
+                "hash": latest.map(|v| v.content.hash.to_hex()),
+                "chunks": latest.map(|v| v.content.chunks.len()),
+            })
+        }
+    }
+}

@@ -1,0 +1,271 @@
+//! `PUT /files/{path}` (DESIGN §2 "write", "integrity"): the body streams through the chunker;
+//! each chunk goes to its placement targets in parallel (at most [`CHUNKS_INFLIGHT_MAX`] chunks
+//! in memory); once every chunk has `write_quorum` durable copies and the whole-file hash matches
+//! what the client expected, the new version is committed through raft. Until that commit
+//! nothing is visible; chunks of a refused write are orphans for GC.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use bytes::Bytes;
+use dfs_core::command::{ChunkRef, Command, Content, DeclaredState, Precondition, Reply};
+use dfs_core::ids::{ChunkId, Hash, NodeId, UserName, Version};
+use dfs_core::placement::{self, Candidate};
+use dfs_core::write::Tally;
+use dfs_core::Change;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use super::{now_millis, parse_path, submit, ApiError, ApiState};
+use crate::chunker::Chunker;
+
+/// Chunks being replicated at once by one write.
+pub const CHUNKS_INFLIGHT_MAX: usize = 4;
+/// Header with the blake3 (hex) the client expects the whole file to have.
+pub const EXPECTED_HASH_HEADER: &str = "x-dfs-blake3";
+
+type Landed = (ChunkId, Vec<NodeId>);
+
+/// Handles `PUT /files/{path}`.
+pub async fn put_file(
+    State(state): State<ApiState>,
+    UrlPath(raw): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let path = parse_path(&raw)?;
+    let precondition = precondition(&headers)?;
+    let expected = expected_hash(&headers)?;
+    let max = state.settings.body_bytes_max;
+    if content_length(&headers).is_some_and(|len| len > max) {
+        return Err(too_large(max));
+    }
+    let candidates = candidates(&state).await?;
+    let mut upload = Upload {
+        state: state.clone(),
+        candidates,
+        tally: Tally::new(),
+        chunks: Vec::new(),
+        inflight: JoinSet::new(),
+    };
+    let mut chunker = Chunker::new();
+    let mut hasher = blake3::Hasher::new();
+    let mut size_bytes = 0u64;
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_error",
+                format!("reading the body failed: {e}"),
+            )
+        })?;
+        size_bytes += frame.len() as u64;
+        if size_bytes > max {
+            return Err(too_large(max));
+        }
+        hasher.update(&frame);
+        for chunk in chunker.push(&frame) {
+            upload.dispatch(chunk).await;
+        }
+    }
+    for chunk in chunker.finish() {
+        upload.dispatch(chunk).await;
+    }
+    upload.drain().await;
+    let hash = Hash(*hasher.finalize().as_bytes());
+    if let Some(expected) = expected.filter(|e| *e != hash) {
+        let message = format!(
+            "body hashes to {}, client expected {}; nothing was committed",
+            hash.to_hex(),
+            expected.to_hex()
+        );
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", message));
+    }
+    let (rf, quorum) = (state.settings.replication_factor, state.settings.write_quorum);
+    let short = upload.tally.short(quorum, rf);
+    if !short.is_empty() {
+        let message = format!("{} chunk(s) short of the {quorum:?} write quorum (e.g. {} has {} durable copies); nothing was committed", short.len(), short[0].0, short[0].1);
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "insufficient_replicas",
+            message,
+        ));
+    }
+    let report = upload.tally.report();
+    let content = Content { chunks: upload.chunks, size_bytes, hash };
+    let chunk_count = content.chunks.len();
+    let command = Command::PutVersion {
+        path,
+        precondition,
+        content,
+        author: UserName("admin".into()),
+        created_at: now_millis(),
+        replicas: upload.tally.replicas(),
+    };
+    let Reply::Applied { index, change } = submit(&state, command).await?;
+    let Change::FileWritten { path, version, .. } = change else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "a put committed as something else",
+        ));
+    };
+    let replicas: serde_json::Map<String, Value> =
+        report.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "path": path.as_str(), "version": version.0, "size_bytes": size_bytes,
+            "hash": hash.to_hex(), "chunks": chunk_count, "index": index.0, "replicas": replicas,
+        })),
+    ))
+}
+
+struct Upload {
+    state: ApiState,
+    candidates: Arc<Vec<Candidate>>,
+    tally: Tally,
+    chunks: Vec<ChunkRef>,
+    inflight: JoinSet<Landed>,
+}
+
+impl Upload {
+    /// Starts replicating one chunk, first waiting for room if too many are in flight.
+    async fn dispatch(&mut self, bytes: Bytes) {
+        let id = ChunkId(Hash::of(&bytes));
+        let len_bytes = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        self.chunks.push(ChunkRef { id, len_bytes });
+        let targets =
+            placement::targets(id, &self.candidates, self.state.settings.replication_factor);
+        self.tally.placed(id, &targets);
+        while self.inflight.len() >= CHUNKS_INFLIGHT_MAX {
+            self.collect_one().await;
+        }
+        self.inflight.spawn(replicate(self.state.clone(), id, bytes, targets));
+    }
+
+    async fn collect_one(&mut self) {
+        if let Some(Ok((chunk, stored))) = self.inflight.join_next().await {
+            for node in stored {
+                self.tally.stored(chunk, node);
+            }
+        }
+    }
+
+    async fn drain(&mut self) {
+        while !self.inflight.is_empty() {
+            self.collect_one().await;
+        }
+    }
+}
+
+/// Sends one chunk to every target at once; returns the targets that made it durable.
+async fn replicate(state: ApiState, chunk: ChunkId, bytes: Bytes, targets: Vec<NodeId>) -> Landed {
+    let me = state.peers.me();
+    let sends = targets.into_iter().map(|node| {
+        let (state, bytes) = (state.clone(), bytes.clone());
+        async move {
+            let result = if node == me {
+                state.chunks.put(chunk, bytes).await.map(|_| ()).map_err(|e| e.to_string())
+            } else {
+                state.peers.put_chunk(node, chunk, bytes).await.map_err(|e| e.to_string())
+            };
+            if let Err(error) = &result {
+                tracing::warn!(node = %me, target = %node, chunk = %chunk, %error, "chunk copy failed");
+            }
+            result.ok().map(|()| node)
+        }
+    });
+    let stored = futures_util::future::join_all(sends).await.into_iter().flatten().collect();
+    (chunk, stored)
+}
+
+/// The members that may receive chunks: active, with a known address.
+async fn candidates(state: &ApiState) -> Result<Arc<Vec<Candidate>>, ApiError> {
+    let members = state
+        .driver
+        .query(|node| {
+            let namespace = node.status().namespace;
+            namespace
+                .members()
+                .iter()
+                .filter(|(_, m)| m.state == DeclaredState::Active)
+                .map(|(id, _)| *id)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    let me = state.peers.me();
+    let candidates: Vec<Candidate> = members
+        .into_iter()
+        .filter(|&node| node == me || state.peers.knows(node))
+        .map(|node| Candidate {
+            node,
+            used_bytes: if node == me { state.chunks.usage().bytes } else { 0 },
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_storage_nodes",
+            "no member can receive chunks yet",
+        ));
+    }
+    Ok(Arc::new(candidates))
+}
+
+/// `If-None-Match: *` → absent; `If-Match: N` (or `"vN"`) → version N; else none.
+pub fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    let bad = |what: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_precondition",
+            format!("{what}: expected If-Match: <version> or If-None-Match: *"),
+        )
+    };
+    if let Some(value) = headers.get("if-none-match") {
+        return match value.to_str() {
+            Ok("*") => Ok(Precondition::Absent),
+            _ => Err(bad("If-None-Match")),
+        };
+    }
+    if let Some(value) = headers.get("if-match") {
+        let text = value.to_str().map_err(|_| bad("If-Match"))?;
+        let number = text.trim_matches('"').trim_start_matches('v');
+        return number
+            .parse()
+            .map(|n| Precondition::Version(Version(n)))
+            .map_err(|_| bad("If-Match"));
+    }
+    Ok(Precondition::None)
+}
+
+fn expected_hash(headers: &HeaderMap) -> Result<Option<Hash>, ApiError> {
+    let Some(value) = headers.get(EXPECTED_HASH_HEADER) else { return Ok(None) };
+    let parsed = value.to_str().ok().and_then(|text| blake3::Hash::from_hex(text.trim()).ok());
+    match parsed {
+        Some(hash) => Ok(Some(Hash(*hash.as_bytes()))),
+        None => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_hash",
+            format!("{EXPECTED_HASH_HEADER} must be 64 hex digits (blake3)"),
+        )),
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get("content-length")?.to_str().ok()?.parse().ok()
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        format!("bodies are limited to {max} bytes on this node"),
+    )
+}

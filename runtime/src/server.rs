@@ -1,0 +1,172 @@
+//! Starting and stopping one node (DESIGN §2 "cluster of N nodes"): open the stores, recover the
+//! core node from disk, bind the listeners, start the transport, driver and HTTP API, and record
+//! the bound addresses in `<data_dir>/endpoints.json` (useful when a port was 0).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use dfs_core::ids::NodeId;
+use dfs_core::Node;
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::NodeConfig;
+use crate::driver::{self, DriverChannels};
+use crate::handshake::ClusterKey;
+use crate::http::{self, ApiState, WriteSettings};
+use crate::peers::Peers;
+use crate::store::chunks::{ChunkStore, StoreError};
+use crate::store::raft_log::{RaftStore, RaftStoreError};
+use crate::transport::{self, TransportSetup};
+
+/// Why a node could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The data directory could not be prepared.
+    #[error("cannot use data dir {path}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The chunk store failed.
+    #[error("chunk store failed")]
+    Chunks(#[from] StoreError),
+    /// The raft store failed.
+    #[error("raft store failed")]
+    RaftStore(#[from] RaftStoreError),
+    /// The core refused the configuration or the recovered state.
+    #[error("node refused its configuration or stored state: {0}")]
+    Core(#[from] dfs_core::ConfigError),
+    /// A background task died.
+    #[error("a node task failed")]
+    Task,
+}
+
+/// A running node.
+pub struct NodeHandle {
+    /// The node's id.
+    pub id: NodeId,
+    /// Where peers reach it.
+    pub peer_addr: SocketAddr,
+    /// Where clients reach it.
+    pub http_addr: SocketAddr,
+    /// Cancel to stop the node.
+    pub shutdown: CancellationToken,
+    task: JoinHandle<Result<(), RuntimeError>>,
+}
+
+impl NodeHandle {
+    /// Waits until the node stops; `Err` if it stopped because something failed.
+    pub async fn wait(self) -> Result<(), RuntimeError> {
+        self.task.await.map_err(|_| RuntimeError::Task)?
+    }
+}
+
+/// Starts a node from its config.
+pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|source| RuntimeError::DataDir { path: data_dir.clone(), source })?;
+    let db_path = data_dir.join("raft.redb");
+    let store = tokio::task::spawn_blocking(move || RaftStore::open(&db_path))
+        .await
+        .map_err(|_| RuntimeError::Task)??;
+    let store = Arc::new(store);
+    let recovered = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.recover())
+            .await
+            .map_err(|_| RuntimeError::Task)??
+    };
+    let seed = rand::rngs::OsRng.next_u64();
+    let id = NodeId(config.id);
+    tracing::info!(node = %id, seed, fresh = recovered.is_empty(), "node starting");
+    let clock = Clock::start();
+    let node = Node::new(config.core_config(), recovered, seed, clock.now())?;
+    let peer_listener = bind(config.peer_listen).await?;
+    let http_listener = bind(config.http_listen).await?;
+    let peer_addr = local_addr(&peer_listener, config.peer_listen)?;
+    let http_addr = local_addr(&http_listener, config.http_listen)?;
+    let shutdown = CancellationToken::new();
+    let channels = DriverChannels::new();
+    let transport = transport::start(TransportSetup {
+        me: id,
+        key: ClusterKey::from_secret(&config.cluster_secret),
+        listener: peer_listener,
+        peers: config.peers.iter().map(|p| (NodeId(p.id), p.peer_addr)).collect(),
+        inbound: channels.handle.clone_inputs(),
+        frame_bytes_max: dfs_core::wire::FRAME_BYTES_MAX_DEFAULT,
+        shutdown: shutdown.clone(),
+    });
+    let chunks = ChunkStore::open(&data_dir).await?;
+    let mut http_addrs: BTreeMap<NodeId, SocketAddr> =
+        config.peers.iter().map(|p| (NodeId(p.id), p.http_addr)).collect();
+    http_addrs.insert(id, http_addr);
+    let peers =
+        Arc::new(Peers::new(id, ClusterKey::from_secret(&config.cluster_secret), http_addrs));
+    let settings = WriteSettings {
+        replication_factor: config.replication_factor,
+        write_quorum: config.write_quorum,
+        body_bytes_max: config.body_bytes_max,
+    };
+    let api = http::router(ApiState { driver: channels.handle.clone(), chunks, peers, settings });
+    let http_shutdown = shutdown.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(http_listener, api)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+    });
+    let driver =
+        tokio::spawn(driver::run(node, clock, channels, transport, store, shutdown.clone()));
+    write_endpoints(&data_dir, id, peer_addr, http_addr);
+    tracing::info!(node = %id, %peer_addr, %http_addr, "node listening");
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let driven = driver.await;
+        stop.cancel();
+        let _ = http.await;
+        match driven {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(RuntimeError::RaftStore(error)),
+            Err(_) => Err(RuntimeError::Task),
+        }
+    });
+    Ok(NodeHandle { id, peer_addr, http_addr, shutdown, task })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, RuntimeError> {
+    TcpListener::bind(addr).await.map_err(|source| RuntimeError::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, RuntimeError> {
+    listener.local_addr().map_err(|source| RuntimeError::Bind { addr: asked, source })
+}
+
+fn write_endpoints(data_dir: &std::path::Path, id: NodeId, peer: SocketAddr, http: SocketAddr) {
+    let text = serde_json::json!({
+        "id": id.0,
+        "pid": std::process::id(),
+        "peer_addr": peer.to_string(),
+        "http_addr": http.to_string(),
+    });
+    if let Err(error) = std::fs::write(data_dir.join("endpoints.json"), text.to_string()) {
+        tracing::warn!(%error, "could not write endpoints.json");
+    }
+}

@@ -1,0 +1,295 @@
+//! Peer transport (DESIGN §1 runtime): one authenticated TCP connection per peer pair, carrying
+//! core's frames both ways. The lower id dials (reconnecting with backoff), the higher id
+//! accepts; a newer accepted connection replaces an older one. Outbound queues are bounded and
+//! drop when full (raft retransmits); inbound frames apply back-pressure to the socket. A peer
+//! that fails the handshake or sends an undecodable frame is logged and disconnected.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dfs_core::ids::NodeId;
+use dfs_core::wire::{self, Message};
+use dfs_core::Input;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::driver::DriverInput;
+use crate::handshake::{self, ClusterKey};
+
+/// Messages queued for one peer before new ones are dropped.
+pub const OUTBOUND_QUEUE_MAX: usize = 4096;
+/// Handshakes running at once; more connections wait.
+pub const HANDSHAKES_INFLIGHT_MAX: usize = 64;
+/// Backoff between dial attempts: from the first to the largest.
+pub const DIAL_BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(2));
+
+/// Sends messages to peers; cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    links: Arc<BTreeMap<NodeId, mpsc::Sender<Message>>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl Transport {
+    /// Queues `message` for `to`; drops it (counted) if the queue is full or the peer unknown.
+    pub fn send(&self, to: NodeId, message: Message) {
+        let Some(link) = self.links.get(&to) else {
+            tracing::debug!(peer = %to, "no link to peer; message dropped");
+            return;
+        };
+        if link.try_send(message).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(peer = %to, "peer queue full; message dropped");
+        }
+    }
+
+    /// Messages dropped because a queue was full.
+    pub fn dropped_count(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// What the transport needs to run.
+pub struct TransportSetup {
+    /// This node.
+    pub me: NodeId,
+    /// The cluster key.
+    pub key: ClusterKey,
+    /// The bound peer listener.
+    pub listener: TcpListener,
+    /// Every other member and its peer address.
+    pub peers: Vec<(NodeId, SocketAddr)>,
+    /// Where decoded peer messages go.
+    pub inbound: mpsc::Sender<DriverInput>,
+    /// Largest frame accepted or sent.
+    pub frame_bytes_max: u32,
+    /// Stops every task.
+    pub shutdown: CancellationToken,
+}
+
+/// Starts the acceptor and one task per peer; returns the sending half.
+pub fn start(setup: TransportSetup) -> Transport {
+    let mut links = BTreeMap::new();
+    let mut accepted = BTreeMap::new();
+    let link = Link {
+        me: setup.me,
+        key: setup.key.clone(),
+        inbound: setup.inbound,
+        frame_bytes_max: setup.frame_bytes_max,
+        shutdown: setup.shutdown.clone(),
+    };
+    for (peer, addr) in setup.peers {
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE_MAX);
+        links.insert(peer, tx);
+        // Every peer's route stays open (a closed one would wake its link forever); the
+        // acceptor hands over only connections from lower ids, which are the ones that dial us.
+        let (conn_tx, conn_rx) = mpsc::channel(4);
+        accepted.insert(peer, conn_tx);
+        tokio::spawn(link.clone().run(peer, addr, rx, conn_rx));
+    }
+    tokio::spawn(accept_loop(setup.listener, setup.key, setup.me, accepted, setup.shutdown));
+    Transport { links: Arc::new(links), dropped: Arc::new(AtomicU64::new(0)) }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    key: ClusterKey,
+    me: NodeId,
+    routes: BTreeMap<NodeId, mpsc::Sender<TcpStream>>,
+    shutdown: CancellationToken,
+) {
+    let routes = Arc::new(routes);
+    let permits = Arc::new(Semaphore::new(HANDSHAKES_INFLIGHT_MAX));
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (mut stream, addr) = match accepted {
+            Ok(ok) => ok,
+            Err(error) => {
+                tracing::warn!(%error, "peer accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let (key, routes) = (key.clone(), routes.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            match handshake::accept(&mut stream, &key, me).await {
+                Ok(peer) => match routes.get(&peer).filter(|_| peer < me) {
+                    Some(route) => {
+                        let _ = route.send(stream).await;
+                    }
+                    None => {
+                        tracing::warn!(%peer, %addr, "authenticated peer is not one we accept connections from")
+                    }
+                },
+                Err(error) => tracing::warn!(%addr, %error, "peer refused at handshake"),
+            }
+        });
+    }
+}
+
+#[derive(Clone)]
+struct Link {
+    me: NodeId,
+    key: ClusterKey,
+    inbound: mpsc::Sender<DriverInput>,
+    frame_bytes_max: u32,
+    shutdown: CancellationToken,
+}
+
+impl Link {
+    async fn run(
+        self,
+        peer: NodeId,
+        addr: SocketAddr,
+        mut outbound: mpsc::Receiver<Message>,
+        mut accepted: mpsc::Receiver<TcpStream>,
+    ) {
+        let mut next: Option<TcpStream> = None;
+        loop {
+            let stream = match next.take() {
+                Some(stream) => stream,
+                None if peer > self.me => match self.dial(peer, addr).await {
+                    Some(stream) => stream,
+                    None => return,
+                },
+                None => tokio::select! {
+                    () = self.shutdown.cancelled() => return,
+                    stream = accepted.recv() => match stream { Some(s) => s, None => return },
+                },
+            };
+            tracing::info!(node = %self.me, %peer, "peer connected");
+            next = self.serve(peer, stream, &mut outbound, &mut accepted).await;
+            if self.shutdown.is_cancelled() {
+                return;
+            }
+            tracing::info!(node = %self.me, %peer, "peer disconnected");
+        }
+    }
+
+    /// Dials until connected and authenticated, backing off; `None` on shutdown.
+    async fn dial(&self, peer: NodeId, addr: SocketAddr) -> Option<TcpStream> {
+        let mut backoff = DIAL_BACKOFF.0;
+        loop {
+            let attempt = async {
+                let mut stream = TcpStream::connect(addr).await?;
+                let _ = stream.set_nodelay(true);
+                handshake::dial(&mut stream, &self.key, self.me, peer).await?;
+                Ok::<_, handshake::HandshakeError>(stream)
+            };
+            tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                result = attempt => match result {
+                    Ok(stream) => return Some(stream),
+                    Err(handshake::HandshakeError::Io(_)) => {}
+                    Err(error) => tracing::warn!(node = %self.me, %peer, %error, "peer handshake failed"),
+                },
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return None,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(DIAL_BACKOFF.1);
+        }
+    }
+
+    /// Runs one connection until it fails; returns a newer connection that replaced it, if any.
+    async fn serve(
+        &self,
+        peer: NodeId,
+        stream: TcpStream,
+        outbound: &mut mpsc::Receiver<Message>,
+        accepted: &mut mpsc::Receiver<TcpStream>,
+    ) -> Option<TcpStream> {
+        let (read, write) = stream.into_split();
+        let mut reader =
+            tokio::spawn(read_loop(read, peer, self.inbound.clone(), self.frame_bytes_max));
+        let mut writer = BufWriter::new(write);
+        let replaced = loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => break None,
+                _ = &mut reader => break None,
+                newer = accepted.recv() => break newer,
+                message = outbound.recv() => {
+                    let Some(message) = message else { break None };
+                    if self.write_batch(&mut writer, message, outbound).await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        };
+        reader.abort();
+        replaced
+    }
+
+    /// Writes `first` and whatever else is queued, then flushes once.
+    async fn write_batch(
+        &self,
+        writer: &mut BufWriter<OwnedWriteHalf>,
+        first: Message,
+        outbound: &mut mpsc::Receiver<Message>,
+    ) -> std::io::Result<()> {
+        let mut message = Some(first);
+        let mut written = 0;
+        while let Some(m) = message.take() {
+            match wire::encode(&m, self.frame_bytes_max) {
+                Ok(frame) => writer.write_all(&frame).await?,
+                Err(error) => tracing::error!(%error, "outgoing message does not encode; dropped"),
+            }
+            written += 1;
+            if written < 256 {
+                message = outbound.try_recv().ok();
+            }
+        }
+        writer.flush().await
+    }
+}
+
+async fn read_loop(
+    read: OwnedReadHalf,
+    peer: NodeId,
+    inbound: mpsc::Sender<DriverInput>,
+    max: u32,
+) {
+    let mut reader = BufReader::new(read);
+    let mut header = [0u8; wire::HEADER_BYTES];
+    loop {
+        if reader.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let len = match wire::parse_header(&header, max) {
+            Ok(len) => len,
+            Err(error) => {
+                tracing::warn!(%peer, %error, "bad frame from peer; disconnecting");
+                return;
+            }
+        };
+        let mut payload = vec![0; len];
+        if reader.read_exact(&mut payload).await.is_err() {
+            return;
+        }
+        match wire::decode_payload(&payload) {
+            Ok(message) => {
+                let input = DriverInput::Core(Input::Peer { from: peer, message });
+                if inbound.send(input).await.is_err() {
+                    return;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%peer, %error, "undecodable frame from peer; disconnecting");
+                return;
+            }
+        }
+    }
+}
