@@ -1,2 +1,322 @@
-//! Workspace-level tests of dfs: rules about the code base itself now, end-to-end tests against
-//! real `dfs node` processes once the data path lands. The tests live in `tests/tests/`.
+//! Workspace-level tests of dfs: rules about the code base itself (`tests/sans_io.rs`) and
+//! end-to-end tests against real `dfs node` processes on loopback (`tests/cluster.rs`,
+//! `tests/bad_input.rs`). This library is their harness: a [`TestCluster`] of node processes,
+//! each with its own ports and temp data dir, that can be killed with SIGKILL and restarted,
+//! and helpers that wait on conditions with deadlines instead of sleeping.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dfs_runtime::config::{NodeConfig, PeerConfig};
+use dfs_runtime::core::WriteQuorum;
+use serde_json::Value;
+
+/// The `dfs` binary under test: `$DFS_BIN`, else `target/debug/dfs` (built by `scripts/test`).
+pub fn dfs_bin() -> PathBuf {
+    if let Ok(bin) = std::env::var("DFS_BIN") {
+        return bin.into();
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/dfs");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p dfs-cli` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// Polls `check` every 20 ms until it returns `Some` or `limit` passes.
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One node process of a test cluster.
+pub struct TestNode {
+    /// Its config (ports, data dir).
+    pub config: NodeConfig,
+    child: Option<Child>,
+}
+
+impl TestNode {
+    /// Its HTTP base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.config.http_listen)
+    }
+
+    /// Its log file.
+    pub fn log(&self) -> PathBuf {
+        self.config.data_dir.join("node.log")
+    }
+}
+
+/// A cluster of real `dfs node` processes in a temp dir.
+pub struct TestCluster {
+    /// Its nodes, `nodes[i]` has id `i + 1`.
+    pub nodes: Vec<TestNode>,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// How to build a test cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// Node count.
+    pub nodes: u64,
+    /// Replication factor.
+    pub replication_factor: usize,
+    /// Largest accepted body.
+    pub body_bytes_max: u64,
+    /// Per node id, a secret other than the cluster's.
+    pub wrong_secret: Option<u64>,
+}
+
+impl ClusterSpec {
+    /// `nodes` nodes, RF min(3, nodes), 1 GiB bodies, everyone with the right secret.
+    pub fn new(nodes: u64) -> Self {
+        Self {
+            nodes,
+            replication_factor: nodes.min(3) as usize,
+            body_bytes_max: 1 << 30,
+            wrong_secret: None,
+        }
+    }
+}
+
+/// Ports this test process has handed out, so concurrent tests never get the same one.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Free loopback addresses no other test in this process was given.
+fn free_addrs(count: usize) -> Vec<SocketAddr> {
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let mut held = Vec::new();
+    let mut addrs = Vec::new();
+    while addrs.len() < count {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let addr = listener.local_addr().expect("bound address");
+        if handed_out.insert(addr.port()) {
+            addrs.push(addr);
+        }
+        held.push(listener);
+    }
+    addrs
+}
+
+/// Attempts at starting a cluster before giving up (a port may be taken between picking and
+/// binding it, by another process).
+pub const START_ATTEMPTS: usize = 5;
+
+impl TestCluster {
+    /// Starts the cluster and waits until every node with the right secret knows a leader.
+    pub async fn start(spec: ClusterSpec) -> Self {
+        for attempt in 1..=START_ATTEMPTS {
+            let mut cluster = Self::configure(&spec);
+            for id in 1..=spec.nodes {
+                cluster.spawn(id);
+            }
+            if cluster.all_listening().await {
+                for id in (1..=spec.nodes).filter(|&id| spec.wrong_secret != Some(id)) {
+                    cluster.wait_for_leader(id).await;
+                }
+                return cluster;
+            }
+            eprintln!("cluster start attempt {attempt} lost a port race; retrying with new ports");
+        }
+        panic!("could not start a test cluster in {START_ATTEMPTS} attempts");
+    }
+
+    /// Whether every node process is up and listening on its own ports: its `endpoints.json`
+    /// names its pid (so a port answered by some other process is not mistaken for it).
+    async fn all_listening(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for node in &mut self.nodes {
+            loop {
+                let Some(child) = node.child.as_mut() else { return false };
+                let pid = child.id();
+                let endpoints =
+                    std::fs::read_to_string(node.config.data_dir.join("endpoints.json"))
+                        .unwrap_or_default();
+                let listed: Option<u64> =
+                    serde_json::from_str::<Value>(&endpoints).ok().and_then(|v| v["pid"].as_u64());
+                if listed == Some(u64::from(pid)) {
+                    break;
+                }
+                if matches!(child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        true
+    }
+
+    fn configure(spec: &ClusterSpec) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let addrs = free_addrs(2 * spec.nodes as usize);
+        let peer = |id: u64| PeerConfig {
+            id,
+            peer_addr: addrs[2 * (id as usize - 1)],
+            http_addr: addrs[2 * (id as usize - 1) + 1],
+        };
+        let mut nodes = Vec::new();
+        for id in 1..=spec.nodes {
+            let data_dir = dir.path().join(format!("n{id}"));
+            std::fs::create_dir_all(&data_dir).expect("data dir");
+            let secret = if spec.wrong_secret == Some(id) {
+                "an impostor's secret!!"
+            } else {
+                "the test cluster's secret"
+            };
+            let config = NodeConfig {
+                id,
+                peer_listen: peer(id).peer_addr,
+                http_listen: peer(id).http_addr,
+                data_dir,
+                cluster_secret: secret.into(),
+                peers: (1..=spec.nodes).filter(|&p| p != id).map(peer).collect(),
+                initial_voters: (1..=spec.nodes).collect(),
+                replication_factor: spec.replication_factor,
+                write_quorum: WriteQuorum::Majority,
+                body_bytes_max: spec.body_bytes_max,
+            };
+            std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
+                .expect("write config");
+            nodes.push(TestNode { config, child: None });
+        }
+        let http =
+            reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        Self { nodes, http, _dir: dir }
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: u64) -> &TestNode {
+        &self.nodes[id as usize - 1]
+    }
+
+    fn spawn(&mut self, id: u64) {
+        let node = &mut self.nodes[id as usize - 1];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.log())
+            .expect("log file");
+        let child = Command::new(dfs_bin())
+            .args(["node", "--config"])
+            .arg(node.config.data_dir.join("node.toml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .expect("start dfs node");
+        node.child = Some(child);
+    }
+
+    /// `kill -9` of a node.
+    pub fn kill9(&mut self, id: u64) {
+        if let Some(mut child) = self.nodes[id as usize - 1].child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reap");
+        }
+    }
+
+    /// Starts a killed node again from its data dir and waits until it knows a leader.
+    pub async fn restart(&mut self, id: u64) {
+        self.spawn(id);
+        assert!(self.all_listening().await, "n{id} did not come back on its ports");
+        self.wait_for_leader(id).await;
+    }
+
+    /// GET `/health` of a node, if it answers.
+    pub async fn health(&self, id: u64) -> Option<Value> {
+        let response =
+            self.http.get(format!("{}/health", self.node(id).url())).send().await.ok()?;
+        response.json().await.ok()
+    }
+
+    /// Waits until node `id` answers and knows a leader.
+    pub async fn wait_for_leader(&self, id: u64) -> u64 {
+        wait_for(Duration::from_secs(30), &format!("n{id} to know a leader"), || async {
+            self.health(id).await.and_then(|h| h["leader"].as_u64())
+        })
+        .await
+    }
+
+    /// Waits until node `id` has applied at least `index`.
+    pub async fn wait_for_applied(&self, id: u64, index: u64) {
+        wait_for(Duration::from_secs(30), &format!("n{id} to apply {index}"), || async {
+            self.health(id)
+                .await
+                .and_then(|h| (h["applied_index"].as_u64()? >= index).then_some(()))
+        })
+        .await
+    }
+
+    /// Runs the `dfs` CLI against every node; returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let nodes: Vec<String> = self.nodes.iter().map(TestNode::url).collect();
+        let output = Command::new(dfs_bin())
+            .args(args)
+            .env("DFS_NODES", nodes.join(","))
+            .output()
+            .expect("run dfs");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (output.status.success(), text(output.stdout), text(output.stderr))
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// `n` pseudo-random bytes from `seed`.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    use rand::{RngCore, SeedableRng};
+    let mut bytes = vec![0; n];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut bytes);
+    bytes
+}
+
+/// Sends `request` (a whole raw HTTP/1.1 request) to `addr` exactly as written, so paths reach the
+/// server without client-side normalisation; returns the status and the body.
+pub async fn raw_http(addr: SocketAddr, request: &str) -> (u16, String) {
+    raw_http_with_body(addr, request, &[]).await
+}
+
+/// Like [`raw_http`], then sends `body`; a server that answers early and closes is not an error.
+pub async fn raw_http_with_body(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("send");
+    let _ = stream.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
