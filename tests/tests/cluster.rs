@@ -126,13 +126,12 @@ async fn a_node_with_the_wrong_secret_cannot_join() {
     let spec = ClusterSpec { wrong_secret: Some(3), ..ClusterSpec::new(3) };
     let cluster = TestCluster::start(spec).await;
     put(&cluster, 1, "/members-only", b"secret".to_vec()).await;
-    let refused =
-        wait_for(Duration::from_secs(20), "a refused handshake in n1's or n2's log", || async {
-            let logs =
-                [1, 2].map(|n| std::fs::read_to_string(cluster.node(n).log()).unwrap_or_default());
-            logs.iter().any(|log| log.contains("failed authentication")).then_some(())
-        })
-        .await;
+    wait_for(Duration::from_secs(20), "a refused handshake in n1's or n2's log", || async {
+        let logs =
+            [1, 2].map(|n| std::fs::read_to_string(cluster.node(n).log()).unwrap_or_default());
+        logs.iter().any(|log| log.contains("failed authentication")).then_some(())
+    })
+    .await;
     let outsider = cluster.health(3).await.expect("n3 answers http");
     assert_eq!(outsider["leader"], Value::Null, "n3 never learns the leader");
     assert_eq!(outsider["files"], 0, "n3 holds none of the cluster's files");
