@@ -97,6 +97,8 @@ fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             replication_factor: nodes.min(3) as usize,
             write_quorum: WriteQuorum::Majority,
             body_bytes_max: 64 * 1024 * 1024 * 1024,
+            gc_interval_secs: 60,
+            gc_grace_secs: 3600,
         };
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::write(config_path(dir, id), config.to_toml())?;

@@ -82,6 +82,8 @@ impl NodeArgs {
                     replication_factor: 3,
                     write_quorum: WriteQuorum::Majority,
                     body_bytes_max: 64 * 1024 * 1024 * 1024,
+                    gc_interval_secs: 60,
+                    gc_grace_secs: 3600,
                 }
             }
         };

@@ -35,6 +35,9 @@ pub enum Command {
         created_at: UnixMillis,
         /// Where each chunk is durable as the write commits (recorded in the chunk index).
         replicas: BTreeMap<ChunkId, BTreeSet<NodeId>>,
+        /// The client's key for this write: a retry with the same key (say, on another node
+        /// after a lost reply) returns the first outcome instead of writing a second version.
+        idempotency_key: Option<IdempotencyKey>,
     },
     /// Tombstone a file, or remove an empty folder.
     Delete {
@@ -99,6 +102,29 @@ impl Command {
     /// Whether this command changes raft membership (applied through a raft conf change).
     pub fn is_membership(&self) -> bool {
         matches!(self, Command::AddNode { .. } | Command::RemoveNode { .. })
+    }
+}
+
+/// A client-chosen name for one logical write (1 to 128 visible ASCII bytes).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Longest accepted key.
+    pub const BYTES_MAX: usize = 128;
+
+    /// Validates a key; `None` if empty, too long, or not visible ASCII.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::BYTES_MAX
+            && raw.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

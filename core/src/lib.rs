@@ -21,6 +21,7 @@ pub mod command;
 pub mod config;
 pub(crate) mod consensus;
 pub mod error;
+pub mod gc;
 pub mod ids;
 pub mod input;
 pub mod meta;

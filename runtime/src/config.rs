@@ -38,6 +38,20 @@ pub struct NodeConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_body_bytes_max")]
     pub body_bytes_max: u64,
+    /// Seconds between garbage-collection passes.
+    #[serde(default = "default_gc_interval_secs")]
+    pub gc_interval_secs: u64,
+    /// Seconds a deleted file's chunks (and chunks of unfinished writes) are kept.
+    #[serde(default = "default_gc_grace_secs")]
+    pub gc_grace_secs: u64,
+}
+
+fn default_gc_interval_secs() -> u64 {
+    60
+}
+
+fn default_gc_grace_secs() -> u64 {
+    3600
 }
 
 /// One other member.
@@ -114,6 +128,9 @@ impl NodeConfig {
         if self.peers.iter().any(|p| p.id == self.id || p.id == 0) {
             return Err(ConfigFileError::Invalid("peers must not list this node or id 0"));
         }
+        if self.gc_interval_secs == 0 {
+            return Err(ConfigFileError::Invalid("gc_interval_secs must be at least 1"));
+        }
         if self.replication_factor == 0 {
             return Err(ConfigFileError::Invalid("replication_factor must be at least 1"));
         }
@@ -161,6 +178,8 @@ mod tests {
             replication_factor: 3,
             write_quorum: WriteQuorum::Majority,
             body_bytes_max: 1024,
+            gc_interval_secs: 60,
+            gc_grace_secs: 3600,
         }
     }
 

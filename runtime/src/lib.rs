@@ -9,6 +9,7 @@ pub mod chunker;
 pub mod clock;
 pub mod config;
 pub mod driver;
+pub mod gc;
 pub mod handshake;
 pub mod http;
 pub mod peers;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use dfs_core::ids::NodeId;
 use dfs_core::Node;
@@ -17,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::driver::{self, DriverChannels};
+use crate::gc::{self, GcSettings};
 use crate::handshake::ClusterKey;
 use crate::http::{self, ApiState, WriteSettings};
 use crate::peers::Peers;
@@ -126,6 +128,11 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         write_quorum: config.write_quorum,
         body_bytes_max: config.body_bytes_max,
     };
+    let gc_settings = GcSettings {
+        interval: Duration::from_secs(config.gc_interval_secs),
+        grace: Duration::from_secs(config.gc_grace_secs),
+    };
+    tokio::spawn(gc::run(channels.handle.clone(), chunks.clone(), gc_settings, shutdown.clone()));
     let api = http::router(ApiState { driver: channels.handle.clone(), chunks, peers, settings });
     let http_shutdown = shutdown.clone();
     let http = tokio::spawn(async move {

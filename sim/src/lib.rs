@@ -186,6 +186,7 @@ impl Run {
             author: UserName("sim".into()),
             created_at: UnixMillis(0),
             replicas: Default::default(),
+            idempotency_key: None,
         }
     }
 

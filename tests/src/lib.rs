@@ -85,6 +85,10 @@ pub struct ClusterSpec {
     pub body_bytes_max: u64,
     /// Per node id, a secret other than the cluster's.
     pub wrong_secret: Option<u64>,
+    /// Seconds between GC passes and how long garbage is kept.
+    pub gc_interval_secs: u64,
+    /// Grace period of deleted and uncommitted chunks, in seconds.
+    pub gc_grace_secs: u64,
 }
 
 impl ClusterSpec {
@@ -95,6 +99,8 @@ impl ClusterSpec {
             replication_factor: nodes.min(3) as usize,
             body_bytes_max: 1 << 30,
             wrong_secret: None,
+            gc_interval_secs: 60,
+            gc_grace_secs: 3600,
         }
     }
 }
@@ -195,6 +201,8 @@ impl TestCluster {
                 replication_factor: spec.replication_factor,
                 write_quorum: WriteQuorum::Majority,
                 body_bytes_max: spec.body_bytes_max,
+                gc_interval_secs: spec.gc_interval_secs,
+                gc_grace_secs: spec.gc_grace_secs,
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");

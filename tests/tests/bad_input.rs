@@ -137,3 +137,39 @@ async fn conditional_writes_and_range_reads() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_retried_put_with_the_same_idempotency_key_makes_one_version() {
+    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let mut versions = Vec::new();
+    for node in 1..=3 {
+        let url = format!("{}/files/retried", cluster.node(node).url());
+        let response = cluster
+            .http
+            .put(url)
+            .header("idempotency-key", "put-42")
+            .body("same bytes")
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.expect("json");
+        versions.push(body["version"].as_u64());
+    }
+    assert_eq!(versions, vec![Some(1); 3], "every retry is told about the same version");
+    let stat: Value = cluster
+        .http
+        .get(format!("{}/stat/retried", cluster.node(1).url()))
+        .send()
+        .await
+        .expect("stat")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(stat["versions"].as_array().map(Vec::len), Some(1));
+    let bad = cluster
+        .http
+        .put(format!("{}/files/x", cluster.node(1).url()))
+        .header("idempotency-key", "has space");
+    expect_error(&cluster, bad.body("x"), 400, "bad_idempotency_key").await;
+}

@@ -40,13 +40,17 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Access, Change, Command, Content, DeclaredState, MemberRole};
+use crate::command::{Access, Change, Command, Content, DeclaredState, IdempotencyKey, MemberRole};
 use crate::error::CommandError;
 use crate::ids::{ChunkId, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
 
 pub use apply::is_valid_checkpoint_name;
 pub use snapshot::{InvariantViolation, SnapshotError, SNAPSHOT_FORMAT};
+
+/// How many log indexes an idempotency key is remembered for: a retry must arrive within this
+/// many commands of the first attempt.
+pub const IDEMPOTENCY_WINDOW: u64 = 100_000;
 
 /// Longest accepted checkpoint name, in bytes.
 pub const CHECKPOINT_NAME_BYTES_MAX: usize = 128;
@@ -64,6 +68,10 @@ pub struct Namespace {
     members: BTreeMap<NodeId, Member>,
     // Where durable copies of each chunk are, as recorded by the writes (and later repairs).
     replicas: BTreeMap<ChunkId, BTreeSet<NodeId>>,
+    // INVARIANT: the same keys as `idempotency_order`; only keys applied within the last
+    // IDEMPOTENCY_WINDOW log indexes are kept.
+    idempotency: BTreeMap<IdempotencyKey, (LogIndex, Change)>,
+    idempotency_order: BTreeMap<LogIndex, IdempotencyKey>,
     // INVARIANT: strictly increases with every apply/advance.
     applied: LogIndex,
     // INVARIANT: the number of entries that are live files; derived, recomputed by `restore`.
@@ -207,6 +215,8 @@ impl Namespace {
             retired: BTreeMap::new(),
             members: BTreeMap::new(),
             replicas: BTreeMap::new(),
+            idempotency: BTreeMap::new(),
+            idempotency_order: BTreeMap::new(),
             applied: LogIndex(0),
             live_files: 0,
         }
@@ -235,10 +245,26 @@ impl Namespace {
         self.advance(index);
         match command {
             Command::CreateFolder { path, owner } => self.create_folder(path, owner),
-            Command::PutVersion { path, precondition, content, author, created_at, replicas } => {
+            Command::PutVersion {
+                path,
+                precondition,
+                content,
+                author,
+                created_at,
+                replicas,
+                idempotency_key,
+            } => {
+                if let Some((_, first)) =
+                    idempotency_key.as_ref().and_then(|k| self.idempotency.get(k))
+                {
+                    return Ok(first.clone());
+                }
                 let write = apply::Write { index, content, author, created_at: *created_at };
                 let change = self.put_version(path, *precondition, write)?;
                 self.record_replicas(content, replicas);
+                if let Some(key) = idempotency_key {
+                    self.remember(index, key.clone(), change.clone());
+                }
                 Ok(change)
             }
             Command::Delete { path, precondition, deleted_at } => {
@@ -268,6 +294,20 @@ impl Namespace {
             if let Some(nodes) = replicas.get(&chunk.id) {
                 self.replicas.entry(chunk.id).or_default().extend(nodes.iter().copied());
             }
+        }
+    }
+
+    /// Remembers a keyed write's outcome, forgetting keys older than [`IDEMPOTENCY_WINDOW`].
+    fn remember(&mut self, index: LogIndex, key: IdempotencyKey, change: Change) {
+        self.idempotency.insert(key.clone(), (index, change));
+        self.idempotency_order.insert(index, key);
+        let horizon = LogIndex(index.0.saturating_sub(IDEMPOTENCY_WINDOW));
+        while let Some(entry) = self.idempotency_order.first_entry() {
+            if *entry.key() > horizon {
+                break;
+            }
+            let key = entry.remove();
+            self.idempotency.remove(&key);
         }
     }
 

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::{is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace};
+use crate::command::{Change, IdempotencyKey};
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, Version};
 use crate::path::Path;
 
@@ -132,6 +133,8 @@ struct Body<'a> {
     members: &'a BTreeMap<NodeId, Member>,
     #[serde(serialize_with = "as_pairs")]
     replicas: &'a BTreeMap<ChunkId, BTreeSet<NodeId>>,
+    #[serde(serialize_with = "as_pairs")]
+    idempotency: &'a BTreeMap<IdempotencyKey, (LogIndex, Change)>,
 }
 
 /// What a snapshot decodes to, before the order of keys and the invariants are checked.
@@ -142,6 +145,7 @@ struct DecodedBody {
     retired: Vec<(Path, Version)>,
     members: Vec<(NodeId, Member)>,
     replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
+    idempotency: Vec<(IdempotencyKey, (LogIndex, Change))>,
 }
 
 /// Encodes a map as a sequence of `(key, value)` pairs, so it decodes as a `Vec` whose order can
@@ -170,6 +174,7 @@ impl Namespace {
             retired: &self.retired,
             members: &self.members,
             replicas: &self.replicas,
+            idempotency: &self.idempotency,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
             .expect("meta: a namespace always encodes (every sequence has a known length)")
@@ -199,6 +204,12 @@ impl Namespace {
             retired: sorted_map(decoded.retired)?,
             members: sorted_map(decoded.members)?,
             replicas: sorted_map(decoded.replicas)?,
+            idempotency_order: decoded
+                .idempotency
+                .iter()
+                .map(|(k, (i, _))| (*i, k.clone()))
+                .collect(),
+            idempotency: sorted_map(decoded.idempotency)?,
             applied: decoded.applied,
             live_files,
         };

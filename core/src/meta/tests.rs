@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::*;
-use crate::command::{ChunkRef, Precondition};
+use crate::command::{ChunkRef, IdempotencyKey, Precondition};
 use crate::error::{CheckpointProblem, ContentProblem};
 use crate::ids::{ChunkId, Hash};
 
@@ -44,6 +44,7 @@ fn put_as(path: &str, precondition: Precondition, seed: u64, author: &str) -> Co
         author: user(author),
         created_at: UnixMillis(1_000 + seed),
         replicas: Default::default(),
+        idempotency_key: None,
     }
 }
 
@@ -283,6 +284,7 @@ fn put_accepts_an_empty_file() {
         author: user("alice"),
         created_at: UnixMillis(1),
         replicas: Default::default(),
+        idempotency_key: None,
     };
     assert!(run(&mut ns, &command).is_ok());
     assert_eq!(ns.latest(&p("/empty")).map(|v| &v.content), Ok(&empty));
@@ -298,6 +300,7 @@ fn put_refuses_inconsistent_content() {
         author: user("alice"),
         created_at: UnixMillis(1),
         replicas: Default::default(),
+        idempotency_key: None,
     };
     let mut short = content(1, &[10, 20]);
     short.size_bytes = 29;
@@ -714,6 +717,7 @@ fn random_command(rng: &mut XorShift) -> Command {
                 author: user(["alice", "bob"][rng.below(2) as usize]),
                 created_at: UnixMillis(rng.below(1 << 40)),
                 replicas: Default::default(),
+                idempotency_key: None,
             }
         }
         8..=9 => mkdir(&path, "carol"),
@@ -794,6 +798,7 @@ struct RawSnapshot<K: Serialize> {
     retired: Vec<(Path, Version)>,
     members: Vec<(NodeId, Member)>,
     replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
+    idempotency: Vec<(IdempotencyKey, (LogIndex, Change))>,
 }
 
 impl<K: Serialize> RawSnapshot<K> {
@@ -809,6 +814,7 @@ fn raw(ns: &Namespace) -> RawSnapshot<Path> {
         retired: ns.retired.clone().into_iter().collect(),
         members: ns.members.clone().into_iter().collect(),
         replicas: ns.replicas.clone().into_iter().collect(),
+        idempotency: ns.idempotency.clone().into_iter().collect(),
     }
 }
 
@@ -888,6 +894,7 @@ fn raw_with(entries: &[(&str, Entry)]) -> RawSnapshot<String> {
         retired: vec![],
         members: vec![],
         replicas: vec![],
+        idempotency: vec![],
     }
 }
 
@@ -1021,6 +1028,7 @@ fn writes_record_where_their_chunks_are_and_snapshots_keep_it() {
         author,
         created_at,
         replicas: replicas.clone(),
+        idempotency_key: None,
     };
     ns.apply(LogIndex(1), &command).expect("applies");
     assert_eq!(ns.replicas(&chunk), replicas.get(&chunk));
@@ -1035,4 +1043,59 @@ fn writes_record_where_their_chunks_are_and_snapshots_keep_it() {
     }
     assert!(ns.apply(LogIndex(2), &refused).is_err());
     assert_eq!(ns.replicas(&chunk), replicas.get(&chunk));
+}
+
+fn keyed(command: Command, key: &str) -> Command {
+    let Command::PutVersion { path, precondition, content, author, created_at, replicas, .. } =
+        command
+    else {
+        unreachable!("keyed wraps puts")
+    };
+    let idempotency_key = IdempotencyKey::parse(key);
+    Command::PutVersion {
+        path,
+        precondition,
+        content,
+        author,
+        created_at,
+        replicas,
+        idempotency_key,
+    }
+}
+
+#[test]
+fn a_retried_keyed_put_returns_the_first_outcome_and_writes_once() {
+    let mut ns = Namespace::new();
+    let first = ns.apply(LogIndex(1), &keyed(put("/k", 1), "retry-me")).expect("writes");
+    // The retry may even carry a precondition that no longer holds: it is the same write.
+    let mut retry = keyed(put("/k", 1), "retry-me");
+    if let Command::PutVersion { precondition, .. } = &mut retry {
+        *precondition = Precondition::Absent;
+    }
+    assert_eq!(ns.apply(LogIndex(2), &retry), Ok(first.clone()));
+    assert_eq!(ns.history(&p("/k")).map(<[_]>::len), Ok(1), "one version, not two");
+    let other = ns.apply(LogIndex(3), &keyed(put("/k", 2), "another-key")).expect("writes");
+    assert_ne!(other, first);
+    let restored = Namespace::restore(&ns.snapshot()).expect("restores");
+    assert_eq!(restored.apply_clone(LogIndex(4), &retry), Ok(first), "keys survive snapshots");
+}
+
+#[test]
+fn idempotency_keys_are_forgotten_after_the_window() {
+    let mut ns = Namespace::new();
+    ns.apply(LogIndex(1), &keyed(put("/w", 1), "old")).expect("writes");
+    ns.advance(LogIndex(2 + IDEMPOTENCY_WINDOW));
+    ns.apply(LogIndex(3 + IDEMPOTENCY_WINDOW), &keyed(put("/w", 2), "new")).expect("writes");
+    assert_eq!(ns.idempotency.len(), 1, "the old key was dropped");
+    assert_eq!(ns.idempotency_order.len(), 1);
+    assert!(IdempotencyKey::parse("").is_none());
+    assert!(IdempotencyKey::parse("has space").is_none());
+    assert!(IdempotencyKey::parse(&"k".repeat(129)).is_none());
+}
+
+impl Namespace {
+    /// Applies to a copy (tests only).
+    fn apply_clone(&self, index: LogIndex, command: &Command) -> Result<Change, CommandError> {
+        self.clone().apply(index, command)
+    }
 }

@@ -30,6 +30,7 @@ fn put(path: &str, body: &[u8]) -> Command {
         author: UserName("alice".into()),
         created_at: UnixMillis(1_700_000_000_000),
         replicas: Default::default(),
+        idempotency_key: None,
     }
 }
 

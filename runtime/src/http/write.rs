@@ -11,7 +11,9 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
-use dfs_core::command::{ChunkRef, Command, Content, DeclaredState, Precondition, Reply};
+use dfs_core::command::{
+    ChunkRef, Command, Content, DeclaredState, IdempotencyKey, Precondition, Reply,
+};
 use dfs_core::ids::{ChunkId, Hash, NodeId, UserName, Version};
 use dfs_core::placement::{self, Candidate};
 use dfs_core::write::Tally;
@@ -40,6 +42,7 @@ pub async fn put_file(
     let path = parse_path(&raw)?;
     let precondition = precondition(&headers)?;
     let expected = expected_hash(&headers)?;
+    let idempotency_key = idempotency_key(&headers)?;
     let max = state.settings.body_bytes_max;
     if content_length(&headers).is_some_and(|len| len > max) {
         return Err(too_large(max));
@@ -106,6 +109,7 @@ pub async fn put_file(
         author: UserName("admin".into()),
         created_at: now_millis(),
         replicas: upload.tally.replicas(),
+        idempotency_key,
     };
     let Reply::Applied { index, change } = submit(&state, command).await?;
     let Change::FileWritten { path, version, .. } = change else {
@@ -256,6 +260,18 @@ fn expected_hash(headers: &HeaderMap) -> Result<Option<Hash>, ApiError> {
             format!("{EXPECTED_HASH_HEADER} must be 64 hex digits (blake3)"),
         )),
     }
+}
+
+/// The `Idempotency-Key` header: a retried request with the same key commits one version.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    value.to_str().ok().and_then(IdempotencyKey::parse).map(Some).ok_or_else(|| {
+        let message = format!(
+            "Idempotency-Key must be 1 to {} visible ASCII characters",
+            IdempotencyKey::BYTES_MAX
+        );
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_idempotency_key", message)
+    })
 }
 
 fn content_length(headers: &HeaderMap) -> Option<u64> {

@@ -288,6 +288,21 @@ impl ChunkStore {
         self.inner.lock().usage
     }
 
+    /// Every stored chunk with how long ago it was written (for GC); scans the disk.
+    pub async fn inventory_with_ages(
+        &self,
+    ) -> Result<Vec<(ChunkId, std::time::Duration)>, StoreError> {
+        let root = self.data_dir().to_owned();
+        let ids = self.inventory().await?;
+        tokio::task::spawn_blocking(move || {
+            ids.into_iter()
+                .filter_map(|id| disk::age(&chunk_path(&root, id)).map(|age| (id, age)))
+                .collect()
+        })
+        .await
+        .map_err(|source| StoreError::TaskFailed { source })
+    }
+
     /// Every stored chunk id, sorted (for recovery sync); scans the disk.
     pub async fn inventory(&self) -> Result<Vec<ChunkId>, StoreError> {
         self.run(|inner| {

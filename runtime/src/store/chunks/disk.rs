@@ -82,6 +82,12 @@ pub(super) fn file_len(path: &Path) -> Result<Option<u64>, StoreError> {
 }
 
 /// Creates one directory; an existing one is fine.
+/// How long ago the file at `path` was last written; `None` if absent.
+pub(super) fn age(path: &Path) -> Option<std::time::Duration> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(modified.elapsed().unwrap_or_default())
+}
+
 pub(super) fn create_dir(path: &Path) -> Result<(), StoreError> {
     match fs::create_dir(path) {
         Err(error) if error.kind() != io::ErrorKind::AlreadyExists => {

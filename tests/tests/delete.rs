@@ -1,0 +1,72 @@
+//! Delete (issue: data path, point 5): a tombstone hides the file at once, and after the grace
+//! period every node's GC removes the chunk files only the deleted file used.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use dfs_tests::{random_bytes, wait_for, ClusterSpec, TestCluster};
+use serde_json::Value;
+
+fn chunk_file(cluster: &TestCluster, node: u64, hex: &str) -> PathBuf {
+    cluster.node(node).config.data_dir.join("chunks").join(&hex[0..2]).join(&hex[2..4]).join(hex)
+}
+
+async fn chunk_ids(cluster: &TestCluster, path: &str) -> Vec<String> {
+    let stat: Value = cluster
+        .http
+        .get(format!("{}/stat{path}", cluster.node(1).url()))
+        .send()
+        .await
+        .expect("stat")
+        .json()
+        .await
+        .expect("json");
+    stat["versions"][0]["chunks"]
+        .as_array()
+        .expect("chunks")
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn deleted_files_disappear_and_their_chunks_are_collected() {
+    let spec = ClusterSpec { gc_interval_secs: 1, gc_grace_secs: 0, ..ClusterSpec::new(3) };
+    let cluster = TestCluster::start(spec).await;
+    let url = cluster.node(1).url();
+    for (path, seed) in [("/keep", 1), ("/drop", 2)] {
+        let response = cluster
+            .http
+            .put(format!("{url}/files{path}"))
+            .body(random_bytes(3 << 20, seed))
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status(), 201);
+    }
+    let (keep, drop) = (chunk_ids(&cluster, "/keep").await, chunk_ids(&cluster, "/drop").await);
+    for node in 1..=3 {
+        assert!(
+            drop.iter().all(|hex| chunk_file(&cluster, node, hex).exists()),
+            "n{node} holds /drop's chunks"
+        );
+    }
+    let deleted = cluster.http.delete(format!("{url}/files/drop")).send().await.expect("delete");
+    assert_eq!(deleted.status(), 200);
+    let gone = cluster.http.get(format!("{url}/files/drop")).send().await.expect("get");
+    assert_eq!(gone.status(), 404, "a deleted file is not served");
+    wait_for(Duration::from_secs(20), "GC to remove /drop's chunk files on every node", || async {
+        let all_gone =
+            (1..=3).all(|node| drop.iter().all(|hex| !chunk_file(&cluster, node, hex).exists()));
+        all_gone.then_some(())
+    })
+    .await;
+    for node in 1..=3 {
+        assert!(
+            keep.iter().all(|hex| chunk_file(&cluster, node, hex).exists()),
+            "n{node} keeps /keep's chunks"
+        );
+    }
+    let kept = cluster.http.get(format!("{url}/files/keep")).send().await.expect("get");
+    assert_eq!(kept.bytes().await.expect("body").to_vec(), random_bytes(3 << 20, 1));
+}
