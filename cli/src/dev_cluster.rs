@@ -36,9 +36,12 @@ pub struct DevClusterArgs {
     pub json: bool,
 }
 
-struct Started {
-    config: NodeConfig,
-    child: Child,
+/// A node process started by dev-cluster or bench.
+pub struct Started {
+    /// Its config.
+    pub config: NodeConfig,
+    /// Its process.
+    pub child: Child,
 }
 
 /// Starts the nodes, prints them, and waits for Ctrl-C.
@@ -70,7 +73,7 @@ pub async fn run(args: DevClusterArgs) -> anyhow::Result<()> {
 }
 
 /// Reads each node's config if it exists, else makes one with free ports.
-fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
+pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
     let existing: Vec<Option<NodeConfig>> =
         (1..=nodes).map(|id| NodeConfig::load(&config_path(dir, id)).ok()).collect();
     if existing.iter().all(Option::is_some) {
@@ -124,7 +127,7 @@ fn rand_u64() -> u64 {
     u64::from(nanos.subsec_nanos()) ^ (u64::from(std::process::id()) << 32)
 }
 
-fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
+pub fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
     let log = std::fs::File::create(config.data_dir.join("node.log"))?;
     let child = Command::new(exe)
         .arg("node")
@@ -139,7 +142,7 @@ fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
     Ok(child)
 }
 
-async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
+pub async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     for node in started.iter_mut() {
         let client = Client::new(vec![format!("http://{}", node.config.http_listen)])?;
@@ -201,7 +204,7 @@ async fn first_exit(started: &mut [Started]) -> String {
     }
 }
 
-async fn stop(started: &mut [Started]) {
+pub async fn stop(started: &mut [Started]) {
     for node in started.iter() {
         if let Some(pid) = node.child.id().and_then(|p| i32::try_from(p).ok()) {
             let _ =

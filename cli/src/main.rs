@@ -1,6 +1,7 @@
 //! `dfs`: the one binary operators run (DESIGN.md §2): `dfs node` runs a member, `dfs
 //! dev-cluster` runs a local cluster, and the client commands talk to any node over HTTP.
 
+mod bench;
 mod client;
 mod commands;
 mod dev_cluster;
@@ -41,6 +42,8 @@ enum Cmd {
     Node(node_cmd::NodeArgs),
     /// Run a local cluster of N nodes, each its own process, until Ctrl-C.
     DevCluster(dev_cluster::DevClusterArgs),
+    /// Measure a local 3-node cluster against disk baselines from the same run.
+    Bench(bench::BenchArgs),
     /// Show every node's role, term, leader and indexes.
     Status,
     /// Create a folder (and missing parents).
@@ -91,7 +94,7 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Cmd::Node(_) | Cmd::DevCluster(_));
+    let serving = matches!(cli.command, Cmd::Node(_) | Cmd::DevCluster(_) | Cmd::Bench(_));
     logging::init(cli.log_format, if serving { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -116,6 +119,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Node(args) => node_cmd::run(args).await,
         Cmd::DevCluster(args) => dev_cluster::run(args).await,
+        Cmd::Bench(args) => bench::run(args, cli.json).await,
         Cmd::Status => commands::status(&client()?, cli.json).await,
         Cmd::Mkdir { ref path } => commands::mkdir(&client()?, path, cli.json).await,
         Cmd::Ls { ref path } => commands::ls(&client()?, path, cli.json).await,

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use dfs_core::ids::NodeId;
 use dfs_core::Node;
 use rand::RngCore;
