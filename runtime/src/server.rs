@@ -136,6 +136,10 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
     tokio::spawn(gc::run(channels.handle.clone(), chunks.clone(), gc_settings, shutdown.clone()));
     let api = http::router(ApiState { driver: channels.handle.clone(), chunks, peers, settings });
     let http_shutdown = shutdown.clone();
+    // Small responses must not wait out delayed ACKs: no Nagle on client connections.
+    let http_listener = http_listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let http = tokio::spawn(async move {
         axum::serve(http_listener, api)
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
