@@ -86,8 +86,10 @@ impl Client {
     }
 }
 
+/// 503: no leader yet, or the node is stopping; 504: the outcome is unknown (e.g. the leader
+/// died with the request in flight). Puts carry an idempotency key, so replaying them is safe.
 fn is_retryable(status: u16) -> bool {
-    status == 503
+    status == 503 || status == 504
 }
 
 /// The JSON body of a success, or the API error it carries.

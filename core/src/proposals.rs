@@ -2,14 +2,17 @@
 //! proposed as a [`Proposal`] naming the node that took it; when any replica applies the entry,
 //! only that node (in the same incarnation) answers the client. A command not seen to apply
 //! within `proposal_timeout` is answered `Timeout`, because raft may drop forwarded proposals
-//! silently across a leader change. The table is bounded by `proposals_pending_max`.
+//! silently across a leader change; and when the term changes, commands proposed in an older term
+//! are answered `Timeout` at once (their fate is unknown, and the client can retry idempotently
+//! after the election rather than after the full timeout). The table is bounded by
+//! `proposals_pending_max`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
-use crate::ids::{NodeId, RequestId};
+use crate::ids::{NodeId, RequestId, Term};
 use crate::time::Instant;
 
 /// The payload of a normal raft entry (and the context of a membership change).
@@ -42,7 +45,7 @@ impl Proposal {
 /// Requests this node proposed and has not answered yet.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    deadlines: BTreeMap<RequestId, Instant>,
+    deadlines: BTreeMap<RequestId, (Instant, Term)>,
     // INVARIANT: holds exactly the (deadline, request) pairs of `deadlines`.
     by_deadline: BTreeSet<(Instant, RequestId)>,
 }
@@ -54,8 +57,8 @@ impl Pending {
     }
 
     /// Starts waiting for `request` until `deadline`.
-    pub(crate) fn insert(&mut self, request: RequestId, deadline: Instant) {
-        let previous = self.deadlines.insert(request, deadline);
+    pub(crate) fn insert(&mut self, request: RequestId, deadline: Instant, term: Term) {
+        let previous = self.deadlines.insert(request, (deadline, term));
         assert!(previous.is_none(), "driver reused request number {request} while it was pending");
         self.by_deadline.insert((deadline, request));
     }
@@ -63,9 +66,19 @@ impl Pending {
     /// Stops waiting for `request`; whether it was waiting.
     pub(crate) fn remove(&mut self, request: RequestId) -> bool {
         match self.deadlines.remove(&request) {
-            Some(deadline) => self.by_deadline.remove(&(deadline, request)),
+            Some((deadline, _)) => self.by_deadline.remove(&(deadline, request)),
             None => false,
         }
+    }
+
+    /// Removes and returns every request proposed in a term before `term`.
+    pub(crate) fn expire_before(&mut self, term: Term) -> Vec<RequestId> {
+        let stale: Vec<RequestId> =
+            self.deadlines.iter().filter(|(_, (_, t))| *t < term).map(|(r, _)| *r).collect();
+        for request in &stale {
+            self.remove(*request);
+        }
+        stale
     }
 
     /// Removes and returns every request whose deadline is at or before `now`.
@@ -95,12 +108,13 @@ mod tests {
     #[test]
     fn expiry_is_in_deadline_order_and_bounded_by_now() {
         let mut pending = Pending::default();
-        pending.insert(RequestId(2), Instant::from_micros(20));
-        pending.insert(RequestId(1), Instant::from_micros(10));
-        pending.insert(RequestId(3), Instant::from_micros(30));
+        pending.insert(RequestId(2), Instant::from_micros(20), Term(1));
+        pending.insert(RequestId(1), Instant::from_micros(10), Term(1));
+        pending.insert(RequestId(3), Instant::from_micros(30), Term(2));
         assert_eq!(pending.next_deadline(), Some(Instant::from_micros(10)));
         assert_eq!(pending.expire(Instant::from_micros(20)), vec![RequestId(1), RequestId(2)]);
-        assert!(pending.remove(RequestId(3)));
+        assert_eq!(pending.expire_before(Term(2)), Vec::<RequestId>::new());
+        assert_eq!(pending.expire_before(Term(3)), vec![RequestId(3)]);
         assert!(!pending.remove(RequestId(3)));
         assert_eq!(pending.len(), 0);
         assert_eq!(pending.next_deadline(), None);

@@ -32,7 +32,7 @@ impl Node {
         match proposed {
             Ok(()) => {
                 let deadline = self.now.saturating_add(self.config.proposal_timeout);
-                self.pending.insert(request, deadline);
+                self.pending.insert(request, deadline, self.consensus.term());
             }
             Err(error) => self.reply_err(request, error),
         }
@@ -116,7 +116,8 @@ impl Node {
     }
 
     pub(super) fn expire_requests(&mut self) {
-        for request in self.pending.expire(self.now) {
+        let stale = self.pending.expire_before(self.consensus.term());
+        for request in self.pending.expire(self.now).into_iter().chain(stale) {
             tracing::debug!(node = %self.config.id, %request, "request timed out waiting for commit");
             self.reply_err(request, CommandError::Timeout);
         }

@@ -456,3 +456,27 @@ fn fuzz_schedules_on_seeded_input_keep_safety() {
         crate::testing::fuzz::node_inputs(&steps);
     }
 }
+
+#[test]
+fn a_request_forwarded_to_a_vanished_leader_is_answered_after_the_election() {
+    let mut cluster = Cluster::new(8, 3);
+    let leader = elect(&mut cluster);
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    cluster.isolate(leader);
+    // The follower still believes in the old leader and forwards the proposal into the void.
+    let request = cluster.submit(follower, put("/lost-in-forwarding", b"x"));
+    let started = cluster.now();
+    let answered =
+        cluster.run_until(Duration::from_secs(10), |c| c.reply(follower, request).is_some());
+    assert!(answered);
+    assert_eq!(
+        cluster.reply(follower, request),
+        Some(&Err(CommandError::Timeout)),
+        "outcome unknown"
+    );
+    let waited = cluster.now().saturating_duration_since(started);
+    assert!(waited < Duration::from_secs(2), "answered at the new term, not after 5 s: {waited:?}");
+    let replaced =
+        cluster.run_until(Duration::from_secs(5), |c| c.leader().is_some_and(|l| l != leader));
+    assert!(replaced, "a new leader takes over");
+}
