@@ -15,6 +15,9 @@ use tokio::io::AsyncWriteExt;
 use crate::client::{failure, json_or_error, Client};
 use crate::commands::url_path;
 
+/// How much of a local file is read at a time while uploading.
+pub const READ_BYTES: usize = 1024 * 1024;
+
 /// Transfers at least this large show a progress bar.
 pub const PROGRESS_BYTES_MIN: u64 = 8 * 1024 * 1024;
 
@@ -79,12 +82,15 @@ pub async fn put(
                 Ok(file) => {
                     bar.set_position(0);
                     let bar = bar.clone();
-                    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file))
-                        .inspect(move |chunk| {
-                            if let Ok(bytes) = chunk {
-                                bar.inc(bytes.len() as u64);
-                            }
-                        });
+                    let stream = tokio_util::io::ReaderStream::with_capacity(
+                        tokio::fs::File::from_std(file),
+                        READ_BYTES,
+                    )
+                    .inspect(move |chunk| {
+                        if let Ok(bytes) = chunk {
+                            bar.inc(bytes.len() as u64);
+                        }
+                    });
                     request.body(reqwest::Body::wrap_stream(stream))
                 }
                 Err(_) => request,

@@ -1,9 +1,10 @@
 //! Content-defined chunking of streamed bodies (DESIGN §2 "write": FastCDC). Bytes are buffered
 //! until at least [`CHUNK_BYTES_MAX`] are held (or the body ends); FastCDC's first cut in such a
 //! buffer is final, so streaming gives exactly the chunks of chunking the whole file at once,
-//! while memory stays bounded by one maximum chunk plus one incoming frame.
+//! while memory stays bounded by one maximum chunk plus one incoming frame. Each chunk is copied
+//! out of the buffer, so a chunk still being replicated never pins the (reused) buffer.
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Smallest chunk (except a file's last).
 pub const CHUNK_BYTES_MIN: usize = 512 * 1024;
@@ -13,15 +14,28 @@ pub const CHUNK_BYTES_AVG: usize = 2 * 1024 * 1024;
 pub const CHUNK_BYTES_MAX: usize = 8 * 1024 * 1024;
 
 /// Splits a stream of bytes into content-defined chunks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Chunker {
     buffer: BytesMut,
+}
+
+impl Default for Chunker {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Chunker {
     /// A chunker with an empty buffer.
     pub fn new() -> Self {
-        Self::default()
+        Self { buffer: BytesMut::with_capacity(2 * CHUNK_BYTES_MAX) }
+    }
+
+    /// Copies the first `len` buffered bytes out as a chunk.
+    fn take(&mut self, len: usize) -> Bytes {
+        let chunk = Bytes::copy_from_slice(&self.buffer[..len]);
+        self.buffer.advance(len);
+        chunk
     }
 
     /// Adds `data`; returns the chunks that are now final.
@@ -30,7 +44,7 @@ impl Chunker {
         let mut out = Vec::new();
         while self.buffer.len() >= CHUNK_BYTES_MAX {
             let cut = first_cut(&self.buffer);
-            out.push(self.buffer.split_to(cut).freeze());
+            out.push(self.take(cut));
         }
         out
     }
@@ -40,7 +54,7 @@ impl Chunker {
         let mut out = Vec::new();
         while !self.buffer.is_empty() {
             let cut = first_cut(&self.buffer);
-            out.push(self.buffer.split_to(cut).freeze());
+            out.push(self.take(cut));
         }
         out
     }

@@ -63,6 +63,21 @@ impl TestNode {
     pub fn log(&self) -> PathBuf {
         self.config.data_dir.join("node.log")
     }
+
+    /// Peak resident memory of the process so far (VmHWM), in bytes, while it runs.
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
 }
 
 /// A cluster of real `dfs node` processes in a temp dir.

@@ -57,6 +57,11 @@ async fn three_nodes_store_replicate_and_survive_a_killed_follower() {
     let put_reply: Value = serde_json::from_str(&out).expect("put prints json");
     assert_eq!(put_reply["size_bytes"], big.len() as u64);
     assert_eq!(put_reply["hash"], blake3::hash(&big).to_hex().as_str());
+    // The body streamed: no node held the 200 MiB file, or half of it, in memory.
+    for node in 1..=3 {
+        let peak = cluster.node(node).peak_rss_bytes().expect("the node is running");
+        assert!(peak < 100 * 1024 * 1024, "n{node} peaked at {} MiB", peak >> 20);
+    }
 
     let writes = stream::iter(0..SMALL_FILES)
         .map(|i| {
