@@ -127,6 +127,12 @@ async fn conditional_writes_and_range_reads() {
     assert_eq!(range.status(), 206);
     assert_eq!(range.headers()["content-range"], "bytes 2-5/10");
     assert_eq!(range.bytes().await.expect("body").as_ref(), b"2345");
+    let head = http.head(format!("{url}/files/doc")).send().await.expect("head");
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "10");
+    assert_eq!(head.headers()["x-dfs-version"], "2");
+    assert_eq!(head.headers()["x-dfs-blake3"], blake3::hash(b"0123456789").to_hex().as_str());
+    assert!(head.bytes().await.expect("body").is_empty(), "HEAD has no body");
     let old = http.get(format!("{url}/files/doc?version=1")).send().await.expect("get");
     assert_eq!(old.bytes().await.expect("body").as_ref(), b"v1");
     expect_error(
