@@ -35,7 +35,9 @@ use dfs_core::ids::{ChunkId, Hash};
 use tracing::{debug, info, warn};
 
 /// Every `std::fs` call of the store (`chunks/disk.rs`).
-mod disk;
+pub mod disk;
+
+pub use disk::{Disk, StdDisk};
 
 /// The largest chunk the store accepts or reads back; callers cut chunks of at most 4 MiB.
 pub const CHUNK_BYTES_MAX: usize = 16 * 1024 * 1024;
@@ -193,6 +195,7 @@ pub struct ChunkStore {
 
 #[derive(Debug)]
 struct Inner {
+    disk: Arc<dyn Disk>,
     data_dir: PathBuf,
     /// `<data_dir>/chunks`.
     root: PathBuf,
@@ -229,12 +232,22 @@ impl ChunkStore {
     /// Opens (creating if needed) the store under `data_dir`: removes leftover temp files and
     /// rebuilds the usage counters from what is on disk.
     pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with(data_dir, Failpoint::from_env()).await
+        Self::open_on(Arc::new(StdDisk), data_dir).await
     }
 
-    async fn open_with(data_dir: &Path, failpoint: Failpoint) -> Result<Self, StoreError> {
+    /// Opens the store at `data_dir` on another file system (the simulation's).
+    pub async fn open_on(disk: Arc<dyn Disk>, data_dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(disk, data_dir, Failpoint::from_env()).await
+    }
+
+    async fn open_with(
+        disk: Arc<dyn Disk>,
+        data_dir: &Path,
+        failpoint: Failpoint,
+    ) -> Result<Self, StoreError> {
         let root = data_dir.join("chunks");
         let inner = Arc::new(Inner {
+            disk,
             data_dir: data_dir.to_path_buf(),
             tmp: root.join(TMP_DIR),
             root,
@@ -268,7 +281,7 @@ impl ChunkStore {
 
     /// Whether a file for `id` exists (without reading it); an unreadable tree counts as absent.
     pub async fn contains(&self, id: ChunkId) -> bool {
-        let found = self.run(move |inner| disk::file_len(&chunk_path(&inner.data_dir, id))).await;
+        let found = self.run(move |inner| inner.disk.file_len(&chunk_path(&inner.data_dir, id))).await;
         match found {
             Ok(len) => len.is_some(),
             Err(error) => {
@@ -292,15 +305,15 @@ impl ChunkStore {
     pub async fn inventory_with_ages(
         &self,
     ) -> Result<Vec<(ChunkId, std::time::Duration)>, StoreError> {
-        let root = self.data_dir().to_owned();
         let ids = self.inventory().await?;
-        tokio::task::spawn_blocking(move || {
-            ids.into_iter()
-                .filter_map(|id| disk::age(&chunk_path(&root, id)).map(|age| (id, age)))
-                .collect()
+        self.run(move |inner| {
+            let root = &inner.data_dir;
+            Ok(ids
+                .into_iter()
+                .filter_map(|id| inner.disk.age(&chunk_path(root, id)).map(|age| (id, age)))
+                .collect())
         })
         .await
-        .map_err(|source| StoreError::TaskFailed { source })
     }
 
     /// Every stored chunk id, sorted (for recovery sync); scans the disk.
@@ -366,15 +379,15 @@ impl Inner {
             Some(existing) if is_intact(id, &existing) => {
                 // A concurrent put may have renamed it without its fsyncs done yet: redo them.
                 let dir = self.ensure_dirs(id)?;
-                disk::sync_dir(&dir)?;
+                self.disk.sync_dir(&dir)?;
                 return Ok(PutOutcome::AlreadyPresent);
             }
             Some(_) => warn!(chunk = %id, path = %path.display(), "replacing corrupt chunk"),
             None => {}
         }
         let tmp = self.temp_path(id);
-        if let Err(error) = disk::write_synced(&tmp, bytes) {
-            disk::remove_quietly(&tmp);
+        if let Err(error) = self.disk.write_synced(&tmp, bytes) {
+            disk::remove_quietly(&*self.disk, &tmp);
             return Err(error);
         }
         if self.failpoint == Failpoint::AfterTempWrite {
@@ -387,15 +400,15 @@ impl Inner {
         let dir = match self.ensure_dirs(id) {
             Ok(dir) => dir,
             Err(error) => {
-                disk::remove_quietly(&tmp);
+                disk::remove_quietly(&*self.disk, &tmp);
                 return Err(error);
             }
         };
         if let Err(error) = self.install(&tmp, &path, bytes.len() as u64) {
-            disk::remove_quietly(&tmp);
+            disk::remove_quietly(&*self.disk, &tmp);
             return Err(error);
         }
-        disk::sync_dir(&dir)?;
+        self.disk.sync_dir(&dir)?;
         debug!(chunk = %id, len_bytes = bytes.len(), "chunk stored");
         Ok(PutOutcome::Stored)
     }
@@ -403,8 +416,8 @@ impl Inner {
     /// Renames the synced temp file into place and updates the counters in one critical section.
     fn install(&self, tmp: &Path, path: &Path, len_bytes: u64) -> Result<(), StoreError> {
         let mut state = self.lock();
-        let replaced = disk::file_len(path)?;
-        disk::rename(tmp, path)?;
+        let replaced = self.disk.file_len(path)?;
+        self.disk.rename(tmp, path)?;
         match replaced {
             Some(old_bytes) => {
                 state.usage.bytes = state.usage.bytes.saturating_sub(old_bytes) + len_bytes;
@@ -431,23 +444,23 @@ impl Inner {
 
     /// The stored bytes of `id` (unverified; one byte over the limit at most), `None` if absent.
     fn read(&self, id: ChunkId) -> Result<Option<Vec<u8>>, StoreError> {
-        disk::read_bounded(&chunk_path(&self.data_dir, id), CHUNK_BYTES_MAX as u64 + 1)
+        self.disk.read_bounded(&chunk_path(&self.data_dir, id), CHUNK_BYTES_MAX as u64 + 1)
     }
 
     fn delete(&self, id: ChunkId) -> Result<bool, StoreError> {
         let path = chunk_path(&self.data_dir, id);
         {
             let mut state = self.lock();
-            let Some(len_bytes) = disk::file_len(&path)? else {
+            let Some(len_bytes) = self.disk.file_len(&path)? else {
                 return Ok(false);
             };
-            disk::remove_file(&path)?;
+            self.disk.remove_file(&path)?;
             // Saturating: a file dropped into the tree by hand after `open` was never counted.
             state.usage.chunks = state.usage.chunks.saturating_sub(1);
             state.usage.bytes = state.usage.bytes.saturating_sub(len_bytes);
         }
         if let Some(dir) = path.parent() {
-            disk::sync_dir(dir)?;
+            self.disk.sync_dir(dir)?;
         }
         debug!(chunk = %id, "chunk deleted");
         Ok(true)
@@ -470,13 +483,13 @@ impl Inner {
             (state.ab_durable[usize::from(a)], state.cd_durable[cd_index])
         };
         if !ab_known {
-            disk::create_dir(&ab)?;
-            disk::sync_dir(&self.root)?;
+            self.disk.create_dir(&ab)?;
+            self.disk.sync_dir(&self.root)?;
             self.lock().ab_durable[usize::from(a)] = true;
         }
         if !cd_known {
-            disk::create_dir(&cd)?;
-            disk::sync_dir(&ab)?;
+            self.disk.create_dir(&cd)?;
+            self.disk.sync_dir(&ab)?;
             self.lock().cd_durable[cd_index] = true;
         }
         Ok(cd)
@@ -484,12 +497,12 @@ impl Inner {
 
     /// Startup: creates the folders, clears `tmp/`, makes existing folders durable, counts chunks.
     fn recover(&self) -> Result<(), StoreError> {
-        disk::create_dir_all(&self.tmp)?;
+        self.disk.create_dir_all(&self.tmp)?;
         let mut removed = 0u64;
-        for entry in disk::list_dir(&self.tmp)? {
+        for entry in self.disk.list_dir(&self.tmp)? {
             match entry.kind {
                 disk::Kind::File { .. } => {
-                    disk::remove_file(&entry.path)?;
+                    self.disk.remove_file(&entry.path)?;
                     removed += 1;
                 }
                 _ => {
@@ -507,10 +520,10 @@ impl Inner {
         })?;
         // Folders left by an earlier run may not be durable yet; after this they are.
         for &a in &found.ab {
-            disk::sync_dir(&self.root.join(hex_byte(a)))?;
+            self.disk.sync_dir(&self.root.join(hex_byte(a)))?;
         }
-        disk::sync_dir(&self.root)?;
-        disk::sync_dir(&self.data_dir)?;
+        self.disk.sync_dir(&self.root)?;
+        self.disk.sync_dir(&self.data_dir)?;
         let mut state = self.lock();
         state.usage = usage;
         for &a in &found.ab {
@@ -533,7 +546,7 @@ impl Inner {
     /// warning about anything else.
     fn scan(&self, on_chunk: &mut dyn FnMut(ChunkId, u64)) -> Result<Found, StoreError> {
         let mut found = Found::default();
-        for entry in disk::list_dir(&self.root)? {
+        for entry in self.disk.list_dir(&self.root)? {
             if entry.name.as_deref() == Some(TMP_DIR) && entry.kind == disk::Kind::Dir {
                 continue;
             }
@@ -555,11 +568,11 @@ impl Inner {
         found: &mut Found,
         on_chunk: &mut dyn FnMut(ChunkId, u64),
     ) -> Result<(), StoreError> {
-        for entry in disk::list_dir(ab)? {
+        for entry in self.disk.list_dir(ab)? {
             match (folder_byte(&entry), entry.kind) {
                 (Some(c), disk::Kind::Dir) => {
                     found.cd.push((a, c));
-                    for chunk in disk::list_dir(&entry.path)? {
+                    for chunk in self.disk.list_dir(&entry.path)? {
                         let id = chunk.name.as_deref().and_then(parse_chunk_id);
                         match (id, chunk.kind) {
                             (Some(id), disk::Kind::File { len_bytes })

@@ -19,7 +19,7 @@ fn chunk(seed: u8, len: usize) -> (ChunkId, Bytes) {
 }
 
 async fn open(dir: &TempDir) -> Result<ChunkStore, StoreError> {
-    ChunkStore::open_with(dir.path(), Failpoint::Off).await
+    ChunkStore::open_with(Arc::new(StdDisk), dir.path(), Failpoint::Off).await
 }
 
 fn tmp_entries(dir: &TempDir) -> Result<Vec<String>, Box<dyn Error>> {
@@ -271,7 +271,7 @@ async fn stray_and_misnamed_files_are_ignored() -> TestResult {
 #[tokio::test]
 async fn failpoint_leaves_only_a_temp_file_that_reopen_removes() -> TestResult {
     let dir = TempDir::new()?;
-    let store = ChunkStore::open_with(dir.path(), Failpoint::AfterTempWrite).await?;
+    let store = ChunkStore::open_with(Arc::new(StdDisk), dir.path(), Failpoint::AfterTempWrite).await?;
     let (id, bytes) = chunk(8, 777);
 
     let result = store.put(id, bytes.clone()).await;
@@ -329,4 +329,55 @@ fn disk_full_is_recognised() {
     assert!(full.is_disk_full());
     assert!(!other.is_disk_full());
     assert!(!StoreError::NotFound { id: chunk(1, 1).0 }.is_disk_full());
+}
+
+/// The real disk, except that every synced write fails as if the disk were full.
+#[derive(Debug)]
+struct FullDisk;
+
+impl Disk for FullDisk {
+    fn read_bounded(&self, path: &Path, limit: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        StdDisk.read_bounded(path, limit)
+    }
+    fn write_synced(&self, path: &Path, _bytes: &[u8]) -> Result<(), StoreError> {
+        let source = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        Err(StoreError::Io { op: "write", path: path.to_owned(), source })
+    }
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), StoreError> {
+        StdDisk.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
+        StdDisk.remove_file(path)
+    }
+    fn file_len(&self, path: &Path) -> Result<Option<u64>, StoreError> {
+        StdDisk.file_len(path)
+    }
+    fn age(&self, path: &Path) -> Option<std::time::Duration> {
+        StdDisk.age(path)
+    }
+    fn create_dir(&self, path: &Path) -> Result<(), StoreError> {
+        StdDisk.create_dir(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> Result<(), StoreError> {
+        StdDisk.create_dir_all(path)
+    }
+    fn sync_dir(&self, path: &Path) -> Result<(), StoreError> {
+        StdDisk.sync_dir(path)
+    }
+    fn list_dir(&self, path: &Path) -> Result<Vec<disk::Entry>, StoreError> {
+        StdDisk.list_dir(path)
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_the_put_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = ChunkStore::open_on(Arc::new(FullDisk), dir.path()).await.expect("opens");
+    let bytes = Bytes::from_static(b"no room for me");
+    let id = ChunkId(Hash::of(&bytes));
+    let error = store.put(id, bytes).await.expect_err("the disk is full");
+    assert!(error.is_disk_full(), "{error}");
+    assert!(!store.contains(id).await);
+    assert_eq!(store.usage(), Usage::default());
+    assert!(matches!(store.get(id).await, Err(StoreError::NotFound { .. })));
 }
