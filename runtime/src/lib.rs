@@ -12,6 +12,7 @@ pub mod driver;
 pub mod gc;
 pub mod handshake;
 pub mod http;
+pub mod net;
 pub mod peers;
 pub mod server;
 pub mod store;

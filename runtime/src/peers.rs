@@ -2,9 +2,14 @@
 //! moves them). A node sends chunks to, and fetches them from, other members over their HTTP
 //! listener at `/internal/chunks/{hash}`, each request carrying a token keyed by the cluster
 //! secret. The receiver verifies the hash before storing; the fetcher verifies before using.
+//! The moving of bytes sits behind [`ChunkTransfer`] ([`HttpTransfer`] in production), so the
+//! simulation can carry chunks over its own network.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -32,7 +37,7 @@ pub enum TransferError {
         node: NodeId,
         /// Why.
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The node answered with an error status.
     #[error("{node} answered {status}")]
@@ -52,24 +57,123 @@ pub enum TransferError {
     },
 }
 
-/// The other members' HTTP addresses and a client to reach them.
-pub struct Peers {
+/// A transfer in progress.
+pub type TransferFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, TransferError>> + Send + 'a>>;
+
+/// Moves one chunk's bytes to or from another node.
+pub trait ChunkTransfer: Send + Sync + 'static {
+    /// Stores `bytes` as `chunk` on `node` (at `addr`); resolves once it is durable there.
+    fn put(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        chunk: ChunkId,
+        bytes: Bytes,
+    ) -> TransferFuture<'_, ()>;
+    /// Fetches `chunk` from `node` (at `addr`), unverified.
+    fn get(&self, node: NodeId, addr: SocketAddr, chunk: ChunkId) -> TransferFuture<'_, Bytes>;
+}
+
+/// Chunk transfer over the nodes' HTTP listeners, with a cluster token per request.
+pub struct HttpTransfer {
     me: NodeId,
     key: ClusterKey,
-    http_addrs: BTreeMap<NodeId, SocketAddr>,
     client: reqwest::Client,
 }
 
-impl Peers {
-    /// A directory of `http_addrs` (this node's own included) for node `me`.
-    pub fn new(me: NodeId, key: ClusterKey, http_addrs: BTreeMap<NodeId, SocketAddr>) -> Self {
+impl HttpTransfer {
+    /// A transfer client for node `me`.
+    pub fn new(me: NodeId, key: ClusterKey) -> Self {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(TRANSFER_TIMEOUT)
             .pool_max_idle_per_host(16)
             .build()
             .unwrap_or_default();
-        Self { me, key, http_addrs, client }
+        Self { me, key, client }
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        addr: SocketAddr,
+        chunk: ChunkId,
+    ) -> reqwest::RequestBuilder {
+        let hex = chunk.0.to_hex();
+        let token = self.key.chunk_token(self.me, method.as_str(), &hex);
+        self.client
+            .request(method, format!("http://{addr}/internal/chunks/{hex}"))
+            .header(NODE_HEADER, self.me.0.to_string())
+            .header(TOKEN_HEADER, token.to_hex().as_str())
+    }
+}
+
+fn unreachable(node: NodeId) -> impl FnOnce(reqwest::Error) -> TransferError {
+    move |error| TransferError::Unreachable { node, source: Box::new(error) }
+}
+
+impl ChunkTransfer for HttpTransfer {
+    fn put(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        chunk: ChunkId,
+        bytes: Bytes,
+    ) -> TransferFuture<'_, ()> {
+        Box::pin(async move {
+            let response = self
+                .request(reqwest::Method::PUT, addr, chunk)
+                .body(bytes)
+                .send()
+                .await
+                .map_err(unreachable(node))?;
+            if !response.status().is_success() {
+                return Err(TransferError::Refused { node, status: response.status().as_u16() });
+            }
+            Ok(())
+        })
+    }
+
+    fn get(&self, node: NodeId, addr: SocketAddr, chunk: ChunkId) -> TransferFuture<'_, Bytes> {
+        Box::pin(async move {
+            let response = self
+                .request(reqwest::Method::GET, addr, chunk)
+                .send()
+                .await
+                .map_err(unreachable(node))?;
+            if !response.status().is_success() {
+                return Err(TransferError::Refused { node, status: response.status().as_u16() });
+            }
+            response.bytes().await.map_err(unreachable(node))
+        })
+    }
+}
+
+/// The other members' HTTP addresses and the way chunks reach them.
+pub struct Peers {
+    me: NodeId,
+    key: ClusterKey,
+    http_addrs: BTreeMap<NodeId, SocketAddr>,
+    transfer: Arc<dyn ChunkTransfer>,
+}
+
+impl Peers {
+    /// A directory of `http_addrs` (this node's own included) for node `me`, moving chunks over
+    /// HTTP.
+    pub fn new(me: NodeId, key: ClusterKey, http_addrs: BTreeMap<NodeId, SocketAddr>) -> Self {
+        let transfer = Arc::new(HttpTransfer::new(me, key.clone()));
+        Self::with_transfer(me, key, http_addrs, transfer)
+    }
+
+    /// The same, moving chunks with `transfer` (the simulation's).
+    pub fn with_transfer(
+        me: NodeId,
+        key: ClusterKey,
+        http_addrs: BTreeMap<NodeId, SocketAddr>,
+        transfer: Arc<dyn ChunkTransfer>,
+    ) -> Self {
+        Self { me, key, http_addrs, transfer }
     }
 
     /// This node.
@@ -87,10 +191,8 @@ impl Peers {
         self.http_addrs.contains_key(&node)
     }
 
-    fn url(&self, node: NodeId, chunk: ChunkId) -> Result<(String, String), TransferError> {
-        let addr = self.http_addrs.get(&node).ok_or(TransferError::UnknownNode(node))?;
-        let hex = chunk.0.to_hex();
-        Ok((format!("http://{addr}/internal/chunks/{hex}"), hex))
+    fn addr(&self, node: NodeId) -> Result<SocketAddr, TransferError> {
+        self.http_addrs.get(&node).copied().ok_or(TransferError::UnknownNode(node))
     }
 
     /// Stores `bytes` as `chunk` on `node`; returns once it is durable there.
@@ -100,40 +202,12 @@ impl Peers {
         chunk: ChunkId,
         bytes: Bytes,
     ) -> Result<(), TransferError> {
-        let (url, hex) = self.url(node, chunk)?;
-        let token = self.key.chunk_token(self.me, "PUT", &hex);
-        let response = self
-            .client
-            .put(url)
-            .header(NODE_HEADER, self.me.0.to_string())
-            .header(TOKEN_HEADER, token.to_hex().as_str())
-            .body(bytes)
-            .send()
-            .await
-            .map_err(|source| TransferError::Unreachable { node, source })?;
-        if !response.status().is_success() {
-            return Err(TransferError::Refused { node, status: response.status().as_u16() });
-        }
-        Ok(())
+        self.transfer.put(node, self.addr(node)?, chunk, bytes).await
     }
 
     /// Fetches `chunk` from `node` and checks its hash.
     pub async fn get_chunk(&self, node: NodeId, chunk: ChunkId) -> Result<Bytes, TransferError> {
-        let (url, hex) = self.url(node, chunk)?;
-        let token = self.key.chunk_token(self.me, "GET", &hex);
-        let response = self
-            .client
-            .get(url)
-            .header(NODE_HEADER, self.me.0.to_string())
-            .header(TOKEN_HEADER, token.to_hex().as_str())
-            .send()
-            .await
-            .map_err(|source| TransferError::Unreachable { node, source })?;
-        if !response.status().is_success() {
-            return Err(TransferError::Refused { node, status: response.status().as_u16() });
-        }
-        let bytes =
-            response.bytes().await.map_err(|source| TransferError::Unreachable { node, source })?;
+        let bytes = self.transfer.get(node, self.addr(node)?, chunk).await?;
         if Hash::of(&bytes) != chunk.0 {
             return Err(TransferError::Corrupt { node, chunk });
         }

@@ -22,6 +22,7 @@ use crate::driver::{self, DriverChannels};
 use crate::gc::{self, GcSettings};
 use crate::handshake::ClusterKey;
 use crate::http::{self, ApiState, WriteSettings};
+use crate::net::TokioNet;
 use crate::peers::Peers;
 use crate::store::chunks::{ChunkStore, StoreError};
 use crate::store::raft_log::{RaftStore, RaftStoreError};
@@ -110,6 +111,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
     let shutdown = CancellationToken::new();
     let channels = DriverChannels::new();
     let transport = transport::start(TransportSetup {
+        net: Arc::new(TokioNet),
         me: id,
         key: ClusterKey::from_secret(&config.cluster_secret),
         listener: peer_listener,

@@ -13,14 +13,13 @@ use std::time::Duration;
 use dfs_core::ids::NodeId;
 use dfs_core::wire::{self, Message};
 use dfs_core::Input;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::DriverInput;
 use crate::handshake::{self, ClusterKey};
+use crate::net::Net;
 
 /// Messages queued for one peer before new ones are dropped.
 pub const OUTBOUND_QUEUE_MAX: usize = 4096;
@@ -56,13 +55,15 @@ impl Transport {
 }
 
 /// What the transport needs to run.
-pub struct TransportSetup {
+pub struct TransportSetup<N: Net> {
+    /// The network it runs on.
+    pub net: Arc<N>,
     /// This node.
     pub me: NodeId,
     /// The cluster key.
     pub key: ClusterKey,
     /// The bound peer listener.
-    pub listener: TcpListener,
+    pub listener: N::Listener,
     /// Every other member and its peer address.
     pub peers: Vec<(NodeId, SocketAddr)>,
     /// Where decoded peer messages go.
@@ -74,10 +75,11 @@ pub struct TransportSetup {
 }
 
 /// Starts the acceptor and one task per peer; returns the sending half.
-pub fn start(setup: TransportSetup) -> Transport {
+pub fn start<N: Net>(setup: TransportSetup<N>) -> Transport {
     let mut links = BTreeMap::new();
     let mut accepted = BTreeMap::new();
     let link = Link {
+        net: setup.net.clone(),
         me: setup.me,
         key: setup.key.clone(),
         inbound: setup.inbound,
@@ -93,15 +95,23 @@ pub fn start(setup: TransportSetup) -> Transport {
         accepted.insert(peer, conn_tx);
         tokio::spawn(link.clone().run(peer, addr, rx, conn_rx));
     }
-    tokio::spawn(accept_loop(setup.listener, setup.key, setup.me, accepted, setup.shutdown));
+    tokio::spawn(accept_loop(
+        setup.net,
+        setup.listener,
+        setup.key,
+        setup.me,
+        accepted,
+        setup.shutdown,
+    ));
     Transport { links: Arc::new(links), dropped: Arc::new(AtomicU64::new(0)) }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+async fn accept_loop<N: Net>(
+    net: Arc<N>,
+    listener: N::Listener,
     key: ClusterKey,
     me: NodeId,
-    routes: BTreeMap<NodeId, mpsc::Sender<TcpStream>>,
+    routes: BTreeMap<NodeId, mpsc::Sender<N::Stream>>,
     shutdown: CancellationToken,
 ) {
     let routes = Arc::new(routes);
@@ -109,7 +119,7 @@ async fn accept_loop(
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            accepted = net.accept(&listener) => accepted,
         };
         let (mut stream, addr) = match accepted {
             Ok(ok) => ok,
@@ -123,7 +133,6 @@ async fn accept_loop(
         let (key, routes) = (key.clone(), routes.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let _ = stream.set_nodelay(true);
             match handshake::accept(&mut stream, &key, me).await {
                 Ok(peer) => match routes.get(&peer).filter(|_| peer < me) {
                     Some(route) => {
@@ -139,8 +148,8 @@ async fn accept_loop(
     }
 }
 
-#[derive(Clone)]
-struct Link {
+struct Link<N: Net> {
+    net: Arc<N>,
     me: NodeId,
     key: ClusterKey,
     inbound: mpsc::Sender<DriverInput>,
@@ -148,15 +157,28 @@ struct Link {
     shutdown: CancellationToken,
 }
 
-impl Link {
+impl<N: Net> Clone for Link<N> {
+    fn clone(&self) -> Self {
+        Self {
+            net: self.net.clone(),
+            me: self.me,
+            key: self.key.clone(),
+            inbound: self.inbound.clone(),
+            frame_bytes_max: self.frame_bytes_max,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+impl<N: Net> Link<N> {
     async fn run(
         self,
         peer: NodeId,
         addr: SocketAddr,
         mut outbound: mpsc::Receiver<Message>,
-        mut accepted: mpsc::Receiver<TcpStream>,
+        mut accepted: mpsc::Receiver<N::Stream>,
     ) {
-        let mut next: Option<TcpStream> = None;
+        let mut next: Option<N::Stream> = None;
         loop {
             let stream = match next.take() {
                 Some(stream) => stream,
@@ -179,12 +201,11 @@ impl Link {
     }
 
     /// Dials until connected and authenticated, backing off; `None` on shutdown.
-    async fn dial(&self, peer: NodeId, addr: SocketAddr) -> Option<TcpStream> {
+    async fn dial(&self, peer: NodeId, addr: SocketAddr) -> Option<N::Stream> {
         let mut backoff = DIAL_BACKOFF.0;
         loop {
             let attempt = async {
-                let mut stream = TcpStream::connect(addr).await?;
-                let _ = stream.set_nodelay(true);
+                let mut stream = self.net.connect(addr).await?;
                 handshake::dial(&mut stream, &self.key, self.me, peer).await?;
                 Ok::<_, handshake::HandshakeError>(stream)
             };
@@ -208,11 +229,11 @@ impl Link {
     async fn serve(
         &self,
         peer: NodeId,
-        stream: TcpStream,
+        stream: N::Stream,
         outbound: &mut mpsc::Receiver<Message>,
-        accepted: &mut mpsc::Receiver<TcpStream>,
-    ) -> Option<TcpStream> {
-        let (read, write) = stream.into_split();
+        accepted: &mut mpsc::Receiver<N::Stream>,
+    ) -> Option<N::Stream> {
+        let (read, write) = tokio::io::split(stream);
         let mut reader =
             tokio::spawn(read_loop(read, peer, self.inbound.clone(), self.frame_bytes_max));
         let mut writer = BufWriter::new(write);
@@ -236,7 +257,7 @@ impl Link {
     /// Writes `first` and whatever else is queued, then flushes once.
     async fn write_batch(
         &self,
-        writer: &mut BufWriter<OwnedWriteHalf>,
+        writer: &mut BufWriter<WriteHalf<N::Stream>>,
         first: Message,
         outbound: &mut mpsc::Receiver<Message>,
     ) -> std::io::Result<()> {
@@ -256,8 +277,8 @@ impl Link {
     }
 }
 
-async fn read_loop(
-    read: OwnedReadHalf,
+async fn read_loop<S: tokio::io::AsyncRead>(
+    read: ReadHalf<S>,
     peer: NodeId,
     inbound: mpsc::Sender<DriverInput>,
     max: u32,
@@ -293,3 +314,6 @@ async fn read_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -153,8 +153,15 @@ impl TestCluster {
                 cluster.spawn(id);
             }
             if cluster.all_listening().await {
-                for id in (1..=spec.nodes).filter(|&id| spec.wrong_secret != Some(id)) {
+                let members: Vec<u64> =
+                    (1..=spec.nodes).filter(|&id| spec.wrong_secret != Some(id)).collect();
+                for &id in &members {
                     cluster.wait_for_leader(id).await;
+                }
+                // A new leader commits an empty entry for its term (index 2 in a new cluster)
+                // just after it is known; tests start once every member has applied it.
+                for &id in &members {
+                    cluster.wait_for_applied(id, 2).await;
                 }
                 return cluster;
             }

@@ -281,7 +281,8 @@ impl ChunkStore {
 
     /// Whether a file for `id` exists (without reading it); an unreadable tree counts as absent.
     pub async fn contains(&self, id: ChunkId) -> bool {
-        let found = self.run(move |inner| inner.disk.file_len(&chunk_path(&inner.data_dir, id))).await;
+        let found =
+            self.run(move |inner| inner.disk.file_len(&chunk_path(&inner.data_dir, id))).await;
         match found {
             Ok(len) => len.is_some(),
             Err(error) => {

@@ -271,7 +271,8 @@ async fn stray_and_misnamed_files_are_ignored() -> TestResult {
 #[tokio::test]
 async fn failpoint_leaves_only_a_temp_file_that_reopen_removes() -> TestResult {
     let dir = TempDir::new()?;
-    let store = ChunkStore::open_with(Arc::new(StdDisk), dir.path(), Failpoint::AfterTempWrite).await?;
+    let store =
+        ChunkStore::open_with(Arc::new(StdDisk), dir.path(), Failpoint::AfterTempWrite).await?;
     let (id, bytes) = chunk(8, 777);
 
     let result = store.put(id, bytes.clone()).await;
