@@ -70,3 +70,37 @@ async fn deleted_files_disappear_and_their_chunks_are_collected() {
     let kept = cluster.http.get(format!("{url}/files/keep")).send().await.expect("get");
     assert_eq!(kept.bytes().await.expect("body").to_vec(), random_bytes(3 << 20, 1));
 }
+
+#[tokio::test]
+async fn a_corrupt_local_copy_is_skipped_and_the_read_is_served_from_another_replica() {
+    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let body = random_bytes(5 << 20, 9);
+    let url = cluster.node(1).url();
+    let response = cluster
+        .http
+        .put(format!("{url}/files/fragile"))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(response.status(), 201);
+    let chunks = chunk_ids(&cluster, "/fragile").await;
+    // Silent corruption of n2's copy of the first chunk: one flipped byte.
+    let path = chunk_file(&cluster, 2, &chunks[0]);
+    let mut bytes = std::fs::read(&path).expect("n2 holds the chunk");
+    bytes[100] ^= 0x01;
+    std::fs::write(&path, bytes).expect("corrupt it");
+    let read = cluster
+        .http
+        .get(format!("{}/files/fragile", cluster.node(2).url()))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(read.status(), 200);
+    assert!(
+        read.bytes().await.expect("body").to_vec() == body,
+        "n2 serves the right bytes from a good replica"
+    );
+    let log = std::fs::read_to_string(cluster.node(2).log()).expect("log");
+    assert!(log.contains("local replica unreadable"), "the bad copy is reported");
+}
