@@ -113,6 +113,18 @@ fn unreachable(node: NodeId) -> impl FnOnce(reqwest::Error) -> TransferError {
     move |error| TransferError::Unreachable { node, source: Box::new(error) }
 }
 
+/// Sends `request` to `node`; an error status is `Refused`.
+async fn send(
+    node: NodeId,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, TransferError> {
+    let response = request.send().await.map_err(unreachable(node))?;
+    if !response.status().is_success() {
+        return Err(TransferError::Refused { node, status: response.status().as_u16() });
+    }
+    Ok(response)
+}
+
 impl ChunkTransfer for HttpTransfer {
     fn put(
         &self,
@@ -122,29 +134,14 @@ impl ChunkTransfer for HttpTransfer {
         bytes: Bytes,
     ) -> TransferFuture<'_, ()> {
         Box::pin(async move {
-            let response = self
-                .request(reqwest::Method::PUT, addr, chunk)
-                .body(bytes)
-                .send()
-                .await
-                .map_err(unreachable(node))?;
-            if !response.status().is_success() {
-                return Err(TransferError::Refused { node, status: response.status().as_u16() });
-            }
+            send(node, self.request(reqwest::Method::PUT, addr, chunk).body(bytes)).await?;
             Ok(())
         })
     }
 
     fn get(&self, node: NodeId, addr: SocketAddr, chunk: ChunkId) -> TransferFuture<'_, Bytes> {
         Box::pin(async move {
-            let response = self
-                .request(reqwest::Method::GET, addr, chunk)
-                .send()
-                .await
-                .map_err(unreachable(node))?;
-            if !response.status().is_success() {
-                return Err(TransferError::Refused { node, status: response.status().as_u16() });
-            }
+            let response = send(node, self.request(reqwest::Method::GET, addr, chunk)).await?;
             response.bytes().await.map_err(unreachable(node))
         })
     }

@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dfs_runtime::config::{NodeConfig, PeerConfig};
 use dfs_runtime::core::WriteQuorum;
@@ -30,20 +30,27 @@ pub fn dfs_bin() -> PathBuf {
     bin
 }
 
-/// Polls `check` every 20 ms until it returns `Some` or `limit` passes.
+/// How often conditions are re-checked while waiting for them.
+pub const POLL_EVERY: Duration = Duration::from_millis(20);
+
+/// Re-checks `check` every [`POLL_EVERY`] until it returns `Some`; fails the test if that takes
+/// longer than `limit`.
 pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
+    let mut ticks = tokio::time::interval(POLL_EVERY);
+    let polled = tokio::time::timeout(limit, async {
+        loop {
+            ticks.tick().await;
+            if let Some(value) = check().await {
+                return value;
+            }
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
+    polled.unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
 }
 
 /// One node process of a test cluster.
@@ -173,23 +180,30 @@ impl TestCluster {
     /// Whether every node process is up and listening on its own ports: its `endpoints.json`
     /// names its pid (so a port answered by some other process is not mistaken for it).
     async fn all_listening(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let limit = Duration::from_secs(20);
         for node in &mut self.nodes {
-            loop {
-                let Some(child) = node.child.as_mut() else { return false };
-                let pid = child.id();
-                let endpoints =
-                    std::fs::read_to_string(node.config.data_dir.join("endpoints.json"))
-                        .unwrap_or_default();
-                let listed: Option<u64> =
-                    serde_json::from_str::<Value>(&endpoints).ok().and_then(|v| v["pid"].as_u64());
-                if listed == Some(u64::from(pid)) {
-                    break;
+            let mut ticks = tokio::time::interval(POLL_EVERY);
+            let listening = tokio::time::timeout(limit, async {
+                loop {
+                    ticks.tick().await;
+                    let Some(child) = node.child.as_mut() else { return false };
+                    let endpoints =
+                        std::fs::read_to_string(node.config.data_dir.join("endpoints.json"));
+                    let listed = endpoints
+                        .ok()
+                        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                        .and_then(|v| v["pid"].as_u64());
+                    if listed == Some(u64::from(child.id())) {
+                        return true;
+                    }
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        return false;
+                    }
                 }
-                if matches!(child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
-                    return false;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            })
+            .await;
+            if listening != Ok(true) {
+                return false;
             }
         }
         true
@@ -321,6 +335,20 @@ impl Drop for TestCluster {
             }
         }
     }
+}
+
+/// The ids (hex) of the chunks of `path`'s first version, from node 1's `/stat`.
+pub async fn chunk_ids(cluster: &TestCluster, path: &str) -> Vec<String> {
+    let url = format!("{}/stat{path}", cluster.node(1).url());
+    let stat: Value = cluster.http.get(url).send().await.expect("stat").json().await.expect("json");
+    let chunks = stat["versions"][0]["chunks"].as_array().cloned().unwrap_or_default();
+    chunks.iter().filter_map(|c| c["id"].as_str().map(str::to_owned)).collect()
+}
+
+/// Where node `node` keeps the chunk with this hex id.
+pub fn chunk_file(cluster: &TestCluster, node: u64, hex: &str) -> PathBuf {
+    let chunks = cluster.node(node).config.data_dir.join("chunks");
+    chunks.join(&hex[0..2]).join(&hex[2..4]).join(hex)
 }
 
 /// `n` pseudo-random bytes from `seed`.

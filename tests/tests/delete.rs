@@ -1,33 +1,9 @@
 //! Delete (issue: data path, point 5): a tombstone hides the file at once, and after the grace
 //! period every node's GC removes the chunk files only the deleted file used.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use dfs_tests::{random_bytes, wait_for, ClusterSpec, TestCluster};
-use serde_json::Value;
-
-fn chunk_file(cluster: &TestCluster, node: u64, hex: &str) -> PathBuf {
-    cluster.node(node).config.data_dir.join("chunks").join(&hex[0..2]).join(&hex[2..4]).join(hex)
-}
-
-async fn chunk_ids(cluster: &TestCluster, path: &str) -> Vec<String> {
-    let stat: Value = cluster
-        .http
-        .get(format!("{}/stat{path}", cluster.node(1).url()))
-        .send()
-        .await
-        .expect("stat")
-        .json()
-        .await
-        .expect("json");
-    stat["versions"][0]["chunks"]
-        .as_array()
-        .expect("chunks")
-        .iter()
-        .filter_map(|c| c["id"].as_str().map(str::to_owned))
-        .collect()
-}
+use dfs_tests::{chunk_file, chunk_ids, random_bytes, wait_for, ClusterSpec, TestCluster};
 
 #[tokio::test]
 async fn deleted_files_disappear_and_their_chunks_are_collected() {
