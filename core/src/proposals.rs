@@ -48,6 +48,9 @@ pub(crate) struct Pending {
     deadlines: BTreeMap<RequestId, (Instant, Term)>,
     // INVARIANT: holds exactly the (deadline, request) pairs of `deadlines`.
     by_deadline: BTreeSet<(Instant, RequestId)>,
+    // INVARIANT: holds exactly the (term, request) pairs of `deadlines`, so stale terms are found
+    // from the front on every input without scanning the table.
+    by_term: BTreeSet<(Term, RequestId)>,
 }
 
 impl Pending {
@@ -61,22 +64,29 @@ impl Pending {
         let previous = self.deadlines.insert(request, (deadline, term));
         assert!(previous.is_none(), "driver reused request number {request} while it was pending");
         self.by_deadline.insert((deadline, request));
+        self.by_term.insert((term, request));
     }
 
     /// Stops waiting for `request`; whether it was waiting.
     pub(crate) fn remove(&mut self, request: RequestId) -> bool {
         match self.deadlines.remove(&request) {
-            Some((deadline, _)) => self.by_deadline.remove(&(deadline, request)),
+            Some((deadline, term)) => {
+                self.by_term.remove(&(term, request));
+                self.by_deadline.remove(&(deadline, request))
+            }
             None => false,
         }
     }
 
     /// Removes and returns every request proposed in a term before `term`.
     pub(crate) fn expire_before(&mut self, term: Term) -> Vec<RequestId> {
-        let stale: Vec<RequestId> =
-            self.deadlines.iter().filter(|(_, (_, t))| *t < term).map(|(r, _)| *r).collect();
-        for request in &stale {
-            self.remove(*request);
+        let mut stale = Vec::new();
+        while let Some(&(proposed, request)) = self.by_term.first() {
+            if proposed >= term {
+                break;
+            }
+            self.remove(request);
+            stale.push(request);
         }
         stale
     }
@@ -88,8 +98,7 @@ impl Pending {
             if deadline > now {
                 break;
             }
-            self.by_deadline.remove(&(deadline, request));
-            self.deadlines.remove(&request);
+            self.remove(request);
             expired.push(request);
         }
         expired
@@ -118,5 +127,6 @@ mod tests {
         assert!(!pending.remove(RequestId(3)));
         assert_eq!(pending.len(), 0);
         assert_eq!(pending.next_deadline(), None);
+        assert!(pending.by_term.is_empty() && pending.by_deadline.is_empty(), "indexes agree");
     }
 }
