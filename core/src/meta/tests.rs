@@ -1045,22 +1045,11 @@ fn writes_record_where_their_chunks_are_and_snapshots_keep_it() {
     assert_eq!(ns.replicas(&chunk), replicas.get(&chunk));
 }
 
-fn keyed(command: Command, key: &str) -> Command {
-    let Command::PutVersion { path, precondition, content, author, created_at, replicas, .. } =
-        command
-    else {
-        unreachable!("keyed wraps puts")
-    };
-    let idempotency_key = IdempotencyKey::parse(key);
-    Command::PutVersion {
-        path,
-        precondition,
-        content,
-        author,
-        created_at,
-        replicas,
-        idempotency_key,
+fn keyed(mut command: Command, key: &str) -> Command {
+    if let Command::PutVersion { idempotency_key, .. } = &mut command {
+        *idempotency_key = IdempotencyKey::parse(key);
     }
+    command
 }
 
 #[test]
