@@ -164,29 +164,18 @@ impl RaftStore {
             apply(&txn, write)?;
         }
         commit_durably(txn)?;
-        debug!(writes = writes.len(), "raft writes persisted together");
+        debug!(
+            writes = writes.len(),
+            last_index = writes.iter().rev().find_map(|w| w.entries.last()).map(|e| e.index),
+            "raft writes persisted"
+        );
         Ok(())
     }
 
     /// Makes `write` durable: applies it in one transaction and fsyncs before returning. Only
     /// then may the driver report `Input::Persisted`.
     pub fn persist(&self, write: &RaftWrite) -> Result<(), RaftStoreError> {
-        if write.is_empty() {
-            return Ok(());
-        }
-        let txn = self.db.begin_write().map_err(storage("begin write"))?;
-        apply(&txn, write)?;
-        commit_durably(txn)?;
-        debug!(
-            entries = write.entries.len(),
-            first_index = write.entries.first().map(|e| e.index),
-            last_index = write.entries.last().map(|e| e.index),
-            hard_state = write.hard_state.is_some(),
-            snapshot_index = write.snapshot.as_ref().map(|s| s.get_metadata().index),
-            compacted_index = write.compacted.as_ref().map(|s| s.get_metadata().index),
-            "raft write persisted"
-        );
-        Ok(())
+        self.persist_batch(std::slice::from_ref(write))
     }
 
     /// Reads back everything stored, for `Node::new`: the snapshot, the entries after it (checked
