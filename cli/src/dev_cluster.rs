@@ -4,7 +4,6 @@
 //! `dfs node --config`. Nothing is restarted behind the operator's back; Ctrl-C (or SIGTERM)
 //! stops every node with SIGTERM and waits for it.
 
-use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use dfs_runtime::config::{NodeConfig, PeerConfig};
 use dfs_runtime::core::WriteQuorum;
+use rand::RngCore;
 use tokio::process::{Child, Command};
 
 use crate::client::Client;
@@ -79,8 +79,8 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
     if existing.iter().all(Option::is_some) {
         return Ok(existing.into_iter().flatten().collect());
     }
-    let addrs = free_addrs(2 * nodes as usize)?;
-    let secret = format!("dev-cluster-{:016x}", rand_u64());
+    let addrs = dfs_runtime::ports::free_loopback_addrs(2 * nodes as usize)?;
+    let secret = new_secret();
     let peer = |id: u64| PeerConfig {
         id,
         peer_addr: addrs[2 * (id as usize - 1)],
@@ -114,17 +114,12 @@ fn config_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("n{id}")).join("node.toml")
 }
 
-/// Free loopback addresses: all bound at once (so they differ), then released for the nodes.
-fn free_addrs(count: usize) -> anyhow::Result<Vec<SocketAddr>> {
-    let listeners: Vec<TcpListener> =
-        (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
-    listeners.iter().map(|l| l.local_addr().map_err(Into::into)).collect()
-}
-
-fn rand_u64() -> u64 {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::from(nanos.subsec_nanos()) ^ (u64::from(std::process::id()) << 32)
+/// A secret for a new local cluster, from OS randomness.
+fn new_secret() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("dev-cluster-{hex}")
 }
 
 pub fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {

@@ -14,6 +14,7 @@ pub mod handshake;
 pub mod http;
 pub mod net;
 pub mod peers;
+pub mod ports;
 pub mod server;
 pub mod store;
 pub mod transport;

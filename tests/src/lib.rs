@@ -4,7 +4,7 @@
 //! each with its own ports and temp data dir, that can be killed with SIGKILL and restarted,
 //! and helpers that wait on conditions with deadlines instead of sleeping.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -127,24 +127,8 @@ impl ClusterSpec {
     }
 }
 
-/// Ports this test process has handed out, so concurrent tests never get the same one.
-static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// Free loopback addresses no other test in this process was given.
 fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    let mut held = Vec::new();
-    let mut addrs = Vec::new();
-    while addrs.len() < count {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-        let addr = listener.local_addr().expect("bound address");
-        if handed_out.insert(addr.port()) {
-            addrs.push(addr);
-        }
-        held.push(listener);
-    }
-    addrs
+    dfs_runtime::ports::free_loopback_addrs(count).expect("free loopback ports")
 }
 
 /// Attempts at starting a cluster before giving up (a port may be taken between picking and
