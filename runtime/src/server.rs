@@ -110,10 +110,11 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
     let http_addr = local_addr(&http_listener, config.http_listen)?;
     let shutdown = CancellationToken::new();
     let channels = DriverChannels::new();
+    let key = ClusterKey::from_secret(&config.cluster_secret);
     let transport = transport::start(TransportSetup {
         net: Arc::new(TokioNet),
         me: id,
-        key: ClusterKey::from_secret(&config.cluster_secret),
+        key: key.clone(),
         listener: peer_listener,
         peers: config.peers.iter().map(|p| (NodeId(p.id), p.peer_addr)).collect(),
         inbound: channels.handle.clone_inputs(),
@@ -124,8 +125,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
     let mut http_addrs: BTreeMap<NodeId, SocketAddr> =
         config.peers.iter().map(|p| (NodeId(p.id), p.http_addr)).collect();
     http_addrs.insert(id, http_addr);
-    let peers =
-        Arc::new(Peers::new(id, ClusterKey::from_secret(&config.cluster_secret), http_addrs));
+    let peers = Arc::new(Peers::new(id, key, http_addrs));
     let settings = WriteSettings {
         replication_factor: config.replication_factor,
         write_quorum: config.write_quorum,

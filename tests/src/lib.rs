@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use dfs_runtime::config::{NodeConfig, PeerConfig};
+use dfs_runtime::core::ids::{ChunkId, Hash};
 use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
 
@@ -321,18 +322,18 @@ impl Drop for TestCluster {
     }
 }
 
-/// The ids (hex) of the chunks of `path`'s first version, from node 1's `/stat`.
-pub async fn chunk_ids(cluster: &TestCluster, path: &str) -> Vec<String> {
+/// The chunks of `path`'s first version, from node 1's `/stat`.
+pub async fn chunk_ids(cluster: &TestCluster, path: &str) -> Vec<ChunkId> {
     let url = format!("{}/stat{path}", cluster.node(1).url());
     let stat: Value = cluster.http.get(url).send().await.expect("stat").json().await.expect("json");
     let chunks = stat["versions"][0]["chunks"].as_array().cloned().unwrap_or_default();
-    chunks.iter().filter_map(|c| c["id"].as_str().map(str::to_owned)).collect()
+    let parse = |hex: &str| blake3::Hash::from_hex(hex).map(|h| ChunkId(Hash(*h.as_bytes())));
+    chunks.iter().filter_map(|c| parse(c["id"].as_str()?).ok()).collect()
 }
 
-/// Where node `node` keeps the chunk with this hex id.
-pub fn chunk_file(cluster: &TestCluster, node: u64, hex: &str) -> PathBuf {
-    let chunks = cluster.node(node).config.data_dir.join("chunks");
-    chunks.join(&hex[0..2]).join(&hex[2..4]).join(hex)
+/// Where node `node` keeps `chunk`.
+pub fn chunk_file(cluster: &TestCluster, node: u64, chunk: ChunkId) -> PathBuf {
+    dfs_runtime::store::chunks::chunk_path(&cluster.node(node).config.data_dir, chunk)
 }
 
 /// `n` pseudo-random bytes from `seed`.

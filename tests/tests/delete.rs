@@ -23,7 +23,7 @@ async fn deleted_files_disappear_and_their_chunks_are_collected() {
     let (keep, drop) = (chunk_ids(&cluster, "/keep").await, chunk_ids(&cluster, "/drop").await);
     for node in 1..=3 {
         assert!(
-            drop.iter().all(|hex| chunk_file(&cluster, node, hex).exists()),
+            drop.iter().all(|&id| chunk_file(&cluster, node, id).exists()),
             "n{node} holds /drop's chunks"
         );
     }
@@ -33,13 +33,13 @@ async fn deleted_files_disappear_and_their_chunks_are_collected() {
     assert_eq!(gone.status(), 404, "a deleted file is not served");
     wait_for(Duration::from_secs(20), "GC to remove /drop's chunk files on every node", || async {
         let all_gone =
-            (1..=3).all(|node| drop.iter().all(|hex| !chunk_file(&cluster, node, hex).exists()));
+            (1..=3).all(|node| drop.iter().all(|&id| !chunk_file(&cluster, node, id).exists()));
         all_gone.then_some(())
     })
     .await;
     for node in 1..=3 {
         assert!(
-            keep.iter().all(|hex| chunk_file(&cluster, node, hex).exists()),
+            keep.iter().all(|&id| chunk_file(&cluster, node, id).exists()),
             "n{node} keeps /keep's chunks"
         );
     }
@@ -62,7 +62,7 @@ async fn a_corrupt_local_copy_is_skipped_and_the_read_is_served_from_another_rep
     assert_eq!(response.status(), 201);
     let chunks = chunk_ids(&cluster, "/fragile").await;
     // Silent corruption of n2's copy of the first chunk: one flipped byte.
-    let path = chunk_file(&cluster, 2, &chunks[0]);
+    let path = chunk_file(&cluster, 2, chunks[0]);
     let mut bytes = std::fs::read(&path).expect("n2 holds the chunk");
     bytes[100] ^= 0x01;
     std::fs::write(&path, bytes).expect("corrupt it");
