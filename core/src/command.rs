@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::Health;
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
 
@@ -95,6 +96,20 @@ pub enum Command {
         node: NodeId,
         /// The declared state.
         state: DeclaredState,
+    },
+    /// Record a member's liveness as the leader's failure detector judged it.
+    SetHealth {
+        /// The member.
+        node: NodeId,
+        /// Its health now.
+        health: Health,
+    },
+    /// Record copies made or dropped by repair, recovery sync, scrub or rebalance.
+    UpdateReplicas {
+        /// Copies now durable: (chunk, node). Chunks the index does not know are ignored.
+        add: Vec<(ChunkId, NodeId)>,
+        /// Copies gone or no longer wanted: (chunk, node).
+        remove: Vec<(ChunkId, NodeId)>,
     },
 }
 
@@ -259,6 +274,20 @@ pub enum Change {
         node: NodeId,
         /// The new declared state.
         state: DeclaredState,
+    },
+    /// A member's committed health changed.
+    NodeHealthChanged {
+        /// The member.
+        node: NodeId,
+        /// Its health now.
+        health: Health,
+    },
+    /// The chunk replica index changed.
+    ReplicasUpdated {
+        /// Copies added.
+        added: u32,
+        /// Copies removed.
+        removed: u32,
     },
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigError;
+use crate::health::HealthConfig;
 use crate::ids::NodeId;
+use crate::repair::RepairConfig;
 
 /// How many durable copies a write needs before it is acknowledged.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +64,10 @@ pub struct Config {
     pub replication_factor: usize,
     /// Durable copies required before a write is acknowledged.
     pub write_quorum: WriteQuorum,
+    /// Heartbeat and failure-detector timing.
+    pub health: HealthConfig,
+    /// Repair, recovery sync, scrub and rebalance pacing.
+    pub repair: RepairConfig,
 }
 
 impl Config {
@@ -81,6 +87,8 @@ impl Config {
             proposal_timeout: Duration::from_secs(5),
             replication_factor: 3,
             write_quorum: WriteQuorum::Majority,
+            health: HealthConfig::default(),
+            repair: RepairConfig::default(),
         }
     }
 
@@ -121,6 +129,24 @@ impl Config {
             "at least one tick_interval",
         )?;
         check(self.replication_factor >= 1, "replication_factor", "at least 1")?;
+        let h = &self.health;
+        check(
+            h.heartbeat_interval >= self.tick_interval,
+            "heartbeat_interval",
+            "at least one tick_interval",
+        )?;
+        check(
+            h.suspect_after > h.heartbeat_interval,
+            "suspect_after",
+            "longer than heartbeat_interval",
+        )?;
+        check(h.down_after > h.suspect_after, "down_after", "longer than suspect_after")?;
+        check(h.reassign_after >= h.down_after, "reassign_after", "at least down_after")?;
+        let r = &self.repair;
+        check(r.interval >= self.tick_interval, "repair_interval", "at least one tick_interval")?;
+        check(r.bytes_per_sec >= 1, "repair_bytes_per_sec", "at least 1")?;
+        check(r.jobs_max >= 1, "repair_jobs_max", "at least 1")?;
+        check(r.backoff_max >= r.backoff_base, "repair_backoff_max", "at least backoff_base")?;
         Ok(())
     }
 }

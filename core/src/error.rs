@@ -159,6 +159,14 @@ pub enum CommandError {
     /// The membership change would leave the cluster without a voter, or raft refused it.
     #[error("membership change refused: it would leave no voter or conflicts with the current configuration")]
     MembershipRefused,
+    /// Removing the node would leave chunks below the replication factor: drain it first.
+    #[error("{node} still holds the only counted copies of {chunks} chunk(s); drain it first (dfs node drain {id})", id = node.0)]
+    NotDrained {
+        /// The node.
+        node: NodeId,
+        /// Chunks that would fall below the replication factor.
+        chunks: usize,
+    },
     /// Another membership change has not finished; retry after it commits.
     #[error("another membership change is in progress; retry shortly")]
     MembershipChangeInProgress,

@@ -1,7 +1,10 @@
 //! Everything a driver feeds into a [`crate::Node`] (STYLE "Core API"): timers, peer messages,
 //! client commands, persistence and job completions.
 
+use std::time::Duration;
+
 use crate::command::Command;
+use crate::health::Usage;
 use crate::ids::{ChunkId, JobId, NodeId, ReadyNumber, RequestId};
 use crate::wire::Message;
 
@@ -29,6 +32,18 @@ pub enum Input {
         /// The newest durable batch.
         ready: ReadyNumber,
     },
+    /// This node's chunk store usage, reported by the driver about once per heartbeat.
+    Usage(Usage),
+    /// An operator asks for a recovery sync of this node; answered by `Output::Recovered`.
+    Recover {
+        /// The driver's number for this request.
+        request: RequestId,
+    },
+    /// A read found this node's copy of `chunk` corrupt or missing (read repair).
+    ChunkDamaged {
+        /// The chunk.
+        chunk: ChunkId,
+    },
     /// A job from `Output::StartJob` finished.
     JobDone {
         /// The job.
@@ -52,8 +67,15 @@ pub enum JobReport {
     ChunkVerified {
         /// The chunk.
         chunk: ChunkId,
-        /// Whether its bytes still match its hash.
+        /// Whether its bytes are there and still match its hash.
         intact: bool,
+        /// Bytes read.
+        bytes: u64,
+    },
+    /// The chunk store was scanned.
+    Inventory {
+        /// Every stored chunk with the age of its file.
+        chunks: Vec<(ChunkId, Duration)>,
     },
     /// The chunk file was removed.
     ChunkDeleted {

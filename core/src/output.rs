@@ -7,6 +7,7 @@ use raft::eraftpb::{Entry, HardState, Snapshot};
 use crate::command::{Change, Reply};
 use crate::error::CommandError;
 use crate::ids::{ChunkId, JobId, LogIndex, NodeId, ReadyNumber, RequestId, Term};
+use crate::repair::RecoverySummary;
 use crate::wire::Message;
 
 /// One effect for the driver to carry out.
@@ -39,6 +40,13 @@ pub enum Output {
         request: RequestId,
         /// The outcome.
         result: Result<Reply, CommandError>,
+    },
+    /// A recovery sync asked for by `Input::Recover` finished.
+    Recovered {
+        /// The request.
+        request: RequestId,
+        /// What it found and did.
+        summary: RecoverySummary,
     },
     /// Something happened that operators or the change feed may want; nothing depends on it.
     Event(Event),
@@ -91,6 +99,8 @@ pub enum JobSpec {
         /// The chunk.
         chunk: ChunkId,
     },
+    /// List every chunk in this node's store with its age (`JobReport::Inventory`).
+    ScanInventory,
 }
 
 /// An observable happening inside a node.

@@ -11,7 +11,8 @@ use super::{
 };
 use crate::command::{Access, Change, Content, DeclaredState, MemberRole, Precondition};
 use crate::error::{CheckpointProblem, CommandError, ContentProblem};
-use crate::ids::{LogIndex, NodeId, UnixMillis, UserName, Version};
+use crate::health::Health;
+use crate::ids::{ChunkId, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
 
 /// The parts of a put or revert that become the new [`VersionRecord`].
@@ -259,6 +260,7 @@ impl Namespace {
             role,
             state: DeclaredState::Active,
             added_at: index,
+            health: Health::Up,
         });
         Change::NodeAdded { node, role }
     }
@@ -280,6 +282,41 @@ impl Namespace {
         };
         member.state = state;
         Ok(Change::NodeStateChanged { node, state })
+    }
+
+    /// `SetHealth`: records the leader's judgement of a member's liveness.
+    pub(super) fn set_health(
+        &mut self,
+        node: NodeId,
+        health: Health,
+    ) -> Result<Change, CommandError> {
+        let Some(member) = self.members.get_mut(&node) else {
+            return Err(CommandError::UnknownNode { node });
+        };
+        member.health = health;
+        Ok(Change::NodeHealthChanged { node, health })
+    }
+
+    /// `UpdateReplicas`: adds copies of chunks the index knows, then removes copies. A chunk
+    /// keeps its (possibly empty) entry, so a copy found later can still be recorded.
+    pub(super) fn update_replicas(
+        &mut self,
+        add: &[(ChunkId, NodeId)],
+        remove: &[(ChunkId, NodeId)],
+    ) -> Change {
+        let mut added = 0u32;
+        for (chunk, node) in add {
+            if let Some(nodes) = self.replicas.get_mut(chunk) {
+                added += u32::from(nodes.insert(*node));
+            }
+        }
+        let mut removed = 0u32;
+        for (chunk, node) in remove {
+            if let Some(nodes) = self.replicas.get_mut(chunk) {
+                removed += u32::from(nodes.remove(node));
+            }
+        }
+        Change::ReplicasUpdated { added, removed }
     }
 
     /// The ancestors of `path` (root first) that must become folders: absent ones and tombstoned

@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::{Access, Change, Command, Content, DeclaredState, IdempotencyKey, MemberRole};
 use crate::error::CommandError;
+use crate::health::Health;
 use crate::ids::{ChunkId, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
 
@@ -144,6 +145,8 @@ pub struct Member {
     pub state: DeclaredState,
     /// The log index at which it joined.
     pub added_at: LogIndex,
+    /// Its liveness as last committed by a leader.
+    pub health: Health,
 }
 
 impl Entry {
@@ -228,7 +231,12 @@ impl Namespace {
         let mut namespace = Self::new();
         let added_at = LogIndex(1);
         for &node in voters {
-            let member = Member { role: MemberRole::Voter, state: DeclaredState::Active, added_at };
+            let member = Member {
+                role: MemberRole::Voter,
+                state: DeclaredState::Active,
+                added_at,
+                health: Health::Up,
+            };
             namespace.members.insert(node, member);
         }
         namespace.applied = added_at;
@@ -280,6 +288,8 @@ impl Namespace {
             Command::AddNode { node, role } => Ok(self.add_node(index, *node, *role)),
             Command::RemoveNode { node } => Ok(self.remove_node(*node)),
             Command::SetNodeState { node, state } => self.set_node_state(*node, *state),
+            Command::SetHealth { node, health } => self.set_health(*node, *health),
+            Command::UpdateReplicas { add, remove } => Ok(self.update_replicas(add, remove)),
         }
     }
 

@@ -80,6 +80,22 @@ impl Namespace {
         self.entries.iter()
     }
 
+    /// Where the index says each chunk has copies, in chunk order after `after` (all from the
+    /// start when `None`).
+    pub fn replicas_after(
+        &self,
+        after: Option<ChunkId>,
+    ) -> impl Iterator<Item = (&ChunkId, &BTreeSet<NodeId>)> + '_ {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.replicas.range((from, Bound::Unbounded))
+    }
+
+    /// Every chunk the index lists on `node`.
+    pub fn chunks_on(&self, node: NodeId) -> impl Iterator<Item = ChunkId> + '_ {
+        self.replicas.iter().filter(move |(_, nodes)| nodes.contains(&node)).map(|(c, _)| *c)
+    }
+
     /// The nodes recorded as holding a durable copy of `chunk`.
     pub fn replicas(&self, chunk: &ChunkId) -> Option<&BTreeSet<NodeId>> {
         self.replicas.get(chunk)

@@ -17,7 +17,7 @@ use crate::ids::{ChunkId, Hash, LogIndex, NodeId, Version};
 use crate::path::Path;
 
 /// The snapshot format this build writes and reads (the first byte of every snapshot).
-pub const SNAPSHOT_FORMAT: u8 = 1;
+pub const SNAPSHOT_FORMAT: u8 = 2;
 
 /// Why snapshot bytes could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -137,8 +137,12 @@ fn new_namespace_holds_only_the_root() {
 fn bootstrap_adds_active_voters_at_index_one() {
     let ns = Namespace::bootstrap(&[NodeId(3), NodeId(1), NodeId(2)]);
     assert_eq!(ns.applied_index(), LogIndex(1));
-    let voter =
-        Member { role: MemberRole::Voter, state: DeclaredState::Active, added_at: LogIndex(1) };
+    let voter = Member {
+        role: MemberRole::Voter,
+        state: DeclaredState::Active,
+        added_at: LogIndex(1),
+        health: crate::health::Health::Up,
+    };
     let expected: BTreeMap<_, _> = [1, 2, 3].map(|id| (NodeId(id), voter)).into();
     assert_eq!(ns.members(), &expected);
     assert_eq!(ns.entries().count(), 1);
@@ -582,8 +586,12 @@ fn membership_changes() {
     let add = |node, role| Command::AddNode { node: NodeId(node), role };
     let change = ns.apply(LogIndex(5), &add(4, MemberRole::Learner));
     assert_eq!(change, Ok(Change::NodeAdded { node: NodeId(4), role: MemberRole::Learner }));
-    let learner =
-        Member { role: MemberRole::Learner, state: DeclaredState::Active, added_at: LogIndex(5) };
+    let learner = Member {
+        role: MemberRole::Learner,
+        state: DeclaredState::Active,
+        added_at: LogIndex(5),
+        health: crate::health::Health::Up,
+    };
     assert_eq!(ns.members().get(&NodeId(4)), Some(&learner));
 
     let drain = Command::SetNodeState { node: NodeId(4), state: DeclaredState::Draining };
@@ -594,8 +602,12 @@ fn membership_changes() {
     );
     // Promotion changes only the role.
     assert!(run(&mut ns, &add(4, MemberRole::Voter)).is_ok());
-    let promoted =
-        Member { role: MemberRole::Voter, state: DeclaredState::Draining, added_at: LogIndex(5) };
+    let promoted = Member {
+        role: MemberRole::Voter,
+        state: DeclaredState::Draining,
+        added_at: LogIndex(5),
+        health: crate::health::Health::Up,
+    };
     assert_eq!(ns.members().get(&NodeId(4)), Some(&promoted));
 
     let remove = |node| Command::RemoveNode { node: NodeId(node) };

@@ -70,6 +70,9 @@ impl Node {
             }
         };
         log_applied(self.config.id, index, &proposal.command, &result);
+        if result.is_ok() {
+            self.after_apply(&proposal.command);
+        }
         self.outputs.push_back(Output::Event(match &result {
             Ok(change) => Event::Applied { index, change: change.clone() },
             Err(error) => Event::Rejected { index, error: error.clone() },

@@ -88,6 +88,8 @@ impl Node {
                     Err(CommandError::MembershipRefused)
                 } else if !conf.voters.contains(&node.0) && !conf.learners.contains(&node.0) {
                     Err(CommandError::UnknownNode { node })
+                } else if let chunks @ 1.. = self.chunks_only_on(node) {
+                    Err(CommandError::NotDrained { node, chunks })
                 } else {
                     Ok(())
                 }

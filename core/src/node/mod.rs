@@ -4,9 +4,11 @@
 
 mod apply;
 mod client;
+mod health;
 mod recover;
+mod repair;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use raft::eraftpb::Message as RaftMsg;
 use rand::Rng;
@@ -14,11 +16,13 @@ use rand::Rng;
 use crate::config::Config;
 use crate::consensus::Consensus;
 use crate::error::ConfigError;
-use crate::ids::{LogIndex, NodeId, ReadyNumber, Term};
+use crate::health::{ClusterView, Detector, Usage};
+use crate::ids::{ChunkId, LogIndex, NodeId, ReadyNumber, RequestId, Term};
 use crate::input::Input;
 use crate::meta::Namespace;
 use crate::output::{Event, Output, Role};
 use crate::proposals::Pending;
+use crate::repair::{Planner, Resync, Scrub};
 use crate::rng::{node_rng, NodeRng};
 use crate::time::Instant;
 use crate::wire::{Message, RaftMessage};
@@ -45,6 +49,21 @@ pub struct Node {
     snapshot_unpersisted: Option<ReadyNumber>,
     role_seen: (Term, Role, Option<NodeId>),
     now: Instant,
+    // Heartbeats and failure detection (node/health.rs).
+    pub(crate) usage: Usage,
+    view: ClusterView,
+    // The leader's commit index from its last view (none since this start).
+    view_commit: Option<LogIndex>,
+    next_heartbeat: Instant,
+    detector: Option<Detector>,
+    // Repair (node/repair.rs): the leader's planner, this node's resync and scrub.
+    planner: Option<Planner>,
+    resync: Resync,
+    resync_due: bool,
+    recover_requests: Vec<RequestId>,
+    scrub: Scrub,
+    damaged: BTreeMap<ChunkId, Instant>,
+    next_job: u64,
 }
 
 /// A read-only view of a node for the CLI, checkers and tests.
@@ -91,6 +110,8 @@ impl Node {
         let incarnation = rng.gen();
         let restored = recover::restore(&config, recovered)?;
         let consensus = Consensus::new(&config, restored.store, &mut rng, now)?;
+        let resync = Resync::new(config.id, config.repair, now);
+        let scrub = Scrub::new(config.id, &config.repair, now);
         let mut node = Self {
             config,
             rng,
@@ -104,6 +125,18 @@ impl Node {
             snapshot_unpersisted: None,
             role_seen: (Term(u64::MAX), Role::Follower, None),
             now,
+            usage: Usage::default(),
+            view: ClusterView::default(),
+            view_commit: None,
+            next_heartbeat: now,
+            detector: None,
+            planner: None,
+            resync,
+            resync_due: true,
+            recover_requests: Vec::new(),
+            scrub,
+            damaged: BTreeMap::new(),
+            next_job: 1,
         };
         if let Some(write) = restored.bootstrap {
             node.outputs.push_back(Output::Persist { ready: ReadyNumber(0), write });
@@ -121,14 +154,19 @@ impl Node {
             Input::Peer { from, message } => self.on_peer(from, message),
             Input::Client { request, command } => self.on_client(request, command),
             Input::Persisted { ready } => self.on_persisted(ready),
-            Input::JobDone { job, result } => {
-                tracing::debug!(node = %self.config.id, %job, ?result, "job finished with no owner");
-            }
+            Input::JobDone { job, result } => self.on_job_done(job, result),
+            Input::Usage(usage) => self.usage = usage,
+            Input::Recover { request } => self.on_recover(request),
+            Input::ChunkDamaged { chunk } => self.on_damaged(chunk),
         }
         self.consensus.tick(now, &mut self.rng);
         self.expire_requests();
         self.drain_ready();
         self.note_role();
+        self.tick_health();
+        self.tick_repair();
+        // Proposals made by the rules above go out now, not a tick later.
+        self.drain_ready();
     }
 
     /// Next effect in emission order; drain until `None` after every `handle`.
@@ -141,7 +179,8 @@ impl Node {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         let tick = self.consensus.next_tick();
-        Some(self.pending.next_deadline().map_or(tick, |deadline| deadline.min(tick)))
+        let repair = self.repair_timeout().unwrap_or(tick);
+        Some(self.pending.next_deadline().map_or(tick, |deadline| deadline.min(tick)).min(repair))
     }
 
     /// A read-only view of this node.
@@ -185,7 +224,11 @@ impl Node {
     }
 
     fn on_peer(&mut self, from: NodeId, message: Message) {
-        let Message::Raft(RaftMessage(raft_message)) = message;
+        let raft_message = match message {
+            Message::Raft(RaftMessage(raft_message)) => raft_message,
+            Message::Heartbeat(usage) => return self.on_heartbeat(from, usage),
+            Message::View(view) => return self.on_view(from, view),
+        };
         if raft_message.from != from.0 || raft_message.to != self.config.id.0 {
             tracing::debug!(node = %self.config.id, peer = %from, "dropped raft message with wrong addressing");
             return;

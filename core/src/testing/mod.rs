@@ -4,27 +4,30 @@
 //! recorded in a [`Trace`].
 
 pub mod check;
+pub mod chunks;
 pub mod disk;
 pub mod fuzz;
 pub mod net;
 pub mod trace;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::command::{Command, Reply};
+use crate::command::{ChunkRef, Command, Content, Precondition, Reply};
 use crate::config::Config;
 use crate::error::CommandError;
-use crate::ids::{NodeId, ReadyNumber, RequestId};
+use crate::ids::{ChunkId, NodeId, ReadyNumber, RequestId};
 use crate::input::Input;
 use crate::node::Node;
 use crate::output::{Output, RaftWrite, Role};
+use crate::repair::RecoverySummary;
 use crate::time::Instant;
 
 pub use check::{Checker, Violation};
+pub use chunks::{ChunkStore, PendingJob};
 pub use disk::Disk;
 pub use net::{Envelope, NetOptions, Network};
 pub use trace::Trace;
@@ -54,7 +57,12 @@ pub struct Cluster {
     trace: Trace,
     checker: Checker,
     replies: BTreeMap<(NodeId, RequestId), Result<Reply, CommandError>>,
+    recovered: BTreeMap<(NodeId, RequestId), RecoverySummary>,
     next_request: u64,
+    stores: BTreeMap<NodeId, ChunkStore>,
+    // Jobs in flight, by (due, sequence).
+    jobs: BTreeMap<(Instant, u64), PendingJob>,
+    next_job_seq: u64,
 }
 
 impl Cluster {
@@ -75,7 +83,11 @@ impl Cluster {
             trace: Trace::new(keep_trace),
             checker: Checker::default(),
             replies: BTreeMap::new(),
+            recovered: BTreeMap::new(),
             next_request: 1,
+            stores: BTreeMap::new(),
+            jobs: BTreeMap::new(),
+            next_job_seq: 0,
         };
         for config in configs {
             cluster.add_host(config);
@@ -165,6 +177,12 @@ impl Cluster {
                 host.disk.apply(&write);
                 self.deliver(id, Input::Persisted { ready });
             }
+        } else if let Some(key) =
+            self.jobs.keys().next().copied().filter(|(due, _)| *due <= self.now)
+        {
+            if let Some(job) = self.jobs.remove(&key) {
+                self.finish_job(&job);
+            }
         } else if let Some(envelope) = self.net.take_due(self.now) {
             let input = Input::Peer { from: envelope.from, message: envelope.message };
             self.deliver(envelope.to, input);
@@ -219,6 +237,7 @@ impl Cluster {
         if let Some(host) = self.hosts.get_mut(&id) {
             host.node = None;
             host.syncing.clear();
+            self.jobs.retain(|_, job| job.owner != id);
             self.trace.record(self.now, id, "** crashed");
         }
     }
@@ -238,6 +257,103 @@ impl Cluster {
             .expect("harness configs are valid and its disks consistent");
         host.node = Some(node);
         self.drain(id);
+        self.report_usage(id);
+    }
+
+    fn report_usage(&mut self, id: NodeId) {
+        let usage = self.stores.get(&id).map(ChunkStore::usage).unwrap_or_default();
+        self.deliver(id, Input::Usage(usage));
+    }
+
+    fn finish_job(&mut self, job: &PendingJob) {
+        let up = |id: NodeId| self.hosts.get(&id).is_some_and(|h| h.node.is_some());
+        let up: BTreeSet<NodeId> = self.ids().into_iter().filter(|id| up(*id)).collect();
+        let result = chunks::run(job, &mut self.stores, |id| up.contains(&id), self.now);
+        let line = format!("<- job {} {:?}", job.job, result);
+        self.trace.record(self.now, job.owner, &line);
+        self.deliver(job.owner, Input::JobDone { job: job.job, result });
+        let mut touched = vec![job.owner];
+        if let crate::output::JobSpec::CopyChunk { to, .. } = job.spec {
+            touched.push(to);
+        }
+        for id in touched {
+            if up.contains(&id) {
+                self.report_usage(id);
+            }
+        }
+    }
+
+    /// The chunk store of `id`.
+    pub fn store(&self, id: NodeId) -> Option<&ChunkStore> {
+        self.stores.get(&id)
+    }
+
+    /// The chunk store of `id`, to plant faults in.
+    pub fn store_mut(&mut self, id: NodeId) -> &mut ChunkStore {
+        self.stores.entry(id).or_default()
+    }
+
+    /// Stores `chunks` on the up hosts among `on` and asks node `via` to commit a new version of
+    /// `path` made of them, recording those copies (as the runtime's write path does).
+    pub fn write_file(
+        &mut self,
+        via: NodeId,
+        path: &str,
+        chunks: &[(ChunkId, u32)],
+        on: &[NodeId],
+    ) -> RequestId {
+        let mut replicas = BTreeMap::new();
+        for &node in on {
+            if self.node(node).is_none() {
+                continue;
+            }
+            for &(chunk, len) in chunks {
+                self.stores.entry(node).or_default().store(chunk, len, self.now);
+                replicas.entry(chunk).or_insert_with(BTreeSet::new).insert(node);
+            }
+            self.report_usage(node);
+        }
+        let refs: Vec<ChunkRef> =
+            chunks.iter().map(|&(id, len_bytes)| ChunkRef { id, len_bytes }).collect();
+        let size_bytes = chunks.iter().map(|(_, len)| u64::from(*len)).sum();
+        let command = Command::PutVersion {
+            path: crate::path::Path::parse(path).expect("harness paths are valid"),
+            precondition: Precondition::None,
+            content: Content {
+                chunks: refs,
+                size_bytes,
+                hash: crate::ids::Hash::of(path.as_bytes()),
+            },
+            author: crate::ids::UserName("test".into()),
+            created_at: crate::ids::UnixMillis(0),
+            replicas,
+            idempotency_key: None,
+        };
+        self.submit(via, command)
+    }
+
+    /// Asks node `id` for a recovery sync; the summary appears in [`Cluster::recovered`].
+    pub fn recover(&mut self, id: NodeId) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request += 1;
+        self.trace.record(self.now, id, &format!("<- client {request} recover"));
+        self.deliver(id, Input::Recover { request });
+        request
+    }
+
+    /// The summary answering a recovery request, once there is one.
+    pub fn recovered(&self, id: NodeId, request: RequestId) -> Option<&RecoverySummary> {
+        self.recovered.get(&(id, request))
+    }
+
+    /// Delivers `input` to node `id` now (for inputs the harness does not make itself).
+    pub fn input(&mut self, id: NodeId, input: Input) {
+        self.deliver(id, input);
+    }
+
+    /// Hosts (up or down) holding an intact copy of `chunk`.
+    pub fn intact_holders(&self, chunk: ChunkId) -> Vec<NodeId> {
+        self.stores.iter().filter(|(_, s)| s.has_intact(chunk)).map(|(id, _)| *id).collect()
     }
 
     fn deliver(&mut self, id: NodeId, input: Input) {
@@ -263,7 +379,16 @@ impl Cluster {
                 Output::Reply { request, result } => {
                     self.replies.insert((id, request), result);
                 }
-                Output::StartJob { .. } | Output::Event(_) => {}
+                Output::StartJob { job, spec } => {
+                    let due = now.saturating_add(chunks::duration(&spec, &self.stores));
+                    let seq = self.next_job_seq;
+                    self.next_job_seq += 1;
+                    self.jobs.insert((due, seq), PendingJob { due, owner: id, job, spec });
+                }
+                Output::Recovered { request, summary } => {
+                    self.recovered.insert((id, request), summary);
+                }
+                Output::Event(_) => {}
             }
         }
         self.checker.check_node(node);
@@ -272,7 +397,8 @@ impl Cluster {
     fn next_event(&self) -> Option<Instant> {
         let syncs = self.hosts.values().filter_map(|h| h.syncing.front().map(|s| s.0));
         let timers = self.hosts.values().filter_map(|h| h.node.as_ref()?.poll_timeout());
-        syncs.chain(timers).chain(self.net.next_arrival()).min()
+        let jobs = self.jobs.keys().next().map(|(due, _)| *due);
+        syncs.chain(timers).chain(self.net.next_arrival()).chain(jobs).min()
     }
 
     fn due_sync(&self) -> Option<NodeId> {

@@ -53,6 +53,12 @@ impl Trace {
 pub fn describe_output(output: &Output) -> String {
     match output {
         Output::Send { to, message: Message::Raft(raft) } => format!("-> {to} {}", raft.summary()),
+        Output::Send { to, message: Message::Heartbeat(usage) } => {
+            format!("-> {to} Heartbeat used={} chunks={}", usage.used_bytes, usage.chunk_count)
+        }
+        Output::Send { to, message: Message::View(view) } => {
+            format!("-> {to} View nodes={}", view.nodes.len())
+        }
         Output::Persist { ready, write } => {
             let mut text = format!("=> persist {ready}");
             if let Some(snapshot) = &write.snapshot {
@@ -74,6 +80,9 @@ pub fn describe_output(output: &Output) -> String {
             format!("-> client {request} ok {index} {}", describe_change(change))
         }
         Output::Reply { request, result: Err(error) } => format!("-> client {request} err {error}"),
+        Output::Recovered { request, summary } => {
+            format!("-> client {request} recovered {summary:?}")
+        }
         Output::Event(event) => format!("** {}", describe_event(event)),
     }
 }
@@ -107,6 +116,8 @@ pub fn describe_change(change: &Change) -> String {
         Change::NodeAdded { node, role } => format!("add-node {node} {role:?}"),
         Change::NodeRemoved { node } => format!("remove-node {node}"),
         Change::NodeStateChanged { node, state } => format!("node-state {node} {state:?}"),
+        Change::NodeHealthChanged { node, health } => format!("health {node} {}", health.as_str()),
+        Change::ReplicasUpdated { added, removed } => format!("replicas +{added} -{removed}"),
     }
 }
 
@@ -127,5 +138,12 @@ pub fn describe_command(command: &Command) -> String {
         Command::AddNode { node, role } => format!("add-node {node} {role:?}"),
         Command::RemoveNode { node } => format!("remove-node {node}"),
         Command::SetNodeState { node, state } => format!("node-state {node} {state:?}"),
+        Command::SetHealth { node, health } => format!("health {node} {}", health.as_str()),
+        Command::UpdateReplicas { add, remove } => {
+            let list = |pairs: &[(crate::ids::ChunkId, NodeId)]| {
+                pairs.iter().map(|(c, n)| format!("{c}@{n}")).collect::<Vec<_>>().join(",")
+            };
+            format!("replicas add=[{}] remove=[{}]", list(add), list(remove))
+        }
     }
 }

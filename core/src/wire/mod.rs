@@ -8,6 +8,8 @@ mod tests;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::health::{ClusterView, Usage};
+
 pub use codec::{
     decode, decode_payload, encode, parse_header, FRAME_BYTES_MAX_DEFAULT, HEADER_BYTES, MAGIC,
     WIRE_VERSION,
@@ -18,6 +20,10 @@ pub use codec::{
 pub enum Message {
     /// A raft consensus message (append, vote, heartbeat, snapshot and their responses).
     Raft(RaftMessage),
+    /// A node's liveness and usage report to the leader (DESIGN §2 "heartbeats").
+    Heartbeat(Usage),
+    /// The leader's answer to a heartbeat: what it knows of every member.
+    View(ClusterView),
 }
 
 /// A raft message, carried as its protobuf encoding.

@@ -1,0 +1,79 @@
+//! Heartbeats (DESIGN §2 "heartbeats & failure detection"): every node reports its usage to the
+//! leader each `heartbeat_interval`; the leader answers with its view and proposes the health
+//! changes its detector sees.
+
+use crate::command::Command;
+use crate::health::{ClusterView, Detector, Health, Usage};
+use crate::ids::NodeId;
+use crate::output::{Output, Role};
+use crate::wire::Message;
+
+use super::Node;
+
+impl Node {
+    /// Sends this node's heartbeat when due; on the leader, also judges every member.
+    pub(super) fn tick_health(&mut self) {
+        let leading = self.consensus.role() == Role::Leader;
+        if leading != self.detector.is_some() {
+            self.detector = leading.then(|| Detector::new(self.now));
+            self.planner =
+                leading.then(|| crate::repair::Planner::new(self.config.repair, self.now));
+        }
+        if self.now < self.next_heartbeat {
+            return;
+        }
+        self.next_heartbeat = self.now.saturating_add(self.config.health.heartbeat_interval);
+        match (self.consensus.leader(), self.detector.as_mut()) {
+            (_, Some(detector)) => {
+                detector.heard(self.config.id, self.usage, self.now);
+                let members = self.namespace.members();
+                detector.retain(|node| members.contains_key(&node));
+                self.view =
+                    detector.view(members.keys().copied(), self.consensus.commit(), self.now);
+                let committed = members.iter().map(|(node, member)| (*node, member.health));
+                let retry = self.config.health.heartbeat_interval * 2;
+                let changes = detector.changes(committed, self.now, &self.config.health, retry);
+                for (node, health) in changes {
+                    tracing::info!(node = %self.config.id, member = %node, health = health.as_str(), "failure detector: member health changed");
+                    self.propose_internal(Command::SetHealth { node, health });
+                }
+            }
+            (Some(leader), None) if leader != self.config.id => {
+                let message = Message::Heartbeat(self.usage);
+                self.outputs.push_back(Output::Send { to: leader, message });
+            }
+            _ => {}
+        }
+    }
+
+    /// A member's report (on the leader): record it, answer with the view.
+    pub(super) fn on_heartbeat(&mut self, from: NodeId, usage: Usage) {
+        let Some(detector) = self.detector.as_mut() else { return };
+        if !self.namespace.members().contains_key(&from) {
+            return;
+        }
+        detector.heard(from, usage, self.now);
+        let commit = self.consensus.commit();
+        let view = detector.view(self.namespace.members().keys().copied(), commit, self.now);
+        self.outputs.push_back(Output::Send { to: from, message: Message::View(view) });
+    }
+
+    /// The leader's view (on a follower): keep it for placement and status.
+    pub(super) fn on_view(&mut self, from: NodeId, view: ClusterView) {
+        if self.consensus.leader() == Some(from) {
+            self.view_commit = Some(view.commit);
+            self.view = view;
+        }
+    }
+
+    /// The latest view of every member's usage and silence (the leader's own, or as the leader
+    /// last sent it).
+    pub fn cluster_view(&self) -> &ClusterView {
+        &self.view
+    }
+
+    /// The committed health of `node` (`Down` for non-members).
+    pub fn health_of(&self, node: NodeId) -> Health {
+        self.namespace.members().get(&node).map_or(Health::Down, |m| m.health)
+    }
+}
