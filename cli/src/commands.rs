@@ -41,7 +41,8 @@ fn print(
     Ok(())
 }
 
-/// `dfs status`: every node's view (role, term, leader, indexes).
+/// `dfs status`: every node's view (role, term, leader, indexes), then every member's health,
+/// last heartbeat, usage and chunk counts.
 pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     let mut nodes = Vec::new();
     for node in client.nodes() {
@@ -54,7 +55,12 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         };
         nodes.push(serde_json::json!({ "url": node, "view": view }));
     }
-    let value = serde_json::json!({ "nodes": nodes });
+    // The members as the cluster has committed them (any node answers).
+    let members = client
+        .get_json("/nodes")
+        .await
+        .unwrap_or_else(|e| serde_json::json!({ "error": format!("{e:#}") }));
+    let value = serde_json::json!({ "nodes": nodes, "members": members });
     print(json, &value, |out| {
         writeln!(
             out,
@@ -79,7 +85,11 @@ pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
                 v["files"]
             )?;
         }
-        Ok(())
+        writeln!(out)?;
+        match members["error"].as_str() {
+            Some(error) => writeln!(out, "members: {error}"),
+            None => crate::cluster_cmds::print_members(out, &members),
+        }
     })
 }
 

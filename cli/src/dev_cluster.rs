@@ -102,6 +102,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             body_bytes_max: 64 * 1024 * 1024 * 1024,
             gc_interval_secs: 60,
             gc_grace_secs: 3600,
+            healing: Default::default(),
         };
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::write(config_path(dir, id), config.to_toml())?;

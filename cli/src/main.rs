@@ -3,6 +3,7 @@
 
 mod bench;
 mod client;
+mod cluster_cmds;
 mod commands;
 mod dev_cluster;
 mod logging;
@@ -38,14 +39,25 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Run one cluster member.
+    /// Run one cluster member (or, with drain/remove, manage one).
     Node(node_cmd::NodeArgs),
     /// Run a local cluster of N nodes, each its own process, until Ctrl-C.
     DevCluster(dev_cluster::DevClusterArgs),
     /// Measure a local 3-node cluster against disk baselines from the same run.
     Bench(bench::BenchArgs),
-    /// Show every node's role, term, leader and indexes.
+    /// Show every node's role, term, leader and indexes, and every member's health and usage.
     Status,
+    /// Show the replication queue: under-replicated chunks, their files, source, target, state.
+    Queue {
+        /// Most entries listed.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Run a recovery sync on NODE: pull what it lacks, drop what it should not have.
+    Recover {
+        /// The node id.
+        node: u64,
+    },
     /// Create a folder (and missing parents).
     Mkdir {
         /// The folder, e.g. /photos/2026.
@@ -94,7 +106,8 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Cmd::Node(_) | Cmd::DevCluster(_) | Cmd::Bench(_));
+    let running_node = matches!(&cli.command, Cmd::Node(args) if args.action.is_none());
+    let serving = running_node || matches!(cli.command, Cmd::DevCluster(_) | Cmd::Bench(_));
     logging::init(cli.log_format, if serving { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -117,7 +130,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         cli.node_urls.iter().filter(|u| !u.trim().is_empty()).cloned().collect();
     let client = || client::Client::new(urls.clone());
     match cli.command {
+        Cmd::Node(node_cmd::NodeArgs { action: Some(action), .. }) => match action {
+            node_cmd::NodeAction::Drain { id, wait } => {
+                cluster_cmds::drain(&client()?, id, wait, cli.json).await
+            }
+            node_cmd::NodeAction::Remove { id } => {
+                cluster_cmds::remove(&client()?, id, cli.json).await
+            }
+        },
         Cmd::Node(args) => node_cmd::run(args).await,
+        Cmd::Queue { limit } => cluster_cmds::queue(&client()?, limit, cli.json).await,
+        Cmd::Recover { node } => cluster_cmds::recover(&client()?, node, cli.json).await,
         Cmd::DevCluster(args) => dev_cluster::run(args).await,
         Cmd::Bench(args) => bench::run(args, cli.json).await,
         Cmd::Status => commands::status(&client()?, cli.json).await,

@@ -10,7 +10,11 @@ use dfs_runtime::core::WriteQuorum;
 
 /// Options of `dfs node`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct NodeArgs {
+    /// Manage a member instead of running one.
+    #[command(subcommand)]
+    pub action: Option<NodeAction>,
     /// The node's TOML config file; flags below override its values.
     #[arg(long, env = "DFS_CONFIG")]
     pub config: Option<PathBuf>,
@@ -38,6 +42,24 @@ pub struct NodeArgs {
     /// Durable copies needed before a write is acknowledged: one, majority or all.
     #[arg(long, env = "DFS_WRITE_QUORUM", value_parser = parse_quorum)]
     pub write_quorum: Option<WriteQuorum>,
+}
+
+/// What `dfs node ACTION` does to a member of a running cluster.
+#[derive(Debug, clap::Subcommand)]
+pub enum NodeAction {
+    /// Move every chunk copy off node ID (it gets no new ones), so it can be removed.
+    Drain {
+        /// The node.
+        id: u64,
+        /// Wait, showing progress, until nothing is left on it.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Remove node ID from the cluster (refused while copies only it holds would be lost).
+    Remove {
+        /// The node.
+        id: u64,
+    },
 }
 
 fn parse_peer(raw: &str) -> Result<PeerConfig, String> {
@@ -84,6 +106,7 @@ impl NodeArgs {
                     body_bytes_max: 64 * 1024 * 1024 * 1024,
                     gc_interval_secs: 60,
                     gc_grace_secs: 3600,
+                    healing: Default::default(),
                 }
             }
         };

@@ -44,6 +44,72 @@ pub struct NodeConfig {
     /// Seconds a deleted file's chunks (and chunks of unfinished writes) are kept.
     #[serde(default = "default_gc_grace_secs")]
     pub gc_grace_secs: u64,
+    /// Failure detection and self-healing (the `[healing]` table).
+    #[serde(default)]
+    pub healing: HealingConfig,
+}
+
+/// Failure detection, re-replication, recovery sync, scrub and rebalance settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealingConfig {
+    /// Milliseconds between heartbeats to the leader.
+    pub heartbeat_interval_ms: u64,
+    /// Milliseconds of silence before a node is suspect (no new chunks go to it).
+    pub suspect_after_ms: u64,
+    /// Seconds of silence before a node is down.
+    pub down_after_secs: u64,
+    /// Seconds of silence before a down node's chunks are copied to other nodes.
+    pub reassign_after_secs: u64,
+    /// Bandwidth limit of repair, rebalance and recovery copies, in bytes per second.
+    pub repair_bytes_per_sec: u64,
+    /// Copies in flight at once.
+    pub repair_jobs_max: usize,
+    /// Scrub's read rate, in bytes per second (0 turns scrub off).
+    pub scrub_bytes_per_sec: u64,
+    /// Seconds between two scrub passes.
+    pub scrub_rest_secs: u64,
+    /// Rebalance when node usage differs by more than this percent of the mean (0: never).
+    pub rebalance_tolerance_pct: u64,
+    /// Seconds before a copy the index does not list may be dropped.
+    pub extra_copy_min_age_secs: u64,
+}
+
+impl Default for HealingConfig {
+    fn default() -> Self {
+        let health = dfs_core::health::HealthConfig::default();
+        let repair = dfs_core::repair::RepairConfig::default();
+        let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            heartbeat_interval_ms: ms(health.heartbeat_interval),
+            suspect_after_ms: ms(health.suspect_after),
+            down_after_secs: health.down_after.as_secs(),
+            reassign_after_secs: health.reassign_after.as_secs(),
+            repair_bytes_per_sec: repair.bytes_per_sec,
+            repair_jobs_max: repair.jobs_max,
+            scrub_bytes_per_sec: repair.scrub_bytes_per_sec,
+            scrub_rest_secs: repair.scrub_rest.as_secs(),
+            rebalance_tolerance_pct: repair.rebalance_tolerance_pct,
+            extra_copy_min_age_secs: repair.extra_copy_min_age.as_secs(),
+        }
+    }
+}
+
+impl HealingConfig {
+    /// Writes these settings into core's config (core validates them).
+    fn apply(&self, config: &mut dfs_core::Config) {
+        use std::time::Duration;
+        config.health.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
+        config.health.suspect_after = Duration::from_millis(self.suspect_after_ms);
+        config.health.down_after = Duration::from_secs(self.down_after_secs);
+        config.health.reassign_after = Duration::from_secs(self.reassign_after_secs);
+        config.repair.bytes_per_sec = self.repair_bytes_per_sec;
+        config.repair.jobs_max = self.repair_jobs_max;
+        config.repair.scrub_bytes_per_sec = self.scrub_bytes_per_sec;
+        config.repair.scrub_rest = Duration::from_secs(self.scrub_rest_secs);
+        config.repair.rebalance_tolerance_pct = self.rebalance_tolerance_pct;
+        config.repair.extra_copy_min_age = Duration::from_secs(self.extra_copy_min_age_secs);
+    }
 }
 
 fn default_gc_interval_secs() -> u64 {
@@ -154,6 +220,7 @@ impl NodeConfig {
         let mut config = dfs_core::Config::new(NodeId(self.id), self.founding_voters());
         config.replication_factor = self.replication_factor;
         config.write_quorum = self.write_quorum;
+        self.healing.apply(&mut config);
         config
     }
 }
@@ -180,6 +247,7 @@ mod tests {
             body_bytes_max: 1024,
             gc_interval_secs: 60,
             gc_grace_secs: 3600,
+            healing: HealingConfig { reassign_after_secs: 45, ..HealingConfig::default() },
         }
     }
 
@@ -200,5 +268,26 @@ mod tests {
         me.peers[0].id = 1;
         assert!(me.check().is_err());
         assert!(toml::from_str::<NodeConfig>("id = 1\nbogus = 2").is_err());
+    }
+
+    #[test]
+    fn healing_settings_reach_core_and_bad_ones_are_refused_by_name() {
+        let config = sample();
+        let core = config.core_config();
+        assert_eq!(core.health.reassign_after, std::time::Duration::from_secs(45));
+        assert_eq!(core.validate(), Ok(()));
+        let text = config.to_toml().replace("reassign_after_secs = 45", "reassign_after_secs = 1");
+        let parsed: NodeConfig = toml::from_str(&text).expect("parses");
+        let refused = parsed.core_config().validate();
+        assert!(
+            matches!(
+                refused,
+                Err(dfs_core::ConfigError::OutOfRange { field: "reassign_after", .. })
+            ),
+            "{refused:?}"
+        );
+        assert!(
+            toml::from_str::<NodeConfig>(&text.replace("scrub_rest_secs", "scrub_nap")).is_err()
+        );
     }
 }

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use dfs_core::command::{Command, Reply};
 use dfs_core::ids::{ReadyNumber, RequestId};
+use dfs_core::repair::RecoverySummary;
 use dfs_core::{CommandError, Event, Input, Node, Output, RaftWrite};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::repair::JobRunner;
 use crate::store::raft_log::RaftStore;
 use crate::transport::Transport;
 
@@ -39,6 +41,11 @@ pub enum DriverInput {
     },
     /// A read-only look at the node.
     Query(Query),
+    /// A recovery sync of this node; the summary goes back on `reply`.
+    Recover {
+        /// Where the summary goes.
+        reply: oneshot::Sender<RecoverySummary>,
+    },
 }
 
 /// The node has stopped (shut down or failed).
@@ -72,6 +79,13 @@ impl DriverHandle {
         });
         self.inputs.send(DriverInput::Query(query)).await.map_err(|_| Stopped)?;
         rx.await.map_err(|_| Stopped)
+    }
+
+    /// Runs a recovery sync of this node and waits for its summary.
+    pub async fn recover(&self) -> Result<RecoverySummary, Stopped> {
+        let (reply, outcome) = oneshot::channel();
+        self.inputs.send(DriverInput::Recover { reply }).await.map_err(|_| Stopped)?;
+        outcome.await.map_err(|_| Stopped)
     }
 
     /// A sender for raw inputs (the transport's inbound messages).
@@ -114,6 +128,7 @@ pub async fn run(
     clock: Clock,
     channels: DriverChannels,
     transport: Transport,
+    jobs: JobRunner,
     store: Arc<RaftStore>,
     shutdown: CancellationToken,
 ) -> Result<(), crate::store::raft_log::RaftStoreError> {
@@ -122,6 +137,7 @@ pub async fn run(
     let persister = tokio::spawn(persist_loop(store, persist_rx, handle.inputs.clone()));
     let mut pending: BTreeMap<RequestId, oneshot::Sender<Result<Reply, CommandError>>> =
         BTreeMap::new();
+    let mut recovering: BTreeMap<RequestId, oneshot::Sender<RecoverySummary>> = BTreeMap::new();
     let mut next_request = 1u64;
     let mut persister = std::pin::pin!(persister);
     loop {
@@ -138,8 +154,11 @@ pub async fn run(
                         let _ = waiter.send(result);
                     }
                 }
-                Output::StartJob { job, .. } => {
-                    tracing::debug!(%job, "job ignored: no job runner yet")
+                Output::StartJob { job, spec } => jobs.start(job, spec),
+                Output::Recovered { request, summary } => {
+                    if let Some(waiter) = recovering.remove(&request) {
+                        let _ = waiter.send(summary);
+                    }
                 }
                 Output::Event(event) => {
                     let _ = handle.events.send(event);
@@ -166,6 +185,12 @@ pub async fn run(
                     node.handle(clock.now(), Input::Client { request, command });
                 }
                 Some(DriverInput::Query(look)) => look(&node),
+                Some(DriverInput::Recover { reply }) => {
+                    let request = RequestId(next_request);
+                    next_request += 1;
+                    recovering.insert(request, reply);
+                    node.handle(clock.now(), Input::Recover { request });
+                }
                 None => return Ok(()),
             },
             () = sleep_until(wake) => node.handle(clock.now(), Input::Timeout),

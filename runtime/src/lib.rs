@@ -15,6 +15,7 @@ pub mod http;
 pub mod net;
 pub mod peers;
 pub mod ports;
+pub mod repair;
 pub mod server;
 pub mod store;
 pub mod transport;

@@ -21,6 +21,8 @@ use crate::handshake::ClusterKey;
 pub const NODE_HEADER: &str = "x-dfs-node";
 /// Header carrying the request's token.
 pub const TOKEN_HEADER: &str = "x-dfs-token";
+/// Header naming the node a replicate request should copy from.
+pub const FROM_HEADER: &str = "x-dfs-from";
 /// Longest one chunk transfer may take.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -73,6 +75,15 @@ pub trait ChunkTransfer: Send + Sync + 'static {
     ) -> TransferFuture<'_, ()>;
     /// Fetches `chunk` from `node` (at `addr`), unverified.
     fn get(&self, node: NodeId, addr: SocketAddr, chunk: ChunkId) -> TransferFuture<'_, Bytes>;
+    /// Asks `node` (at `addr`) to copy `chunk` from node `from` into its store; resolves once
+    /// the copy is durable there.
+    fn replicate(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        chunk: ChunkId,
+        from: NodeId,
+    ) -> TransferFuture<'_, ()>;
 }
 
 /// Chunk transfer over the nodes' HTTP listeners, with a cluster token per request.
@@ -102,8 +113,9 @@ impl HttpTransfer {
     ) -> reqwest::RequestBuilder {
         let hex = chunk.0.to_hex();
         let token = self.key.chunk_token(self.me, method.as_str(), &hex);
+        let route = if method == reqwest::Method::POST { "replicate" } else { "chunks" };
         self.client
-            .request(method, format!("http://{addr}/internal/chunks/{hex}"))
+            .request(method, format!("http://{addr}/internal/{route}/{hex}"))
             .header(NODE_HEADER, self.me.0.to_string())
             .header(TOKEN_HEADER, token.to_hex().as_str())
     }
@@ -143,6 +155,20 @@ impl ChunkTransfer for HttpTransfer {
         Box::pin(async move {
             let response = send(node, self.request(reqwest::Method::GET, addr, chunk)).await?;
             response.bytes().await.map_err(unreachable(node))
+        })
+    }
+
+    fn replicate(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        chunk: ChunkId,
+        from: NodeId,
+    ) -> TransferFuture<'_, ()> {
+        Box::pin(async move {
+            let request = self.request(reqwest::Method::POST, addr, chunk);
+            send(node, request.header(FROM_HEADER, from.0.to_string())).await?;
+            Ok(())
         })
     }
 }
@@ -188,6 +214,11 @@ impl Peers {
         self.http_addrs.contains_key(&node)
     }
 
+    /// The client API address of `node`, if known.
+    pub fn http_addr(&self, node: NodeId) -> Option<SocketAddr> {
+        self.http_addrs.get(&node).copied()
+    }
+
     fn addr(&self, node: NodeId) -> Result<SocketAddr, TransferError> {
         self.http_addrs.get(&node).copied().ok_or(TransferError::UnknownNode(node))
     }
@@ -200,6 +231,16 @@ impl Peers {
         bytes: Bytes,
     ) -> Result<(), TransferError> {
         self.transfer.put(node, self.addr(node)?, chunk, bytes).await
+    }
+
+    /// Asks `node` to copy `chunk` from `from`; returns once it is durable there.
+    pub async fn replicate_chunk(
+        &self,
+        node: NodeId,
+        chunk: ChunkId,
+        from: NodeId,
+    ) -> Result<(), TransferError> {
+        self.transfer.replicate(node, self.addr(node)?, chunk, from).await
     }
 
     /// Fetches `chunk` from `node` and checks its hash.

@@ -18,12 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::NodeConfig;
-use crate::driver::{self, DriverChannels};
+use crate::driver::{self, DriverChannels, DriverHandle, DriverInput};
 use crate::gc::{self, GcSettings};
 use crate::handshake::ClusterKey;
 use crate::http::{self, ApiState, WriteSettings};
 use crate::net::TokioNet;
 use crate::peers::Peers;
+use crate::repair::JobRunner;
 use crate::store::chunks::{ChunkStore, StoreError};
 use crate::store::raft_log::{RaftStore, RaftStoreError};
 use crate::transport::{self, TransportSetup};
@@ -126,6 +127,14 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         config.peers.iter().map(|p| (NodeId(p.id), p.http_addr)).collect();
     http_addrs.insert(id, http_addr);
     let peers = Arc::new(Peers::new(id, key, http_addrs));
+    let jobs = JobRunner::new(peers.clone(), chunks.clone(), channels.handle.clone_inputs());
+    let usage_every = config.core_config().health.heartbeat_interval;
+    tokio::spawn(report_usage(
+        channels.handle.clone(),
+        chunks.clone(),
+        usage_every,
+        shutdown.clone(),
+    ));
     let settings = WriteSettings {
         replication_factor: config.replication_factor,
         write_quorum: config.write_quorum,
@@ -148,7 +157,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
             .await
     });
     let driver =
-        tokio::spawn(driver::run(node, clock, channels, transport, store, shutdown.clone()));
+        tokio::spawn(driver::run(node, clock, channels, transport, jobs, store, shutdown.clone()));
     write_endpoints(&data_dir, id, peer_addr, http_addr);
     tracing::info!(node = %id, %peer_addr, %http_addr, "node listening");
     let stop = shutdown.clone();
@@ -163,6 +172,32 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         }
     });
     Ok(NodeHandle { id, peer_addr, http_addr, shutdown, task })
+}
+
+/// Tells core this node's chunk store usage once per heartbeat (it travels in heartbeats).
+async fn report_usage(
+    driver: DriverHandle,
+    chunks: ChunkStore,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    let inputs = driver.clone_inputs();
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        let usage = chunks.usage();
+        let report = dfs_core::health::Usage {
+            used_bytes: usage.bytes,
+            chunk_count: usage.chunks,
+            free_bytes: 0,
+        };
+        if inputs.send(DriverInput::Core(dfs_core::Input::Usage(report))).await.is_err() {
+            return;
+        }
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, RuntimeError> {

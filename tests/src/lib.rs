@@ -112,6 +112,8 @@ pub struct ClusterSpec {
     pub gc_interval_secs: u64,
     /// Grace period of deleted and uncommitted chunks, in seconds.
     pub gc_grace_secs: u64,
+    /// Failure detection and self-healing settings.
+    pub healing: dfs_runtime::config::HealingConfig,
 }
 
 impl ClusterSpec {
@@ -124,6 +126,7 @@ impl ClusterSpec {
             wrong_secret: None,
             gc_interval_secs: 60,
             gc_grace_secs: 3600,
+            healing: Default::default(),
         }
     }
 }
@@ -224,6 +227,7 @@ impl TestCluster {
                 body_bytes_max: spec.body_bytes_max,
                 gc_interval_secs: spec.gc_interval_secs,
                 gc_grace_secs: spec.gc_grace_secs,
+                healing: spec.healing,
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");

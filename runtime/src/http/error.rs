@@ -2,6 +2,8 @@
 //! `{"error": {"code": "<stable snake_case>", "message": "<what happened and what to do>"}}` with a
 //! status that says whose fault it is.
 
+use std::borrow::Cow;
+
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +15,7 @@ pub struct ApiError {
     /// The HTTP status.
     pub status: StatusCode,
     /// A stable machine-readable code.
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     /// A sentence for people.
     pub message: String,
 }
@@ -21,7 +23,22 @@ pub struct ApiError {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into() }
+        Self { status, code: Cow::Borrowed(code), message: message.into() }
+    }
+
+    /// Another node's error answer (`{"error": {...}}` JSON), passed on as it was.
+    pub fn relayed(status: StatusCode, body: serde_json::Value) -> Self {
+        let field = |name: &str| body["error"][name].as_str().map(str::to_owned);
+        Self {
+            status,
+            code: Cow::Owned(field("code").unwrap_or_else(|| "relayed".into())),
+            message: field("message").unwrap_or_else(|| body.to_string()),
+        }
+    }
+
+    /// Another node needed for the answer cannot be reached.
+    pub fn unavailable(why: String) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why)
     }
 
     /// The node is stopping.
@@ -57,6 +74,7 @@ impl From<CommandError> for ApiError {
             E::UnknownNode { .. } => (S::NOT_FOUND, "unknown_node"),
             E::AlreadyMember { .. } => (S::CONFLICT, "already_member"),
             E::MembershipRefused => (S::CONFLICT, "membership_refused"),
+            E::NotDrained { .. } => (S::CONFLICT, "not_drained"),
             E::MembershipChangeInProgress => {
                 (S::SERVICE_UNAVAILABLE, "membership_change_in_progress")
             }

@@ -1,5 +1,5 @@
-//! Node-to-node chunk endpoints (`/internal/chunks/{hash}`), used by writes and reads on other
-//! nodes. Every request must carry a token keyed by the cluster secret; a body that does not hash
+//! Node-to-node chunk endpoints (`/internal/chunks/{hash}`, `/internal/replicate/{hash}`), used
+//! by writes, reads and repair copies on other nodes. Every request must carry a token keyed by the cluster secret; a body that does not hash
 //! to the chunk's name is refused and nothing is stored.
 
 use axum::body::Bytes;
@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use dfs_core::ids::{ChunkId, Hash, NodeId};
 
 use super::{ApiError, ApiState};
-use crate::peers::{NODE_HEADER, TOKEN_HEADER};
+use crate::peers::{TransferError, FROM_HEADER, NODE_HEADER, TOKEN_HEADER};
 use crate::store::chunks::StoreError;
 
 fn authorize(
@@ -76,6 +76,52 @@ pub async fn get_chunk(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = authorize(&state, &headers, "GET", &hex)?;
-    let bytes = state.chunks.get(id).await.map_err(store_error)?;
+    let bytes = state.chunks.get(id).await.map_err(|error| {
+        if matches!(error, StoreError::Corrupt { .. }) {
+            // Read repair: a peer found our copy bad, so drop it and let the leader replace it.
+            crate::repair::report_damaged(&state.driver, id);
+        }
+        store_error(error)
+    })?;
     Ok(bytes.into_response())
+}
+
+/// `POST /internal/replicate/{hash}` with `x-dfs-from: N`: copy a chunk from node N into this
+/// node's store (a repair or rebalance copy the leader decided); answers once it is durable.
+pub async fn replicate(
+    State(state): State<ApiState>,
+    UrlPath(hex): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let id = authorize(&state, &headers, "POST", &hex)?;
+    let from = headers
+        .get(FROM_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .map(NodeId)
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_source", "x-dfs-from must name a node")
+        })?;
+    crate::repair::pull(&state.peers, &state.chunks, id, from).await.map_err(|fault| {
+        let (status, code) = match fault {
+            dfs_core::input::JobFault::SourceUnavailable => {
+                (StatusCode::BAD_GATEWAY, "source_unavailable")
+            }
+            dfs_core::input::JobFault::Corrupt => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "source_corrupt")
+            }
+            dfs_core::input::JobFault::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
+        };
+        ApiError::new(status, code, format!("copying {id} from {from} failed: {fault:?}"))
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Maps a failed transfer from a source node to a job fault.
+pub fn source_fault(error: &TransferError) -> dfs_core::input::JobFault {
+    match error {
+        TransferError::Corrupt { .. } => dfs_core::input::JobFault::Corrupt,
+        _ => dfs_core::input::JobFault::SourceUnavailable,
+    }
 }

@@ -2,8 +2,9 @@
 //! file bodies with the chunk store. Any node serves any path; writes go through raft from
 //! whichever node received them.
 
+mod cluster;
 mod error;
-mod internal;
+pub(crate) mod internal;
 mod read;
 mod write;
 
@@ -58,6 +59,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/list/{*path}", get(list))
         .route("/files/{*path}", get(read::get_file).put(write::put_file).delete(delete_file))
         .route("/stat/{*path}", get(read::stat))
+        .route("/nodes", get(cluster::nodes))
+        .route("/nodes/{id}", axum::routing::delete(cluster::remove))
+        .route("/nodes/{id}/recover", post(cluster::recover))
+        .route("/nodes/{id}/drain", post(cluster::drain))
+        .route("/replication-queue", get(cluster::replication_queue))
+        .route("/internal/replicate/{hash}", post(internal::replicate))
         .route(
             "/internal/chunks/{hash}",
             get(internal::get_chunk)

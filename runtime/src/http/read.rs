@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{parse_path, ApiError, ApiState};
+use crate::store::chunks::StoreError;
 
 /// Chunks fetched ahead of the one being sent.
 pub const CHUNKS_PREFETCH: usize = 2;
@@ -156,6 +157,9 @@ pub async fn fetch_chunk(
         Ok(bytes) => return Ok(bytes),
         Err(error) if replicas.contains(&me) => {
             tracing::warn!(node = %me, chunk = %chunk, %error, "local replica unreadable; reading elsewhere");
+            if matches!(error, StoreError::Corrupt { .. } | StoreError::NotFound { .. }) {
+                crate::repair::report_damaged(&state.driver, chunk);
+            }
         }
         Err(_) => {}
     }

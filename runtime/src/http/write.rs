@@ -14,6 +14,7 @@ use bytes::Bytes;
 use dfs_core::command::{
     ChunkRef, Command, Content, DeclaredState, IdempotencyKey, Precondition, Reply,
 };
+use dfs_core::health::Health;
 use dfs_core::ids::{ChunkId, Hash, NodeId, UserName, Version};
 use dfs_core::placement::{self, Candidate};
 use dfs_core::write::Tally;
@@ -189,17 +190,19 @@ async fn replicate(state: ApiState, chunk: ChunkId, bytes: Bytes, targets: Vec<N
     (chunk, stored)
 }
 
-/// The members that may receive chunks: active, with a known address.
+/// The members that may receive chunks: active, up (as last committed), with a known address,
+/// and with their usage as the leader last reported it.
 async fn candidates(state: &ApiState) -> Result<Arc<Vec<Candidate>>, ApiError> {
     let members = state
         .driver
         .query(|node| {
-            let namespace = node.status().namespace;
-            namespace
+            let view = node.cluster_view();
+            node.status()
+                .namespace
                 .members()
                 .iter()
-                .filter(|(_, m)| m.state == DeclaredState::Active)
-                .map(|(id, _)| *id)
+                .filter(|(_, m)| m.state == DeclaredState::Active && m.health == Health::Up)
+                .map(|(id, _)| (*id, view.get(*id).map_or(0, |r| r.usage.used_bytes)))
                 .collect::<Vec<_>>()
         })
         .await
@@ -207,10 +210,10 @@ async fn candidates(state: &ApiState) -> Result<Arc<Vec<Candidate>>, ApiError> {
     let me = state.peers.me();
     let candidates: Vec<Candidate> = members
         .into_iter()
-        .filter(|&node| node == me || state.peers.knows(node))
-        .map(|node| Candidate {
+        .filter(|&(node, _)| node == me || state.peers.knows(node))
+        .map(|(node, reported)| Candidate {
             node,
-            used_bytes: if node == me { state.chunks.usage().bytes } else { 0 },
+            used_bytes: if node == me { state.chunks.usage().bytes } else { reported },
         })
         .collect();
     if candidates.is_empty() {

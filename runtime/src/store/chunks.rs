@@ -279,6 +279,16 @@ impl ChunkStore {
         .await
     }
 
+    /// Re-hashes the stored copy of `id` (for scrub): its length if intact, `None` if corrupt,
+    /// `NotFound` if absent.
+    pub async fn verify_len(&self, id: ChunkId) -> Result<Option<u64>, StoreError> {
+        self.run(move |inner| match inner.read(id)? {
+            None => Err(StoreError::NotFound { id }),
+            Some(bytes) => Ok(is_intact(id, &bytes).then_some(bytes.len() as u64)),
+        })
+        .await
+    }
+
     /// Whether a file for `id` exists (without reading it); an unreadable tree counts as absent.
     pub async fn contains(&self, id: ChunkId) -> bool {
         let found =

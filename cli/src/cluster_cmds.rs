@@ -1,0 +1,164 @@
+//! Cluster commands (DESIGN §2 "heartbeats", "replication queue", "recovery sync", "rebalance"):
+//! `dfs queue`, `dfs recover NODE`, `dfs node drain ID`, `dfs node remove ID`, and the members
+//! table of `dfs status`. Each prints for people by default and one JSON document with `--json`.
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::client::{json_or_error, Client};
+
+/// Human-readable bytes (KiB, MiB, GiB).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Prints the members table of `GET /nodes`.
+pub fn print_members(out: &mut dyn Write, members: &Value) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:<5} {:<8} {:<9} {:<8} {:<15} {:>11} {:>8} {:>8}",
+        "id", "role", "state", "health", "last heartbeat", "used", "chunks", "indexed"
+    )?;
+    for n in members["nodes"].as_array().into_iter().flatten() {
+        let leader = if n["leader"] == true { "*" } else { "" };
+        let heard = n["last_heartbeat_ms"]
+            .as_u64()
+            .map_or_else(|| "never".to_owned(), |ms| format!("{:.1} s ago", ms as f64 / 1000.0));
+        writeln!(
+            out,
+            "{:<5} {:<8} {:<9} {:<8} {:<15} {:>11} {:>8} {:>8}",
+            format!("{}{leader}", n["id"]),
+            n["role"].as_str().unwrap_or("?"),
+            n["state"].as_str().unwrap_or("?"),
+            n["health"].as_str().unwrap_or("?"),
+            heard,
+            n["used_bytes"].as_u64().map_or_else(|| "?".into(), bytes),
+            n["chunk_count"].as_u64().map_or_else(|| "?".into(), |c| c.to_string()),
+            n["chunks_indexed"],
+        )?;
+    }
+    writeln!(out, "(* = raft leader; used/chunks as last reported to the leader)")
+}
+
+/// `dfs queue`: the replication queue.
+pub async fn queue(client: &Client, limit: usize, json: bool) -> anyhow::Result<()> {
+    let value = client.get_json(&format!("/replication-queue?limit={limit}")).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} chunk copies queued ({} to copy); {} done and {} failed since node {} became leader",
+        value["total"],
+        bytes(value["bytes_pending"].as_u64().unwrap_or(0)),
+        value["done_total"],
+        value["failed_total"],
+        value["leader"],
+    )?;
+    let entries = value["entries"].as_array().cloned().unwrap_or_default();
+    if !entries.is_empty() {
+        writeln!(
+            out,
+            "{:<12} {:<11} {:<9} {:>6} {:>6} {:>8}  {:<30} last error",
+            "chunk", "state", "kind", "from", "to", "attempts", "files"
+        )?;
+    }
+    for e in &entries {
+        let files: Vec<&str> =
+            e["paths"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        writeln!(
+            out,
+            "{:<12} {:<11} {:<9} {:>6} {:>6} {:>8}  {:<30} {}",
+            e["chunk"].as_str().map_or("?", |h| &h[..h.len().min(12)]),
+            e["state"].as_str().unwrap_or("?"),
+            e["kind"].as_str().unwrap_or("?"),
+            e["source"],
+            e["target"],
+            e["attempts"],
+            files.join(","),
+            e["last_error"].as_str().unwrap_or(""),
+        )?;
+    }
+    Ok(())
+}
+
+/// `dfs recover NODE`: runs a recovery sync on NODE and prints its summary.
+pub async fn recover(client: &Client, node: u64, json: bool) -> anyhow::Result<()> {
+    let response =
+        client.send(|http, url| http.post(format!("{url}/nodes/{node}/recover"))).await?;
+    let value = json_or_error(response).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    let s = &value["summary"];
+    writeln!(
+        out,
+        "node {node}: {} chunks stored, {} expected, {} missing; pulled {} ({}), {} failed; dropped {} unneeded, claimed {}",
+        s["inventory"], s["expected"], s["missing"], s["pulled"],
+        bytes(s["bytes_pulled"].as_u64().unwrap_or(0)), s["pull_failed"], s["dropped"], s["claimed"],
+    )?;
+    Ok(())
+}
+
+/// `dfs node drain ID`: marks the node draining; with `wait`, polls until nothing counts on it.
+pub async fn drain(client: &Client, node: u64, wait: bool, json: bool) -> anyhow::Result<()> {
+    let response = client.send(|http, url| http.post(format!("{url}/nodes/{node}/drain"))).await?;
+    let value = json_or_error(response).await?;
+    if wait {
+        let bar = indicatif::ProgressBar::new_spinner();
+        loop {
+            let members = client.get_json("/nodes").await?;
+            let left = members["nodes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|n| n["id"] == node)
+                .map_or(0, |n| n["chunks_indexed"].as_u64().unwrap_or(0));
+            bar.set_message(format!("node {node}: {left} chunk copies left to move"));
+            bar.tick();
+            if left == 0 {
+                bar.finish_and_clear();
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{value}")?;
+    } else if wait {
+        writeln!(out, "node {node} is drained; remove it with: dfs node remove {node}")?;
+    } else {
+        writeln!(out, "node {node} is draining; watch it with: dfs status (or dfs queue)")?;
+    }
+    Ok(())
+}
+
+/// `dfs node remove ID`: removes the member (refused while it is not drained).
+pub async fn remove(client: &Client, node: u64, json: bool) -> anyhow::Result<()> {
+    let response = client.send(|http, url| http.delete(format!("{url}/nodes/{node}"))).await?;
+    let value = json_or_error(response).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "node {node} removed from the cluster")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! Cluster endpoints (DESIGN §2 "heartbeats", "replication queue", "recovery sync", "cluster
+//! of N nodes"): `GET /nodes`, `GET /replication-queue`, `POST /nodes/{id}/recover`,
+//! `POST /nodes/{id}/drain` and `DELETE /nodes/{id}`. Any node answers; what only the leader (the
+//! queue, removals) or one node (its recovery sync) knows is fetched from it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::Json;
+use dfs_core::command::{Command, DeclaredState, MemberRole, Reply};
+use dfs_core::ids::{ChunkId, NodeId};
+use dfs_core::meta::EntryKind;
+use dfs_core::repair::QueueView;
+use dfs_core::Node;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{submit, ApiError, ApiState};
+
+/// How long a forwarded request may take (a recovery sync of a big node takes a while).
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// `GET /nodes`: every member with its role, declared state, committed health, last heartbeat
+/// (as the leader saw it), usage and chunk counts.
+pub async fn nodes(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let view = state.driver.query(describe_nodes).await.map_err(|_| ApiError::stopping())?;
+    Ok(Json(view))
+}
+
+fn describe_nodes(node: &Node) -> Value {
+    let status = node.status();
+    let namespace = status.namespace;
+    let view = node.cluster_view();
+    let mut indexed: BTreeMap<NodeId, u64> = BTreeMap::new();
+    for (_, holders) in namespace.replicas_after(None) {
+        for holder in holders {
+            *indexed.entry(*holder).or_default() += 1;
+        }
+    }
+    let nodes: Vec<Value> = namespace
+        .members()
+        .iter()
+        .map(|(id, member)| {
+            let report = view.get(*id);
+            json!({
+                "id": id.0,
+                "role": match member.role { MemberRole::Voter => "voter", MemberRole::Learner => "learner" },
+                "leader": status.leader == Some(*id),
+                "state": match member.state { DeclaredState::Active => "active", DeclaredState::Draining => "draining" },
+                "health": member.health.as_str(),
+                "last_heartbeat_ms": report.and_then(|r| r.last_heard_ms),
+                "used_bytes": report.map(|r| r.usage.used_bytes),
+                "chunk_count": report.map(|r| r.usage.chunk_count),
+                "chunks_indexed": indexed.get(id).copied().unwrap_or(0),
+            })
+        })
+        .collect();
+    json!({
+        "node": status.id.0,
+        "leader": status.leader.map(|l| l.0),
+        "term": status.term.0,
+        "nodes": nodes,
+    })
+}
+
+/// Query of `GET /replication-queue`.
+#[derive(Debug, Deserialize)]
+pub struct QueueQuery {
+    /// Most entries listed (default 100, at most 10,000).
+    limit: Option<usize>,
+}
+
+/// `GET /replication-queue`: the leader's queue, each entry with the files its chunk belongs to.
+pub async fn replication_queue(
+    State(state): State<ApiState>,
+    Query(query): Query<QueueQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(100).min(QueueView::ENTRIES_MAX);
+    let local = state
+        .driver
+        .query(move |node| {
+            let leader = node.status().leader;
+            node.replication_queue().map(|queue| with_paths(node, queue, limit)).ok_or(leader)
+        })
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    match local {
+        Ok(view) => Ok(Json(view)),
+        Err(leader) => {
+            let path = format!("/replication-queue?limit={limit}");
+            forward(&state, leader, Method::GET, &path).await.map(Json)
+        }
+    }
+}
+
+fn with_paths(node: &Node, queue: &QueueView, limit: usize) -> Value {
+    let shown = &queue.entries[..queue.entries.len().min(limit)];
+    let wanted: BTreeSet<ChunkId> = shown.iter().map(|e| e.chunk).collect();
+    let mut paths: BTreeMap<ChunkId, Vec<String>> = BTreeMap::new();
+    for (path, entry) in node.status().namespace.entries() {
+        let EntryKind::File(file) = &entry.kind else { continue };
+        for version in &file.versions {
+            for chunk in version.content.chunks.iter().filter(|c| wanted.contains(&c.id)) {
+                let list = paths.entry(chunk.id).or_default();
+                if list.len() < 8 && !list.iter().any(|p| p == path.as_str()) {
+                    list.push(path.as_str().to_owned());
+                }
+            }
+        }
+    }
+    let entries: Vec<Value> = shown
+        .iter()
+        .map(|e| {
+            json!({
+                "chunk": e.chunk.0.to_hex(),
+                "len_bytes": e.len_bytes,
+                "paths": paths.get(&e.chunk).cloned().unwrap_or_default(),
+                "kind": e.kind,
+                "source": e.source.map(|n| n.0),
+                "target": e.target.map(|n| n.0),
+                "state": e.state,
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+            })
+        })
+        .collect();
+    let done: Vec<Value> = queue
+        .done
+        .iter()
+        .rev()
+        .take(limit)
+        .map(|d| {
+            json!({
+                "chunk": d.chunk.0.to_hex(), "len_bytes": d.len_bytes, "kind": d.kind,
+                "source": d.source.0, "target": d.target.0, "state": "done", "attempts": d.attempts,
+            })
+        })
+        .collect();
+    json!({
+        "leader": node.status().id.0,
+        "total": queue.total,
+        "bytes_pending": queue.bytes_pending,
+        "entries": entries,
+        "recent_done": done,
+        "done_total": queue.done_total,
+        "failed_total": queue.failed_total,
+    })
+}
+
+/// `POST /nodes/{id}/recover`: runs a recovery sync on that node and returns its summary.
+pub async fn recover(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let node = NodeId(id);
+    if node != state.peers.me() {
+        return forward(&state, Some(node), Method::POST, &format!("/nodes/{id}/recover"))
+            .await
+            .map(Json);
+    }
+    let summary = state.driver.recover().await.map_err(|_| ApiError::stopping())?;
+    Ok(Json(json!({ "node": id, "summary": summary })))
+}
+
+/// `POST /nodes/{id}/drain`: marks the node draining; the leader moves its copies off.
+pub async fn drain(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let command = Command::SetNodeState { node: NodeId(id), state: DeclaredState::Draining };
+    let Reply::Applied { index, .. } = submit(&state, command).await?;
+    Ok(Json(json!({ "node": id, "state": "draining", "index": index.0 })))
+}
+
+/// `DELETE /nodes/{id}`: removes the member, refused while it holds copies others lack.
+pub async fn remove(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<u64>,
+) -> Result<Json<Value>, ApiError> {
+    let command = Command::RemoveNode { node: NodeId(id) };
+    match submit(&state, command).await {
+        Ok(Reply::Applied { index, .. }) => Ok(Json(json!({ "removed": id, "index": index.0 }))),
+        Err(error) if error.code == "not_leader" => {
+            let leader = leader_of(&state).await?;
+            forward(&state, leader, Method::DELETE, &format!("/nodes/{id}")).await.map(Json)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+async fn leader_of(state: &ApiState) -> Result<Option<NodeId>, ApiError> {
+    state.driver.query(|node| node.status().leader).await.map_err(|_| ApiError::stopping())
+}
+
+/// Sends the same request to `node`'s client API and returns its JSON answer (or its error).
+async fn forward(
+    state: &ApiState,
+    node: Option<NodeId>,
+    method: Method,
+    path: &str,
+) -> Result<Value, ApiError> {
+    let unavailable = ApiError::unavailable;
+    let node = node.ok_or_else(|| unavailable("no leader is known yet".into()))?;
+    let addr = state
+        .peers
+        .http_addr(node)
+        .ok_or_else(|| unavailable(format!("no address is known for {node}")))?;
+    let client = reqwest::Client::builder()
+        .timeout(FORWARD_TIMEOUT)
+        .build()
+        .map_err(|e| unavailable(format!("cannot build a client: {e}")))?;
+    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
+        .map_err(|e| unavailable(format!("bad method: {e}")))?;
+    let response = client
+        .request(method, format!("http://{addr}{path}"))
+        .send()
+        .await
+        .map_err(|e| unavailable(format!("{node} did not answer: {e}")))?;
+    let status =
+        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body: Value =
+        response.json().await.map_err(|e| unavailable(format!("{node} sent a bad answer: {e}")))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(ApiError::relayed(status, body))
+    }
+}
