@@ -5,16 +5,19 @@
 //! duplicated, with safety checked after every step → heal → the cluster must converge within
 //! [`SETTLE_MAX`], else the run fails with a reason and the command to replay it.
 //!
-//! Today the nodes are `dfs-core` nodes on the core's in-memory harness; the real runtime under
-//! turmoil replaces the harness when the runtime exists. Checks: one leader per term, committed
-//! entries never change, pending work bounded (every step); durability (every acknowledged
-//! version reads back with its hash) and convergence (equal namespaces) at the end.
+//! Today the nodes are `dfs-core` nodes on the core's in-memory harness (with its model of chunk
+//! stores and repair jobs); the real runtime under turmoil replaces the harness later. Faults also
+//! hit chunk stores: silent corruption of one copy, and lost chunk files. Checks: one leader per
+//! term, committed entries never change, pending work bounded (every step); durability (every
+//! acknowledged version reads back with its hash), convergence (equal namespaces) and
+//! replication (every live chunk has `replication_factor` intact, indexed copies on members) at
+//! the end.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use dfs_core::command::{ChunkRef, Command, Content, Precondition};
-use dfs_core::ids::{ChunkId, Hash, NodeId, RequestId, UnixMillis, UserName, Version};
+use dfs_core::command::{Command, Precondition};
+use dfs_core::ids::{ChunkId, Hash, NodeId, RequestId, UnixMillis, Version};
 use dfs_core::testing::{Cluster, NetOptions};
 use dfs_core::{Change, Config, Path, Reply};
 use rand::{Rng, SeedableRng};
@@ -77,7 +80,17 @@ pub struct Outcome {
 pub fn run(seed: u64, faults_for: Duration, keep_trace: bool) -> (Outcome, Vec<String>) {
     let options = Options::from_seed(seed, faults_for);
     let voters: Vec<NodeId> = (1..=options.nodes).map(NodeId).collect();
-    let configs = voters.iter().map(|&id| Config::new(id, voters.clone())).collect();
+    let configs = voters
+        .iter()
+        .map(|&id| {
+            let mut config = Config::new(id, voters.clone());
+            // Fast scrub passes a few seconds apart, so a planted fault is found while settling
+            // (at the default 16 MiB/s one pass over these stores takes about half a minute).
+            config.repair.scrub_rest = Duration::from_secs(3);
+            config.repair.scrub_bytes_per_sec = 256 << 20;
+            config
+        })
+        .collect();
     let mut cluster = Cluster::with_configs(seed, configs, keep_trace);
     cluster.net.options = NetOptions {
         delay_max: options.delay_max,
@@ -130,11 +143,22 @@ impl Run {
         let node = ids[self.rng.gen_range(0..ids.len())];
         let down = ids.iter().filter(|&&id| self.cluster.node(id).is_none()).count();
         match self.rng.gen_range(0..100) {
-            0..=69 if self.cluster.node(node).is_some() => {
-                let command = self.command();
+            0..=59 if self.cluster.node(node).is_some() => {
+                let request = self.write(node);
+                self.sent.push((node, request));
+            }
+            60..=64 if self.cluster.node(node).is_some() => {
+                let path = self.path();
+                let command = Command::Delete {
+                    path,
+                    precondition: Precondition::None,
+                    deleted_at: UnixMillis(0),
+                };
                 let request = self.cluster.submit(node, command);
                 self.sent.push((node, request));
             }
+            65..=67 => self.corrupt_one_copy(),
+            68..=69 => self.lose_one_copy(),
             70..=74 if down < ids.len() / 2 && self.cluster.node(node).is_some() => {
                 self.fired("crash");
                 self.cluster.crash(node);
@@ -163,31 +187,54 @@ impl Run {
         *self.faults.entry(kind).or_default() += 1;
     }
 
-    fn command(&mut self) -> Command {
-        let path = Path::parse(&format!("/w/f{}", self.rng.gen_range(0..12))).expect("valid");
-        let precondition = match self.rng.gen_range(0..10) {
-            0..=5 => Precondition::None,
-            6 | 7 => Precondition::Absent,
-            _ => Precondition::Version(Version(self.rng.gen_range(1..6))),
-        };
-        if self.rng.gen_range(0..10) == 0 {
-            return Command::Delete { path, precondition, deleted_at: UnixMillis(0) };
+    fn path(&mut self) -> Path {
+        Path::parse(&format!("/w/f{}", self.rng.gen_range(0..12))).expect("valid")
+    }
+
+    /// Writes a new version of a random path: one or two chunks stored on up to three random up
+    /// nodes (as the write path would), then committed through `node`.
+    fn write(&mut self, node: NodeId) -> RequestId {
+        let path = self.path();
+        let chunks: Vec<(ChunkId, u32)> = (0..self.rng.gen_range(1..=2))
+            .map(|_| {
+                let body: [u8; 8] = self.rng.gen();
+                (ChunkId(Hash::of(&body)), self.rng.gen_range(1..=4) << 20)
+            })
+            .collect();
+        let mut targets = self.cluster.ids();
+        targets.retain(|&id| self.cluster.node(id).is_some());
+        while targets.len() > 3 {
+            targets.remove(self.rng.gen_range(0..targets.len()));
         }
-        let body: [u8; 8] = self.rng.gen();
-        let hash = Hash::of(&body);
-        Command::PutVersion {
-            path,
-            precondition,
-            content: Content {
-                chunks: vec![ChunkRef { id: ChunkId(hash), len_bytes: 8 }],
-                size_bytes: 8,
-                hash,
-            },
-            author: UserName("sim".into()),
-            created_at: UnixMillis(0),
-            replicas: Default::default(),
-            idempotency_key: None,
+        self.cluster.write_file(node, path.as_str(), &chunks, &targets)
+    }
+
+    /// Silently corrupts one stored copy, only where two other intact copies exist (one rotten
+    /// disk sector, not a loss the replication factor cannot cover).
+    fn corrupt_one_copy(&mut self) {
+        if let Some((host, chunk)) = self.pick_copy() {
+            self.fired("corrupt copy");
+            self.cluster.store_mut(host).corrupt(chunk);
         }
+    }
+
+    /// Deletes one stored chunk file, under the same condition.
+    fn lose_one_copy(&mut self) {
+        if let Some((host, chunk)) = self.pick_copy() {
+            self.fired("lost copy");
+            self.cluster.store_mut(host).remove(chunk);
+        }
+    }
+
+    fn pick_copy(&mut self) -> Option<(NodeId, ChunkId)> {
+        let ids = self.cluster.ids();
+        let host = ids[self.rng.gen_range(0..ids.len())];
+        let stored: Vec<ChunkId> = self.cluster.store(host)?.ids().collect();
+        if stored.is_empty() {
+            return None;
+        }
+        let chunk = stored[self.rng.gen_range(0..stored.len())];
+        (self.cluster.intact_holders(chunk).len() >= 3).then_some((host, chunk))
     }
 
     /// Every (path, version, hash) a client was told is committed.
@@ -212,9 +259,20 @@ impl Run {
                 self.cluster.restart(id);
             }
         }
-        let converged = self.cluster.run_until(SETTLE_MAX, converged);
+        // The checks read every namespace and store, so look every 200 ms, not every step.
+        let mut converged_now = false;
+        let deadline = self.cluster.now().saturating_add(SETTLE_MAX);
+        while self.cluster.now() < deadline {
+            self.cluster.run_for(Duration::from_millis(200));
+            if converged(&self.cluster) && replicated(&self.cluster).is_ok() {
+                converged_now = true;
+                break;
+            }
+        }
+        let converged = converged_now;
         self.cluster.check_invariants()?;
         if !converged {
+            replicated(&self.cluster)?;
             return Err(format!("not converged {} s after healing", SETTLE_MAX.as_secs()));
         }
         let leader = self.cluster.leader().ok_or("no leader after settling")?;
@@ -242,6 +300,40 @@ fn converged(cluster: &Cluster) -> bool {
             let (a, b) = (w[0].status(), w[1].status());
             a.applied == b.applied && a.namespace.digest() == b.namespace.digest()
         })
+}
+
+/// Every chunk of every live file has `min(replication_factor, members)` intact copies on members,
+/// and the leader's index lists exactly good copies.
+fn replicated(cluster: &Cluster) -> Result<(), String> {
+    let leader = cluster.leader().and_then(|l| cluster.node(l)).ok_or("no leader")?;
+    let namespace = leader.status().namespace;
+    let members = namespace.members();
+    let rf = leader.config().replication_factor.min(members.len());
+    for chunk in dfs_core::repair::live_chunks(namespace).keys() {
+        let intact: Vec<NodeId> = cluster
+            .intact_holders(*chunk)
+            .into_iter()
+            .filter(|n| members.contains_key(n))
+            .collect();
+        let listed: Vec<NodeId> =
+            namespace.replicas(chunk).map(|s| s.iter().copied().collect()).unwrap_or_default();
+        if intact.len() < rf {
+            let health: Vec<String> =
+                members.iter().map(|(n, m)| format!("{n}:{}", m.health.as_str())).collect();
+            return Err(format!(
+                "{chunk} has {} intact copies ({intact:?}), wants {rf}; indexed on {listed:?}; members {}",
+                intact.len(),
+                health.join(",")
+            ));
+        }
+        if let Some(bad) = listed.iter().find(|n| !intact.contains(n)) {
+            return Err(format!("{chunk} is indexed on {bad}, which has no intact copy"));
+        }
+        if listed.len() < rf {
+            return Err(format!("{chunk} is indexed on only {listed:?}"));
+        }
+    }
+    Ok(())
 }
 
 /// The command that replays `seed`.
