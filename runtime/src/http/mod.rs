@@ -3,6 +3,7 @@
 //! whichever node received them.
 
 mod error;
+mod fsck;
 mod internal;
 mod read;
 mod write;
@@ -20,6 +21,7 @@ use dfs_core::{CommandError, Path};
 use serde_json::{json, Value};
 
 use crate::driver::DriverHandle;
+use crate::fsck::FsckSlots;
 use crate::peers::Peers;
 use crate::store::chunks::ChunkStore;
 
@@ -36,6 +38,8 @@ pub struct ApiState {
     pub peers: Arc<Peers>,
     /// Write settings.
     pub settings: WriteSettings,
+    /// Limits on fsck work on this node.
+    pub fsck: Arc<FsckSlots>,
 }
 
 /// How writes are replicated and bounded on this node.
@@ -58,6 +62,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/list/{*path}", get(list))
         .route("/files/{*path}", get(read::get_file).put(write::put_file).delete(delete_file))
         .route("/stat/{*path}", get(read::stat))
+        .route("/fsck", get(fsck::fsck))
+        .route("/internal/verify", post(fsck::verify))
         .route(
             "/internal/chunks/{hash}",
             get(internal::get_chunk)
