@@ -6,6 +6,7 @@ mod client;
 mod cluster_cmds;
 mod commands;
 mod dev_cluster;
+mod fsck;
 mod logging;
 mod node_cmd;
 mod transfer;
@@ -102,6 +103,13 @@ enum Cmd {
         /// The file or folder.
         path: String,
     },
+    /// Check that every chunk of every live file version has replication_factor good copies
+    /// (re-hashed on the nodes holding them); exit code 2 if anything needs repair.
+    Fsck {
+        /// Only check that each copy exists (fast; does not find corrupt copies).
+        #[arg(long)]
+        no_verify: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,7 +128,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("dfs: {error:#}");
-            ExitCode::FAILURE
+            if error.downcast_ref::<fsck::ProblemsFound>().is_some() {
+                ExitCode::from(fsck::PROBLEMS_EXIT_CODE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -157,5 +169,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             transfer::get(&client()?, path, &local, version, cli.json).await
         }
         Cmd::Stat { ref path } => transfer::stat(&client()?, path, cli.json).await,
+        Cmd::Fsck { no_verify } => fsck::fsck(&client()?, !no_verify, cli.json).await,
     }
 }

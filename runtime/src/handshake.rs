@@ -42,6 +42,16 @@ impl ClusterKey {
         hasher.finalize()
     }
 
+    /// The token a node sends with a `POST /internal/verify` request, bound to its exact body.
+    /// (A replayed token only repeats a read-only check of that same list of chunks.)
+    pub fn verify_token(&self, node: NodeId, body: &[u8]) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(b"chunk-verify");
+        hasher.update(&node.0.to_be_bytes());
+        hasher.update(blake3::hash(body).as_bytes());
+        hasher.finalize()
+    }
+
     fn mac(&self, role: &[u8], ids: (NodeId, NodeId), nonces: (&[u8], &[u8])) -> blake3::Hash {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
         hasher.update(role);

@@ -2,13 +2,14 @@
 //!
 //! The tokio shell that drives one `dfs_core::Node` (DESIGN.md §1 "runtime"): the driver task
 //! that owns the node ([`driver`]), the authenticated peer transport ([`transport`],
-//! [`handshake`]), the redb raft store and the chunk store ([`store`]), and the HTTP API
-//! ([`http`]). [`server::start`] puts them together from a [`config::NodeConfig`].
+//! [`handshake`]), the redb raft store and the chunk store ([`store`]), the HTTP API
+//! ([`http`]) and the cluster-wide copy check behind `dfs fsck` ([`fsck`]). [`server::start`] puts them together from a [`config::NodeConfig`].
 
 pub mod chunker;
 pub mod clock;
 pub mod config;
 pub mod driver;
+pub mod fsck;
 pub mod gc;
 pub mod handshake;
 pub mod http;

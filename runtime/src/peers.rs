@@ -3,7 +3,8 @@
 //! listener at `/internal/chunks/{hash}`, each request carrying a token keyed by the cluster
 //! secret. The receiver verifies the hash before storing; the fetcher verifies before using.
 //! The moving of bytes sits behind [`ChunkTransfer`] ([`HttpTransfer`] in production), so the
-//! simulation can carry chunks over its own network.
+//! simulation can carry chunks over its own network. fsck asks members about their copies the
+//! same way (`POST /internal/verify`, a token bound to the body).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dfs_core::ids::{ChunkId, Hash, NodeId};
 
+use crate::fsck::verify::{CopyState, VerifyAnswer, VerifyRequest, VERIFY_CHUNKS_MAX};
 use crate::handshake::ClusterKey;
 
 /// Header naming the node that makes a chunk request.
@@ -25,6 +27,11 @@ pub const TOKEN_HEADER: &str = "x-dfs-token";
 pub const FROM_HEADER: &str = "x-dfs-from";
 /// Longest one chunk transfer may take.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest one fsck verify batch may take (a node re-hashes up to
+/// [`FSCK_BATCH_CHUNKS`](crate::fsck::check::FSCK_BATCH_CHUNKS) chunks for it).
+pub const VERIFY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest verify answer read back (a few bytes per chunk).
+pub const VERIFY_ANSWER_BYTES_MAX: usize = 64 * 1024 + 16 * VERIFY_CHUNKS_MAX;
 
 /// Why a transfer failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +55,12 @@ pub enum TransferError {
         node: NodeId,
         /// Its status.
         status: u16,
+    },
+    /// The node's answer is not what was asked for.
+    #[error("{node} sent an answer that is not a verify answer")]
+    BadAnswer {
+        /// The node.
+        node: NodeId,
     },
     /// The bytes received do not match the chunk's hash.
     #[error("{node} sent bytes that do not match {chunk}")]
@@ -84,6 +97,8 @@ pub trait ChunkTransfer: Send + Sync + 'static {
         chunk: ChunkId,
         from: NodeId,
     ) -> TransferFuture<'_, ()>;
+    /// Sends a verify request body (a [`VerifyRequest`] as JSON) to `node`; its answer's bytes.
+    fn verify(&self, node: NodeId, addr: SocketAddr, body: Bytes) -> TransferFuture<'_, Bytes>;
 }
 
 /// Chunk transfer over the nodes' HTTP listeners, with a cluster token per request.
@@ -171,6 +186,29 @@ impl ChunkTransfer for HttpTransfer {
             Ok(())
         })
     }
+
+    fn verify(&self, node: NodeId, addr: SocketAddr, body: Bytes) -> TransferFuture<'_, Bytes> {
+        Box::pin(async move {
+            let token = self.key.verify_token(self.me, &body);
+            let request = self
+                .client
+                .post(format!("http://{addr}/internal/verify"))
+                .timeout(VERIFY_TIMEOUT)
+                .header(NODE_HEADER, self.me.0.to_string())
+                .header(TOKEN_HEADER, token.to_hex().as_str())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+            let response = send(node, request).await?;
+            if response.content_length().is_some_and(|n| n > VERIFY_ANSWER_BYTES_MAX as u64) {
+                return Err(TransferError::BadAnswer { node });
+            }
+            let bytes = response.bytes().await.map_err(unreachable(node))?;
+            if bytes.len() > VERIFY_ANSWER_BYTES_MAX {
+                return Err(TransferError::BadAnswer { node });
+            }
+            Ok(bytes)
+        })
+    }
 }
 
 /// The other members' HTTP addresses and the way chunks reach them.
@@ -241,6 +279,26 @@ impl Peers {
         from: NodeId,
     ) -> Result<(), TransferError> {
         self.transfer.replicate(node, self.addr(node)?, chunk, from).await
+    }
+
+    /// Asks `node` for the state of its copy of each of `chunks` (at most
+    /// [`VERIFY_CHUNKS_MAX`]), re-hashing them when `rehash`; one state per chunk, in order.
+    pub async fn verify_chunks(
+        &self,
+        node: NodeId,
+        chunks: &[ChunkId],
+        rehash: bool,
+    ) -> Result<Vec<CopyState>, TransferError> {
+        let request =
+            VerifyRequest { chunks: chunks.iter().map(|c| c.0.to_hex()).collect(), rehash };
+        let body = serde_json::to_vec(&request).expect("a list of strings always serializes");
+        let answer = self.transfer.verify(node, self.addr(node)?, Bytes::from(body)).await?;
+        let answer: VerifyAnswer =
+            serde_json::from_slice(&answer).map_err(|_| TransferError::BadAnswer { node })?;
+        if answer.node != node.0 || answer.states.len() != chunks.len() {
+            return Err(TransferError::BadAnswer { node });
+        }
+        Ok(answer.states)
     }
 
     /// Fetches `chunk` from `node` and checks its hash.

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::driver::{self, DriverChannels, DriverHandle, DriverInput};
+use crate::fsck::FsckSlots;
 use crate::gc::{self, GcSettings};
 use crate::handshake::ClusterKey;
 use crate::http::{self, ApiState, WriteSettings};
@@ -145,7 +146,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         grace: Duration::from_secs(config.gc_grace_secs),
     };
     tokio::spawn(gc::run(channels.handle.clone(), chunks.clone(), gc_settings, shutdown.clone()));
-    let api = http::router(ApiState { driver: channels.handle.clone(), chunks, peers, settings });
+    let api = http::router(ApiState {
+        driver: channels.handle.clone(),
+        chunks,
+        peers,
+        settings,
+        fsck: Arc::new(FsckSlots::new()),
+    });
     let http_shutdown = shutdown.clone();
     // Small responses must not wait out delayed ACKs: no Nagle on client connections.
     let http_listener = http_listener.tap_io(|stream| {

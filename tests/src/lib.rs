@@ -1,8 +1,9 @@
 //! Workspace-level tests of dfs: rules about the code base itself (`tests/sans_io.rs`) and
 //! end-to-end tests against real `dfs node` processes on loopback (`tests/cluster.rs`,
-//! `tests/bad_input.rs`). This library is their harness: a [`TestCluster`] of node processes,
-//! each with its own ports and temp data dir, that can be killed with SIGKILL and restarted,
-//! and helpers that wait on conditions with deadlines instead of sleeping.
+//! `tests/bad_input.rs`, `tests/fsck.rs`, `tests/chaos.rs`). This library is their harness: a
+//! [`TestCluster`] of node processes, each with its own ports and temp data dir, that can be
+//! killed with SIGKILL and restarted, helpers that wait on conditions with deadlines instead of
+//! sleeping and that damage stored chunks, and a client [`workload`] for fault tests.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ use dfs_runtime::config::{NodeConfig, PeerConfig};
 use dfs_runtime::core::ids::{ChunkId, Hash};
 use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
+
+pub mod workload;
 
 /// The `dfs` binary under test: `$DFS_BIN`, else `target/debug/dfs` (built by `scripts/test`).
 pub fn dfs_bin() -> PathBuf {
@@ -165,36 +168,42 @@ impl TestCluster {
         panic!("could not start a test cluster in {START_ATTEMPTS} attempts");
     }
 
-    /// Whether every node process is up and listening on its own ports: its `endpoints.json`
-    /// names its pid (so a port answered by some other process is not mistaken for it).
+    /// Whether every node process is up and listening on its own ports.
     async fn all_listening(&mut self) -> bool {
-        let limit = Duration::from_secs(20);
-        for node in &mut self.nodes {
-            let mut ticks = tokio::time::interval(POLL_EVERY);
-            let listening = tokio::time::timeout(limit, async {
-                loop {
-                    ticks.tick().await;
-                    let Some(child) = node.child.as_mut() else { return false };
-                    let endpoints =
-                        std::fs::read_to_string(node.config.data_dir.join("endpoints.json"));
-                    let listed = endpoints
-                        .ok()
-                        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-                        .and_then(|v| v["pid"].as_u64());
-                    if listed == Some(u64::from(child.id())) {
-                        return true;
-                    }
-                    if matches!(child.try_wait(), Ok(Some(_))) {
-                        return false;
-                    }
-                }
-            })
-            .await;
-            if listening != Ok(true) {
+        for id in 1..=self.nodes.len() as u64 {
+            if !self.listening(id).await {
                 return false;
             }
         }
         true
+    }
+
+    /// Whether node `id`'s process is up and listening on its own ports: its `endpoints.json`
+    /// names its pid (so a port answered by some other process is not mistaken for it).
+    async fn listening(&mut self, id: u64) -> bool {
+        let limit = Duration::from_secs(20);
+        let node = &mut self.nodes[id as usize - 1];
+        let mut ticks = tokio::time::interval(POLL_EVERY);
+        let listening = tokio::time::timeout(limit, async {
+            loop {
+                ticks.tick().await;
+                let Some(child) = node.child.as_mut() else { return false };
+                let endpoints =
+                    std::fs::read_to_string(node.config.data_dir.join("endpoints.json"));
+                let listed = endpoints
+                    .ok()
+                    .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+                    .and_then(|v| v["pid"].as_u64());
+                if listed == Some(u64::from(child.id())) {
+                    return true;
+                }
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return false;
+                }
+            }
+        })
+        .await;
+        listening == Ok(true)
     }
 
     fn configure(spec: &ClusterSpec) -> Self {
@@ -270,11 +279,17 @@ impl TestCluster {
         }
     }
 
-    /// Starts a killed node again from its data dir and waits until it knows a leader.
+    /// Starts a killed node again from its data dir and waits until it knows a leader (other
+    /// nodes may be down meanwhile).
     pub async fn restart(&mut self, id: u64) {
         self.spawn(id);
-        assert!(self.all_listening().await, "n{id} did not come back on its ports");
+        assert!(self.listening(id).await, "n{id} did not come back on its ports");
         self.wait_for_leader(id).await;
+    }
+
+    /// Whether node `id`'s process is running (not killed).
+    pub fn is_running(&self, id: u64) -> bool {
+        self.node(id).child.is_some()
     }
 
     /// GET `/health` of a node, if it answers.
@@ -304,6 +319,12 @@ impl TestCluster {
 
     /// Runs the `dfs` CLI against every node; returns (success, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let (code, out, err) = self.cli_code(args);
+        (code == Some(0), out, err)
+    }
+
+    /// Runs the `dfs` CLI against every node; returns (exit code, stdout, stderr).
+    pub fn cli_code(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let nodes: Vec<String> = self.nodes.iter().map(TestNode::url).collect();
         let output = Command::new(dfs_bin())
             .args(args)
@@ -311,7 +332,12 @@ impl TestCluster {
             .output()
             .expect("run dfs");
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
-        (output.status.success(), text(output.stdout), text(output.stderr))
+        (output.status.code(), text(output.stdout), text(output.stderr))
+    }
+
+    /// The HTTP base URLs of every node, in id order.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(TestNode::url).collect()
     }
 }
 
@@ -338,6 +364,43 @@ pub async fn chunk_ids(cluster: &TestCluster, path: &str) -> Vec<ChunkId> {
 /// Where node `node` keeps `chunk`.
 pub fn chunk_file(cluster: &TestCluster, node: u64, chunk: ChunkId) -> PathBuf {
     dfs_runtime::store::chunks::chunk_path(&cluster.node(node).config.data_dir, chunk)
+}
+
+/// Every chunk file node `node` stores, sorted (temp files left out).
+pub fn stored_chunk_files(cluster: &TestCluster, node: u64) -> Vec<PathBuf> {
+    let root = cluster.node(node).config.data_dir.join("chunks");
+    let mut files = Vec::new();
+    let entries = |dir: &std::path::Path| -> Vec<PathBuf> {
+        let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
+        read.filter_map(|e| e.ok().map(|e| e.path())).collect()
+    };
+    for ab in entries(&root).into_iter().filter(|p| !p.ends_with("tmp")) {
+        for cd in entries(&ab) {
+            files.extend(entries(&cd).into_iter().filter(|p| p.is_file()));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Silent disk corruption: flips one byte of the file at `path`, in place, at `offset` modulo
+/// its length. `false` if the file is gone or empty.
+pub fn flip_byte(path: &std::path::Path, offset: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(file) = std::fs::OpenOptions::new().read(true).write(true).open(path) else {
+        return false;
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len == 0 {
+        return false;
+    }
+    let at = offset % len;
+    let mut byte = [0u8];
+    if file.read_exact_at(&mut byte, at).is_err() {
+        return false;
+    }
+    byte[0] ^= 0x5a;
+    file.write_all_at(&byte, at).is_ok() && file.sync_all().is_ok()
 }
 
 /// `n` pseudo-random bytes from `seed`.

@@ -12,19 +12,18 @@ use super::{ApiError, ApiState};
 use crate::peers::{TransferError, FROM_HEADER, NODE_HEADER, TOKEN_HEADER};
 use crate::store::chunks::StoreError;
 
-fn authorize(
-    state: &ApiState,
-    headers: &HeaderMap,
-    method: &str,
-    hex: &str,
-) -> Result<ChunkId, ApiError> {
-    let denied = || {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_a_peer",
-            "chunk transfer needs a valid cluster token",
-        )
-    };
+/// The refusal of a request without a valid cluster token.
+pub(super) fn denied() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "not_a_peer",
+        "node-to-node requests need a valid cluster token",
+    )
+}
+
+/// The node a request claims to come from and the token it carries; `denied` if either is
+/// missing or malformed.
+pub(super) fn credentials(headers: &HeaderMap) -> Result<(NodeId, blake3::Hash), ApiError> {
     let node = headers
         .get(NODE_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -36,6 +35,16 @@ fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| blake3::Hash::from_hex(v).ok())
         .ok_or_else(denied)?;
+    Ok((node, token))
+}
+
+fn authorize(
+    state: &ApiState,
+    headers: &HeaderMap,
+    method: &str,
+    hex: &str,
+) -> Result<ChunkId, ApiError> {
+    let (node, token) = credentials(headers)?;
     // blake3::Hash compares in constant time.
     if token != state.peers.key().chunk_token(node, method, hex) {
         tracing::warn!(peer = %node, "chunk request with a bad token refused");

@@ -4,6 +4,7 @@
 
 mod cluster;
 mod error;
+mod fsck;
 pub(crate) mod internal;
 mod read;
 mod write;
@@ -21,6 +22,7 @@ use dfs_core::{CommandError, Path};
 use serde_json::{json, Value};
 
 use crate::driver::DriverHandle;
+use crate::fsck::FsckSlots;
 use crate::peers::Peers;
 use crate::store::chunks::ChunkStore;
 
@@ -37,6 +39,8 @@ pub struct ApiState {
     pub peers: Arc<Peers>,
     /// Write settings.
     pub settings: WriteSettings,
+    /// Limits on fsck work on this node.
+    pub fsck: Arc<FsckSlots>,
 }
 
 /// How writes are replicated and bounded on this node.
@@ -65,6 +69,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/nodes/{id}/drain", post(cluster::drain))
         .route("/replication-queue", get(cluster::replication_queue))
         .route("/internal/replicate/{hash}", post(internal::replicate))
+        .route("/fsck", get(fsck::fsck))
+        .route("/internal/verify", post(fsck::verify))
         .route(
             "/internal/chunks/{hash}",
             get(internal::get_chunk)
