@@ -2,6 +2,10 @@
 //! quorum) in a temp dir and measures it against baselines taken in the same run on the same
 //! disk: sequential fsync'd write throughput, and fsync'd small-file creates per second. Prints
 //! each figure with its ratio to the baseline (or the DESIGN target); `--json` prints one object.
+//! `dfs bench failover` measures leader failover instead ([`failover`]).
+
+mod failover;
+mod load;
 
 use std::io::Write;
 use std::path::Path;
@@ -14,9 +18,28 @@ use serde_json::{json, Value};
 
 use crate::dev_cluster::{self, Started};
 
-/// Options of `dfs bench`.
+/// Options of `dfs bench`: the data-path benchmark, or another one named by a subcommand.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// Which benchmark (default: the data path).
+    #[command(subcommand)]
+    pub mode: Option<BenchMode>,
+    /// Options of the data-path benchmark.
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+/// The benchmarks other than the data path.
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchMode {
+    /// Write unavailability and failed reads while the raft leader is killed with SIGKILL.
+    Failover(failover::FailoverArgs),
+}
+
+/// Options of the data-path benchmark.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
     /// Size of the large file, in MiB.
     #[arg(long, default_value_t = 256)]
     pub large_mib: usize,
@@ -28,8 +51,16 @@ pub struct BenchArgs {
     pub concurrency: usize,
 }
 
-/// Runs the benchmark and prints its figures.
+/// Runs the chosen benchmark and prints its figures.
 pub async fn run(args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
+    match args.mode {
+        Some(BenchMode::Failover(failover)) => failover::run(failover, json_out).await,
+        None => run_data(args.data, json_out).await,
+    }
+}
+
+/// The data-path benchmark.
+async fn run_data(args: DataArgs, json_out: bool) -> anyhow::Result<()> {
     let dir = tempfile_dir()?;
     let disk_mbps = disk_write_mbps(&dir.join("baseline.bin"), args.large_mib)?;
     let disk_small = disk_small_files_per_sec(&dir.join("baseline-small"), 500)?;
@@ -53,6 +84,7 @@ pub async fn run(args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A fresh directory for one benchmark run's cluster and baselines.
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("dfs-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -61,7 +93,7 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 
 async fn measure(
     nodes: &mut [Started],
-    args: &BenchArgs,
+    args: &DataArgs,
     disk_mbps: f64,
     disk_small: f64,
 ) -> anyhow::Result<Value> {
@@ -99,6 +131,7 @@ async fn measure(
     }))
 }
 
+/// Waits until every node in `urls` knows a leader.
 async fn wait_for_leader(http: &reqwest::Client, urls: &[String]) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     for url in urls {
@@ -123,7 +156,7 @@ async fn wait_for_leader(http: &reqwest::Client, urls: &[String]) -> anyhow::Res
 async fn small_run(
     http: &reqwest::Client,
     urls: &[String],
-    args: &BenchArgs,
+    args: &DataArgs,
     put: bool,
 ) -> anyhow::Result<(f64, (f64, f64))> {
     let started = Instant::now();
@@ -212,6 +245,7 @@ fn random(len: usize) -> Vec<u8> {
     random_seeded(len, 0x5eed)
 }
 
+/// `len` pseudo-random bytes from `seed` (blake3 in counter mode).
 fn random_seeded(len: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len);
     let mut counter = 0u64;

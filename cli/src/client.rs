@@ -9,6 +9,11 @@ use serde_json::Value;
 
 /// How long a command keeps retrying nodes that are down or leaderless.
 pub const RETRY_FOR: Duration = Duration::from_secs(10);
+/// Pause after a pass in which every node turned the request away: from the first to the largest,
+/// doubling. Short at first, because a leader election takes a few hundred milliseconds and a
+/// write should land as soon as it is over (DESIGN §4: writes resume within 0.5 s).
+pub const RETRY_PAUSE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_millis(200));
 
 /// A client for a set of nodes.
 pub struct Client {
@@ -60,10 +65,33 @@ impl Client {
         &self,
         build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
     ) -> anyhow::Result<reqwest::Response> {
+        let order: Vec<&str> = self.nodes.iter().map(String::as_str).collect();
+        self.send_in_order(&order, build).await
+    }
+
+    /// Like [`Client::send`], but tries the node that served `served` last (it just failed us).
+    pub async fn send_avoiding(
+        &self,
+        served: &reqwest::Url,
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
+        let origin = served.origin().ascii_serialization();
+        let (last, first): (Vec<&str>, Vec<&str>) =
+            self.nodes.iter().map(String::as_str).partition(|n| n.trim_end_matches('/') == origin);
+        let order: Vec<&str> = first.into_iter().chain(last).collect();
+        self.send_in_order(&order, build).await
+    }
+
+    async fn send_in_order(
+        &self,
+        order: &[&str],
+        build: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
         let deadline = tokio::time::Instant::now() + RETRY_FOR;
         let mut last = anyhow!("no node answered");
+        let mut pause = RETRY_PAUSE.0;
         loop {
-            for node in &self.nodes {
+            for &node in order {
                 match build(&self.http, node).send().await {
                     Ok(response) if is_retryable(response.status().as_u16()) => {
                         last = failure(response).await.into();
@@ -75,7 +103,8 @@ impl Client {
             if tokio::time::Instant::now() >= deadline {
                 return Err(last);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_PAUSE.1);
         }
     }
 

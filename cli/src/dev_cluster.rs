@@ -123,8 +123,13 @@ fn new_secret() -> String {
     format!("dev-cluster-{hex}")
 }
 
+/// Starts `exe node` for `config`, its output appended to `<data_dir>/node.log` (a restarted
+/// node keeps its earlier lives' lines).
 pub fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
-    let log = std::fs::File::create(config.data_dir.join("node.log"))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(config.data_dir.join("node.log"))?;
     let child = Command::new(exe)
         .arg("node")
         .arg("--config")
@@ -138,6 +143,7 @@ pub fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
     Ok(child)
 }
 
+/// Waits until every node answers `/health`; fails if one exits or takes over [`START_TIMEOUT`].
 pub async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     for node in started.iter_mut() {
@@ -200,6 +206,7 @@ async fn first_exit(started: &mut [Started]) -> String {
     }
 }
 
+/// Stops every node with SIGTERM, killing any that takes over [`STOP_TIMEOUT`] to exit.
 pub async fn stop(started: &mut [Started]) {
     for node in started.iter() {
         if let Some(pid) = node.child.id().and_then(|p| i32::try_from(p).ok()) {

@@ -1,7 +1,8 @@
 //! `dfs put`, `dfs get`, `dfs stat`: file bodies stream both ways (never whole-file buffers),
 //! with a progress bar for large transfers on a terminal. `put` sends the file's blake3 so the
 //! node refuses a body damaged on the way; `get` checks the received bytes against the version's
-//! hash before renaming the download into place.
+//! hash before renaming the download into place, and resumes a body cut off part way (the node
+//! serving it died) from another node with a range request for the same version.
 
 use std::io::Write;
 use std::path::Path;
@@ -135,11 +136,13 @@ pub async fn get(
     if !response.status().is_success() {
         return Err(failure(response).await.into());
     }
-    let expected =
-        response.headers().get("x-dfs-blake3").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let got_version =
-        response.headers().get("x-dfs-version").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let len = response.content_length().unwrap_or(0);
+    let header = |name: &str| response.headers().get(name)?.to_str().ok().map(str::to_owned);
+    let wanted = Wanted {
+        url,
+        version: header("x-dfs-version").and_then(|v| v.parse().ok()),
+        hash: header("x-dfs-blake3"),
+        len: response.content_length().unwrap_or(0),
+    };
     let to_stdout = local == Path::new("-");
     let temp = local.with_extension(format!("dfs-partial-{}", std::process::id()));
     let mut sink: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if to_stdout {
@@ -151,29 +154,26 @@ pub async fn get(
                 .with_context(|| format!("creating {}", temp.display()))?,
         )
     };
-    let bar = if to_stdout { ProgressBar::hidden() } else { progress(len) };
-    let mut hasher = blake3::Hasher::new();
-    let mut received = 0u64;
-    let mut body = response.bytes_stream();
-    while let Some(piece) = body.next().await {
-        let piece = piece.context("the download was cut off")?;
-        hasher.update(&piece);
-        received += piece.len() as u64;
-        sink.write_all(&piece).await?;
-        bar.inc(piece.len() as u64);
-    }
-    sink.flush().await?;
+    let bar = if to_stdout { ProgressBar::hidden() } else { progress(wanted.len) };
+    let downloaded = download(client, response, &wanted, &mut sink, &bar).await;
     drop(sink);
     bar.finish_and_clear();
-    let actual = hasher.finalize().to_hex().to_string();
-    if received != len || expected.as_deref().is_some_and(|e| e != actual) {
+    let (received, actual) = match downloaded {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(error.context(format!("downloading {path}; nothing was written")));
+        }
+    };
+    if received != wanted.len || wanted.hash.as_deref().is_some_and(|e| e != actual) {
         let _ = std::fs::remove_file(&temp);
-        bail!("download of {path} is damaged ({received} of {len} bytes, blake3 {actual}); nothing was written");
+        bail!("download of {path} is damaged ({received} of {} bytes, blake3 {actual}); nothing was written", wanted.len);
     }
     if !to_stdout {
         std::fs::rename(&temp, local)
             .with_context(|| format!("moving the download to {}", local.display()))?;
         let mut out = std::io::stdout().lock();
+        let got_version = wanted.version.map(|v| v.to_string());
         if json {
             let value = serde_json::json!({ "path": path, "local": local.display().to_string(), "version": got_version, "size_bytes": received, "hash": actual });
             writeln!(out, "{value}")?;
@@ -187,6 +187,93 @@ pub async fn get(
         }
     }
     Ok(())
+}
+
+/// Times one download may be resumed after its body was cut off (e.g. the serving node died).
+pub const RESUMES_MAX: usize = 3;
+
+/// The version a download is fetching, as its first answer described it.
+struct Wanted {
+    url: String,
+    version: Option<u64>,
+    hash: Option<String>,
+    len: u64,
+}
+
+/// Streams `response`'s body into `sink`, hashing it; a body cut off part way is resumed with a
+/// range request for the same version, from whichever node answers (DESIGN §2 "failover").
+/// Returns the bytes received and their blake3.
+async fn download(
+    client: &Client,
+    mut response: reqwest::Response,
+    wanted: &Wanted,
+    sink: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    bar: &ProgressBar,
+) -> anyhow::Result<(u64, String)> {
+    let mut hasher = blake3::Hasher::new();
+    let mut received = 0u64;
+    let mut resumes = 0;
+    loop {
+        let response_url = response.url().clone();
+        let mut body = response.bytes_stream();
+        let cut = loop {
+            match body.next().await {
+                Some(Ok(piece)) => {
+                    hasher.update(&piece);
+                    received += piece.len() as u64;
+                    sink.write_all(&piece).await?;
+                    bar.inc(piece.len() as u64);
+                }
+                Some(Err(error)) => break Some(error),
+                None => break None,
+            }
+        };
+        let Some(error) = cut else { break };
+        let error = anyhow::Error::new(error).context("the download was cut off");
+        let Some(version) = wanted.version.filter(|_| resumes < RESUMES_MAX) else {
+            return Err(error);
+        };
+        if received >= wanted.len {
+            return Err(error);
+        }
+        resumes += 1;
+        response = resume(client, &response_url, wanted, version, received)
+            .await
+            .map_err(|e| e.context(error))?;
+    }
+    sink.flush().await?;
+    Ok((received, hasher.finalize().to_hex().to_string()))
+}
+
+/// Asks for the rest of `version` from byte `from` on, from another node than the one that
+/// `served` the part so far if one answers, and checks the answer continues it.
+async fn resume(
+    client: &Client,
+    served: &reqwest::Url,
+    wanted: &Wanted,
+    version: u64,
+    from: u64,
+) -> anyhow::Result<reqwest::Response> {
+    let url = &wanted.url;
+    let response = client
+        .send_avoiding(served, |http, node| {
+            http.get(format!("{node}/files/{url}?version={version}"))
+                .header(reqwest::header::RANGE, format!("bytes={from}-"))
+        })
+        .await?;
+    if !response.status().is_success() {
+        return Err(failure(response).await.into());
+    }
+    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+    let range = format!("bytes {from}-{}/{}", wanted.len.saturating_sub(1), wanted.len);
+    let same_hash = header("x-dfs-blake3") == wanted.hash.as_deref();
+    if response.status() != reqwest::StatusCode::PARTIAL_CONTENT
+        || header(reqwest::header::CONTENT_RANGE.as_str()) != Some(range.as_str())
+        || !same_hash
+    {
+        bail!("resuming at byte {from}, a node answered with something other than the rest of v{version}");
+    }
+    Ok(response)
 }
 
 /// `dfs stat PATH`: versions, sizes, hashes and where each chunk's copies are.

@@ -98,7 +98,8 @@ pub struct Status<'a> {
 impl Node {
     /// Starts a node from what its driver recovered from disk (empty on first start). A node in
     /// `config.initial_voters` with nothing recovered bootstraps the cluster: its first output
-    /// persists the bootstrap snapshot (with `ready` 0).
+    /// persists the bootstrap snapshot (with `ready` 0). A restarted node has applied every entry
+    /// its recovered log says is committed by the time it is returned.
     pub fn new(
         config: Config,
         recovered: Recovered,
@@ -142,6 +143,10 @@ impl Node {
             node.outputs.push_back(Output::Persist { ready: ReadyNumber(0), write });
         }
         node.note_role();
+        // Re-apply the committed part of the recovered log now, not at the first input: a driver
+        // may answer reads from `status()` before then, and a restarted node must not serve less
+        // than it had applied before it stopped (DESIGN §2 "failover": no failed read).
+        node.drain_ready();
         Ok(node)
     }
 

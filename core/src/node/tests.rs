@@ -480,3 +480,24 @@ fn a_request_forwarded_to_a_vanished_leader_is_answered_after_the_election() {
         cluster.run_until(Duration::from_secs(5), |c| c.leader().is_some_and(|l| l != leader));
     assert!(replaced, "a new leader takes over");
 }
+
+#[test]
+fn a_restarted_node_has_applied_its_committed_log_before_any_input() {
+    let mut cluster = Cluster::new(9, 3);
+    let leader = elect(&mut cluster);
+    for i in 0..5 {
+        commit(&mut cluster, leader, put(&format!("/r{i}"), b"1")).expect("committed");
+    }
+    assert_converged(&mut cluster);
+    // Heartbeats carry the last commit index to the followers' stored hard state.
+    cluster.run_for(Duration::from_secs(1));
+    let follower = cluster.ids().into_iter().find(|&id| id != leader).expect("a follower");
+    let recovered = cluster.disk(follower).expect("host").recovered();
+    let committed = LogIndex(recovered.hard_state.commit);
+    let voters: Vec<NodeId> = cluster.ids();
+    let node = Node::new(Config::new(follower, voters), recovered, 1, cluster.now())
+        .expect("restarts from its disk");
+    let status = node.status();
+    assert_eq!(status.applied, committed, "applied what it had committed, before any input");
+    assert_eq!(status.namespace.file_count(), 5, "and serves every file it held");
+}
