@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 /// Seeds that once failed; each stays here forever.
-const REGRESSIONS: &[u64] = &[];
+/// - 19, 32, 33: a copy lost after the node's last recovery sync was not found by scrub before
+///   the settle deadline (scrub was paced for production, not for a 30 s settle).
+const REGRESSIONS: &[u64] = &[19, 32, 33];
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -33,7 +35,7 @@ fn seeded_sweep_finds_no_violation() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    for kind in ["crash", "restart", "isolate", "one-way cut"] {
+    for kind in ["crash", "restart", "isolate", "one-way cut", "corrupt copy", "lost copy"] {
         assert!(fired.get(kind).copied().unwrap_or(0) > 0, "fault kind {kind} never fired");
     }
 }
