@@ -1,5 +1,5 @@
 //! Cluster commands (DESIGN §2 "heartbeats", "replication queue", "recovery sync", "rebalance"):
-//! `dfs queue`, `dfs recover NODE`, `dfs node drain ID`, `dfs node remove ID`, and the members
+//! `dfs queue`, `dfs recover NODE`, `dfs node add|drain|remove ID`, and the members
 //! table of `dfs status`. Each prints for people by default and one JSON document with `--json`.
 
 use std::io::Write;
@@ -146,6 +146,21 @@ pub async fn drain(client: &Client, node: u64, wait: bool, json: bool) -> anyhow
         writeln!(out, "node {node} is drained; remove it with: dfs node remove {node}")?;
     } else {
         writeln!(out, "node {node} is draining; watch it with: dfs status (or dfs queue)")?;
+    }
+    Ok(())
+}
+
+/// `dfs node add ID`: adds the member.
+pub async fn add(client: &Client, node: u64, learner: bool, json: bool) -> anyhow::Result<()> {
+    let role = if learner { "learner" } else { "voter" };
+    let response =
+        client.send(|http, url| http.post(format!("{url}/nodes/{node}?role={role}"))).await?;
+    let value = json_or_error(response).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(out, "node {node} added as a {role}; rebalance will move chunks onto it")?;
     }
     Ok(())
 }

@@ -146,6 +146,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             node_cmd::NodeAction::Drain { id, wait } => {
                 cluster_cmds::drain(&client()?, id, wait, cli.json).await
             }
+            node_cmd::NodeAction::Add { id, learner } => {
+                cluster_cmds::add(&client()?, id, learner, cli.json).await
+            }
             node_cmd::NodeAction::Remove { id } => {
                 cluster_cmds::remove(&client()?, id, cli.json).await
             }

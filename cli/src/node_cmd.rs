@@ -47,6 +47,15 @@ pub struct NodeArgs {
 /// What `dfs node ACTION` does to a member of a running cluster.
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeAction {
+    /// Add node ID to the cluster (its addresses must be in every member's peer list); once it
+    /// is up, rebalance moves chunks onto it.
+    Add {
+        /// The node.
+        id: u64,
+        /// Add it as a learner (receives the log, does not vote).
+        #[arg(long)]
+        learner: bool,
+    },
     /// Move every chunk copy off node ID (it gets no new ones), so it can be removed.
     Drain {
         /// The node.

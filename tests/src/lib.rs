@@ -117,6 +117,9 @@ pub struct ClusterSpec {
     pub gc_grace_secs: u64,
     /// Failure detection and self-healing settings.
     pub healing: dfs_runtime::config::HealingConfig,
+    /// How many of the last nodes are not founding voters: configured and running (listed as
+    /// peers everywhere), waiting to be added with `dfs node add`.
+    pub joiners: u64,
 }
 
 impl ClusterSpec {
@@ -130,6 +133,7 @@ impl ClusterSpec {
             gc_interval_secs: 60,
             gc_grace_secs: 3600,
             healing: Default::default(),
+            joiners: 0,
         }
     }
 }
@@ -151,8 +155,9 @@ impl TestCluster {
                 cluster.spawn(id);
             }
             if cluster.all_listening().await {
-                let members: Vec<u64> =
-                    (1..=spec.nodes).filter(|&id| spec.wrong_secret != Some(id)).collect();
+                let members: Vec<u64> = (1..=spec.nodes - spec.joiners)
+                    .filter(|&id| spec.wrong_secret != Some(id))
+                    .collect();
                 for &id in &members {
                     cluster.wait_for_leader(id).await;
                 }
@@ -230,7 +235,7 @@ impl TestCluster {
                 data_dir,
                 cluster_secret: secret.into(),
                 peers: (1..=spec.nodes).filter(|&p| p != id).map(peer).collect(),
-                initial_voters: (1..=spec.nodes).collect(),
+                initial_voters: (1..=spec.nodes - spec.joiners).collect(),
                 replication_factor: spec.replication_factor,
                 write_quorum: WriteQuorum::Majority,
                 body_bytes_max: spec.body_bytes_max,

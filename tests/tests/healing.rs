@@ -210,3 +210,32 @@ async fn removal_waits_for_drain() {
     let (ok, out, err) = cluster.cli(&["node", "remove", &holder.to_string()]);
     assert!(ok, "{out}{err}");
 }
+
+#[tokio::test]
+async fn a_node_that_joins_is_filled_by_rebalance() {
+    let healing = HealingConfig { rebalance_tolerance_pct: 10, ..quick() };
+    let spec = ClusterSpec { healing, joiners: 1, ..ClusterSpec::new(4) };
+    let cluster = TestCluster::start(spec).await;
+    for i in 0..12 {
+        put(&cluster, 1, &format!("/j{i}"), random_bytes(2 << 20, 40 + i)).await;
+    }
+    let (ok, out, err) = cluster.cli(&["node", "add", "4"]);
+    assert!(ok, "{out}{err}");
+    // 12 x 2 MiB x 3 copies over 4 nodes is 18 MiB each; rebalance stops within 10 % of the
+    // mean (plus one chunk, the smallest step it can take).
+    let used = wait_for(Duration::from_secs(60), "usage to even out", || async {
+        let view = nodes(&cluster, 1).await?;
+        let used: Vec<u64> = (1..=4)
+            .map(|id| {
+                let node = view["nodes"].as_array()?.iter().find(|n| n["id"] == id)?;
+                node["used_bytes"].as_u64()
+            })
+            .collect::<Option<_>>()?;
+        let (min, max) = (*used.iter().min()?, *used.iter().max()?);
+        (min > 0 && max - min <= 2 * (4 << 20)).then_some(used)
+    })
+    .await;
+    assert!(used[3] >= 12 << 20, "the new node holds its share: {used:?}");
+    let (ok, out, _) = cluster.cli(&["fsck"]);
+    assert!(ok, "no chunk below its replication factor after the moves: {out}");
+}

@@ -174,6 +174,47 @@ pub async fn drain(
     Ok(Json(json!({ "node": id, "state": "draining", "index": index.0 })))
 }
 
+/// Query of `POST /nodes/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct AddQuery {
+    /// `voter` (default) or `learner`.
+    role: Option<String>,
+}
+
+/// `POST /nodes/{id}[?role=learner]`: adds a member (a raft membership change). Its addresses
+/// must already be in every member's peer list; once it is up, rebalance fills it.
+pub async fn add(
+    State(state): State<ApiState>,
+    UrlPath(id): UrlPath<u64>,
+    Query(query): Query<AddQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let role = match query.role.as_deref() {
+        None | Some("voter") => MemberRole::Voter,
+        Some("learner") => MemberRole::Learner,
+        Some(other) => {
+            let message = format!("role must be voter or learner, not {other:?}");
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message));
+        }
+    };
+    if NodeId(id) != state.peers.me() && !state.peers.knows(NodeId(id)) {
+        let message =
+            format!("no address is configured for node {id}: add it to every member's peers first");
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "unknown_address", message));
+    }
+    let command = Command::AddNode { node: NodeId(id), role };
+    match submit(&state, command).await {
+        Ok(Reply::Applied { index, .. }) => Ok(Json(json!({ "added": id, "index": index.0 }))),
+        Err(error) if error.code == "not_leader" => {
+            let leader = leader_of(&state).await?;
+            let role = if role == MemberRole::Learner { "learner" } else { "voter" };
+            forward(&state, leader, Method::POST, &format!("/nodes/{id}?role={role}"))
+                .await
+                .map(Json)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// `DELETE /nodes/{id}`: removes the member, refused while it holds copies others lack.
 pub async fn remove(
     State(state): State<ApiState>,

@@ -64,7 +64,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/files/{*path}", get(read::get_file).put(write::put_file).delete(delete_file))
         .route("/stat/{*path}", get(read::stat))
         .route("/nodes", get(cluster::nodes))
-        .route("/nodes/{id}", axum::routing::delete(cluster::remove))
+        .route("/nodes/{id}", post(cluster::add).delete(cluster::remove))
         .route("/nodes/{id}/recover", post(cluster::recover))
         .route("/nodes/{id}/drain", post(cluster::drain))
         .route("/replication-queue", get(cluster::replication_queue))
