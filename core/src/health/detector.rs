@@ -94,13 +94,6 @@ impl Detector {
         }
     }
 
-    /// Subtracts `bytes` from the usage estimate of `node` (a copy is moving off it).
-    pub fn discharge(&mut self, node: NodeId, bytes: u64) {
-        if let Some((_, usage)) = self.heard.get_mut(&node) {
-            usage.used_bytes = usage.used_bytes.saturating_sub(bytes);
-        }
-    }
-
     /// The view sent to every member: each of `members` with its usage and silence, and the
     /// leader's `commit` index.
     pub fn view(

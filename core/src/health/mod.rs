@@ -52,7 +52,7 @@ pub struct Usage {
     pub used_bytes: u64,
     /// Chunks stored.
     pub chunk_count: u64,
-    /// Free bytes on the chunk store's disk.
+    /// Free bytes on the chunk store's disk (0 when the driver does not know).
     pub free_bytes: u64,
 }
 

@@ -63,6 +63,8 @@ pub struct Node {
     recover_requests: Vec<RequestId>,
     scrub: Scrub,
     damaged: BTreeMap<ChunkId, Instant>,
+    // Copies that left the index, by when: their files are deleted a little later.
+    deletes: BTreeMap<(Instant, ChunkId), ()>,
     next_job: u64,
 }
 
@@ -137,6 +139,7 @@ impl Node {
             recover_requests: Vec::new(),
             scrub,
             damaged: BTreeMap::new(),
+            deletes: BTreeMap::new(),
             next_job: 1,
         };
         if let Some(write) = restored.bootstrap {

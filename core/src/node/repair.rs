@@ -16,6 +16,10 @@ use super::Node;
 
 /// How often a damaged copy still listed on this node is proposed for removal again.
 const DAMAGE_RETRY: Duration = Duration::from_secs(2);
+/// How long a copy that left the index waits before its file is deleted: a new copy of the same
+/// chunk that lands meanwhile (a repair right after a scrub removal) is listed again by then, and
+/// the delete is skipped.
+const DELETE_DELAY: Duration = Duration::from_secs(5);
 
 impl Node {
     /// Runs whatever repair work is due: the leader's pass, resync pulls, scrub, damage reports.
@@ -45,13 +49,31 @@ impl Node {
             }
         }
         self.retry_damaged();
+        self.delete_unlisted();
+    }
+
+    /// Deletes files of copies that left the index at least `DELETE_DELAY` ago and are still not
+    /// listed here.
+    fn delete_unlisted(&mut self) {
+        let me = self.config.id;
+        while let Some((&(at, chunk), ())) = self.deletes.first_key_value() {
+            if self.now.saturating_duration_since(at) < DELETE_DELAY {
+                break;
+            }
+            self.deletes.remove(&(at, chunk));
+            if !self.namespace.replicas(&chunk).is_some_and(|n| n.contains(&me)) {
+                let job = self.take_job();
+                self.start_job(job, JobSpec::DeleteChunk { chunk });
+            }
+        }
     }
 
     /// Earliest instant repair work may be due.
     pub(super) fn repair_timeout(&self) -> Option<crate::time::Instant> {
         let planner = self.planner.as_ref().map(|p| p.next_pass());
         let scrub = self.scrub.next_wake().filter(|_| self.caught_up());
-        [planner, self.resync.next_wake(), scrub, Some(self.next_heartbeat)]
+        let delete = self.deletes.keys().next().map(|(at, _)| at.saturating_add(DELETE_DELAY));
+        [planner, self.resync.next_wake(), scrub, delete, Some(self.next_heartbeat)]
             .into_iter()
             .flatten()
             .min()
@@ -126,8 +148,8 @@ impl Node {
         });
     }
 
-    /// After a command applied: copies the index no longer lists here are deleted, and a node
-    /// seen back up re-syncs.
+    /// After a command applied: copies the index no longer lists here are deleted (after
+    /// `DELETE_DELAY`), and a node seen back up re-syncs.
     pub(super) fn after_apply(&mut self, command: &Command) {
         let me = self.config.id;
         match command {
@@ -141,8 +163,7 @@ impl Node {
                     .map(|(chunk, _)| *chunk)
                     .collect();
                 for chunk in gone {
-                    let job = self.take_job();
-                    self.start_job(job, JobSpec::DeleteChunk { chunk });
+                    self.deletes.insert((self.now, chunk), ());
                 }
             }
             Command::SetHealth { node, health: Health::Up } if *node == me => {

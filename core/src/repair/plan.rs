@@ -9,7 +9,9 @@
 //!   past `reassign_after` leave the index (the node drops its file when it applies that). When all
 //!   counted holders are up and there are more than needed, the fullest ones' copies leave too.
 //! - With no repair work, one chunk at a time moves from the fullest up node to the emptiest
-//!   while they differ by more than `rebalance_tolerance_pct` of the mean.
+//!   while they differ by more than `rebalance_tolerance_pct` of the mean. Usage here is what the
+//!   committed index lists on each node (live chunks), not reported disk usage, which lags behind
+//!   moves and includes garbage.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound;
@@ -317,7 +319,7 @@ impl Planner {
             }
         }
         if entries.is_empty() {
-            self.rebalance(now, ctx, &live, detector, next_job, &mut actions);
+            self.rebalance(now, ctx, &live, next_job, &mut actions);
             for copy in self.in_flight.values().filter(|c| c.kind == TaskKind::Rebalance) {
                 entries.push(entry_for(copy, TaskState::InProgress, None));
                 bytes_pending += u64::from(copy.len);
@@ -379,7 +381,6 @@ impl Planner {
         now: Instant,
         ctx: &PassContext<'_>,
         live: &BTreeMap<ChunkId, u32>,
-        detector: &mut Detector,
         next_job: &mut u64,
         actions: &mut Vec<PlannerAction>,
     ) {
@@ -388,18 +389,34 @@ impl Planner {
         if tolerance == 0 || moving >= REBALANCE_JOBS_MAX || !self.removing.is_empty() {
             return;
         }
-        let members = ctx.namespace.members();
-        let mut usage = Vec::new();
-        for (&node, member) in members {
-            if member.state != DeclaredState::Active || member.health != Health::Up {
-                continue;
-            }
-            let Some(reported) = detector.usage(node) else { return };
-            usage.push((reported.used_bytes, node));
-        }
-        if usage.len() < 2 {
+        // Usage as the committed index has it (live chunks only), with moves in flight counted
+        // as done: reported disk usage lags behind moves and includes garbage.
+        let mut indexed: BTreeMap<NodeId, u64> = ctx
+            .namespace
+            .members()
+            .iter()
+            .filter(|(_, m)| m.state == DeclaredState::Active && m.health == Health::Up)
+            .map(|(node, _)| (*node, 0))
+            .collect();
+        if indexed.len() < 2 {
             return;
         }
+        for (chunk, &len) in live {
+            for node in ctx.namespace.replicas(chunk).into_iter().flatten() {
+                if let Some(used) = indexed.get_mut(node) {
+                    *used += u64::from(len);
+                }
+            }
+        }
+        for copy in self.in_flight.values().filter(|c| c.kind == TaskKind::Rebalance) {
+            if let Some(used) = indexed.get_mut(&copy.to) {
+                *used += u64::from(copy.len);
+            }
+            if let Some(used) = indexed.get_mut(&copy.from) {
+                *used = used.saturating_sub(u64::from(copy.len));
+            }
+        }
+        let mut usage: Vec<(u64, NodeId)> = indexed.into_iter().map(|(n, u)| (u, n)).collect();
         usage.sort_unstable();
         let (min_used, emptiest) = usage[0];
         let (max_used, fullest) = usage[usage.len() - 1];
@@ -435,8 +452,6 @@ impl Planner {
                 to: emptiest,
                 started: now,
             };
-            detector.charge(emptiest, u64::from(len));
-            detector.discharge(fullest, u64::from(len));
             self.in_flight.insert(job, copy);
             self.rebalance_cursor = Some(chunk);
             tracing::info!(%chunk, from = %fullest, to = %emptiest, "rebalancing a chunk");
