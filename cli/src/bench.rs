@@ -5,6 +5,7 @@
 //! `dfs bench failover` measures leader failover instead ([`failover`]).
 
 mod failover;
+mod heal;
 mod load;
 
 use std::io::Write;
@@ -35,6 +36,8 @@ pub struct BenchArgs {
 pub enum BenchMode {
     /// Write unavailability and failed reads while the raft leader is killed with SIGKILL.
     Failover(failover::FailoverArgs),
+    /// Recovery sync of a node back from an outage, and re-replication of a killed node's chunks.
+    Heal(heal::HealArgs),
 }
 
 /// Options of the data-path benchmark.
@@ -55,6 +58,7 @@ pub struct DataArgs {
 pub async fn run(args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     match args.mode {
         Some(BenchMode::Failover(failover)) => failover::run(failover, json_out).await,
+        Some(BenchMode::Heal(heal)) => heal::run(heal, json_out).await,
         None => run_data(args.data, json_out).await,
     }
 }
