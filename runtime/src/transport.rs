@@ -25,8 +25,10 @@ use crate::net::Net;
 pub const OUTBOUND_QUEUE_MAX: usize = 4096;
 /// Handshakes running at once; more connections wait.
 pub const HANDSHAKES_INFLIGHT_MAX: usize = 64;
-/// Backoff between dial attempts: from the first to the largest.
-pub const DIAL_BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(2));
+/// Backoff between dial attempts: from the first to the largest. The largest is short because a
+/// restarted peer waits for the lower id to dial it: its catch-up starts at most this late.
+pub const DIAL_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(20), Duration::from_millis(250));
 
 /// Sends messages to peers; cheap to clone.
 #[derive(Clone)]

@@ -55,6 +55,8 @@ pub struct Node {
     // The leader's commit index from its last view (none since this start).
     view_commit: Option<LogIndex>,
     next_heartbeat: Instant,
+    // The leader the last heartbeat went to.
+    heartbeat_to: Option<NodeId>,
     detector: Option<Detector>,
     // Repair (node/repair.rs): the leader's planner, this node's resync and scrub.
     planner: Option<Planner>,
@@ -132,6 +134,7 @@ impl Node {
             view: ClusterView::default(),
             view_commit: None,
             next_heartbeat: now,
+            heartbeat_to: None,
             detector: None,
             planner: None,
             resync,

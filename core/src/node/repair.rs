@@ -169,8 +169,19 @@ impl Node {
             Command::SetHealth { node, health: Health::Up } if *node == me => {
                 // Back from suspect, down or lost: whatever happened meanwhile, look.
                 self.resync_due = true;
+                self.wake_planner();
+            }
+            Command::SetHealth { .. } | Command::SetNodeState { .. } | Command::AddNode { .. } => {
+                self.wake_planner();
             }
             _ => {}
+        }
+    }
+
+    /// A change that alters what the queue holds: plan again now, not at the next pass.
+    fn wake_planner(&mut self) {
+        if let Some(planner) = self.planner.as_mut() {
+            planner.wake(self.now);
         }
     }
 

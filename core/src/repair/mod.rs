@@ -63,7 +63,7 @@ impl Default for RepairConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_millis(500),
-            bytes_per_sec: 512 << 20,
+            bytes_per_sec: 1 << 30,
             jobs_max: 16,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),

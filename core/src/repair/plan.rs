@@ -131,6 +131,12 @@ impl Planner {
         self.next_pass
     }
 
+    /// Asks for a pass soon (at most one per `PASS_GAP`): something the queue depends on changed.
+    pub fn wake(&mut self, now: Instant) {
+        let soon = self.last_pass.map_or(now, |last| last.saturating_add(PASS_GAP)).max(now);
+        self.next_pass = self.next_pass.min(soon);
+    }
+
     /// The queue as of the last pass.
     pub fn view(&self) -> &QueueView {
         &self.view
@@ -166,8 +172,7 @@ impl Planner {
     ) -> Vec<PlannerAction> {
         let Some(copy) = self.in_flight.remove(&job) else { return Vec::new() };
         // A slot is free: plan again soon.
-        let soon = self.last_pass.map_or(now, |last| last.saturating_add(PASS_GAP)).max(now);
-        self.next_pass = self.next_pass.min(soon);
+        self.wake(now);
         match result {
             Ok(JobReport::ChunkStored { chunk, on }) if *chunk == copy.chunk && *on == copy.to => {
                 let attempts = self.retries.remove(&copy.chunk).map_or(0, |r| r.attempts) + 1;
@@ -273,7 +278,14 @@ impl Planner {
                     .map(|&node| Candidate { node, used_bytes: used(detector, node) })
                     .collect();
                 let targets = placement::targets(chunk, &candidates, rf - have);
-                let source = a.sources.iter().copied().min_by_key(|&n| (used(detector, n), n));
+                // The least-used holder (in coarse buckets), ties spread by rendezvous hash so
+                // copies of many chunks do not all read from one node.
+                let holders: Vec<Candidate> = a
+                    .sources
+                    .iter()
+                    .map(|&node| Candidate { node, used_bytes: used(detector, node) })
+                    .collect();
+                let source = placement::targets(chunk, &holders, 1).first().copied();
                 for slot in 0..rf - have {
                     let target = targets.get(slot).copied();
                     let mut entry = QueueEntry {
