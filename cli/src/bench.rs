@@ -88,6 +88,17 @@ async fn run_data(args: DataArgs, json_out: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `/proc/loadavg`'s 1, 5 and 15 minute figures (the machine may be shared).
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// A duration in milliseconds, for figures.
+fn millis(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 /// A fresh directory for one benchmark run's cluster and baselines.
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("dfs-bench-{}", std::process::id()));

@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::load::{self, Load, Tally};
+use super::{load_average, millis};
 use crate::dev_cluster::{self, Started};
 
 /// Median write unavailability the DESIGN asks for.
@@ -256,16 +257,6 @@ fn progress(kills: u32) -> ProgressBar {
         bar.set_style(style);
     }
     bar
-}
-
-/// `/proc/loadavg`'s 1, 5 and 15 minute figures (the machine may be shared).
-fn load_average() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// The nearest-rank `q` quantile of sorted `values`.

@@ -33,6 +33,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
+use super::{load_average, millis};
 use crate::dev_cluster::{self, Started};
 
 /// How often conditions are re-checked while waiting for them.
@@ -617,16 +618,6 @@ fn disk_usage(chunk_dir: &Path) -> Usage {
         }
     }
     usage
-}
-
-/// `/proc/loadavg`'s 1, 5 and 15 minute figures (the machine may be shared).
-fn load_average() -> String {
-    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-}
-
-fn millis(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn spinner() -> ProgressBar {
