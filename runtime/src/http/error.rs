@@ -36,6 +36,15 @@ impl ApiError {
         }
     }
 
+    /// The request body could not be read (the client went away or sent a broken encoding).
+    pub fn body_error(error: axum::Error) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "body_error",
+            format!("reading the body failed: {error}"),
+        )
+    }
+
     /// Another node needed for the answer cannot be reached.
     pub fn unavailable(why: String) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", why)

@@ -100,13 +100,7 @@ async fn read_bounded(body: Body) -> Result<Bytes, ApiError> {
     let mut bytes = BytesMut::new();
     let mut frames = body.into_data_stream();
     while let Some(frame) = frames.next().await {
-        let frame = frame.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "body_error",
-                format!("reading the body failed: {e}"),
-            )
-        })?;
+        let frame = frame.map_err(ApiError::body_error)?;
         if bytes.len() + frame.len() > VERIFY_BODY_BYTES_MAX {
             return Err(too_large());
         }

@@ -61,13 +61,7 @@ pub async fn put_file(
     let mut size_bytes = 0u64;
     let mut frames = body.into_data_stream();
     while let Some(frame) = frames.next().await {
-        let frame = frame.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "body_error",
-                format!("reading the body failed: {e}"),
-            )
-        })?;
+        let frame = frame.map_err(ApiError::body_error)?;
         size_bytes += frame.len() as u64;
         if size_bytes > max {
             return Err(too_large(max));
