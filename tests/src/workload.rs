@@ -102,8 +102,12 @@ pub struct Workload {
     pub seed: u64,
     /// Where results go.
     pub ledger: SharedLedger,
-    /// Set when no new request should start.
-    pub stop: Arc<AtomicBool>,
+    /// Set (with [`Workload::stop`]) when no new request should start.
+    stopping: Arc<AtomicBool>,
+    /// Woken on every acknowledged write and on stop.
+    changed: Arc<tokio::sync::Notify>,
+    /// Woken on stop only.
+    halted: Arc<tokio::sync::Notify>,
     /// The HTTP client.
     pub http: reqwest::Client,
 }
@@ -127,13 +131,38 @@ impl Workload {
             urls: Arc::new(urls),
             seed,
             ledger: SharedLedger::default(),
-            stop: Arc::new(AtomicBool::new(false)),
+            stopping: Arc::new(AtomicBool::new(false)),
+            changed: Arc::new(tokio::sync::Notify::new()),
+            halted: Arc::new(tokio::sync::Notify::new()),
             http,
         }
     }
 
+    /// Stops the workload: no new request starts, and pausing writers wake up at once.
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.changed.notify_waiters();
+        self.halted.notify_waiters();
+    }
+
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Waits until a write is acknowledged or the workload stops.
+    async fn next_change(&self) {
+        let changed = self.changed.notified();
+        if !self.stopped() {
+            changed.await;
+        }
+    }
+
+    /// Waits until the workload stops.
+    async fn halt(&self) {
+        let halted = self.halted.notified();
+        if !self.stopped() {
+            halted.await;
+        }
     }
 
     /// Writer `id`: writes seeded files to `paths` paths of its own until stopped.
@@ -153,7 +182,8 @@ impl Workload {
             n += 1;
             let written = self.put(&path, body, hash, &key, first).await;
             self.record(written, Acked { path, version: 0, len, content_seed, hash }, &key);
-            tokio::time::sleep(think).await;
+            // Think time paces the data volume; a stop ends it early.
+            let _ = tokio::time::timeout(think, self.halt()).await;
         }
     }
 
@@ -166,6 +196,7 @@ impl Workload {
                 ledger.stats.bytes_acked += write.len as u64;
                 write.version = version;
                 ledger.acked.push(write);
+                self.changed.notify_waiters();
             }
             Written::Unknown(why) => {
                 eprintln!("chaos: write {key} of {} has an unknown outcome: {why}", write.path);
@@ -189,14 +220,16 @@ impl Workload {
     ) -> Written {
         let deadline = tokio::time::Instant::now() + WRITE_RETRY_FOR;
         let mut last = String::from("never tried");
+        let mut rounds = tokio::time::interval(RETRY_PAUSE);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if attempt > 1 && (attempt - 1) % self.urls.len() == 0 {
+            if (attempt - 1) % self.urls.len() == 0 {
                 if tokio::time::Instant::now() >= deadline {
                     return Written::Unknown(last);
                 }
-                tokio::time::sleep(RETRY_PAUSE).await;
+                // A new round over every node, at most one per RETRY_PAUSE (the first at once).
+                rounds.tick().await;
             }
             let url = &self.urls[(first + attempt - 1) % self.urls.len()];
             let request = self
@@ -246,7 +279,7 @@ impl Workload {
                 (count > 0).then(|| ledger.acked[rng.gen_range(0..count)].clone())
             };
             let Some(acked) = pick else {
-                tokio::time::sleep(RETRY_PAUSE).await;
+                self.next_change().await;
                 continue;
             };
             let first = rng.gen_range(0..self.urls.len());
@@ -262,45 +295,26 @@ impl Workload {
 
     /// GETs `acked`'s version from node `first` on, failing over, for `rounds` rounds.
     pub async fn read_version(&self, acked: &Acked, first: usize, rounds: usize) -> Read {
-        let mut last = String::from("never tried");
-        for attempt in 0..rounds * self.urls.len() {
-            if attempt > 0 && attempt % self.urls.len() == 0 {
-                tokio::time::sleep(RETRY_PAUSE).await;
-            }
-            let url = &self.urls[(first + attempt) % self.urls.len()];
-            let target = format!("{url}/files{}?version={}", acked.path, acked.version);
-            let response = match self.http.get(&target).send().await {
-                Ok(response) if response.status() == 200 => response,
-                Ok(response) => {
-                    last = format!("{target}: {}", response.status());
-                    continue;
+        let route = format!("/files{}?version={}", acked.path, acked.version);
+        let outcome = self
+            .get_failing_over(&route, first, rounds, |target, response| async move {
+                let body =
+                    response.bytes().await.map_err(|e| format!("{target}: body cut off: {e}"))?;
+                if body.len() == acked.len && blake3::hash(&body) == acked.hash {
+                    return Ok(Read::Exact);
                 }
-                Err(error) => {
-                    last = format!("{target}: {error}");
-                    continue;
-                }
-            };
-            match response.bytes().await {
-                Ok(body) if body.len() == acked.len && blake3::hash(&body) == acked.hash => {
-                    return Read::Exact;
-                }
-                Ok(body) => {
-                    return Read::Wrong(format!(
-                        "{target} served {} bytes hashing to {}, not the {} acknowledged bytes hashing to {}",
-                        body.len(),
-                        blake3::hash(&body),
-                        acked.len,
-                        acked.hash
-                    ));
-                }
-                Err(error) => last = format!("{target}: body cut off: {error}"),
-            }
-        }
-        Read::Unavailable(last)
+                Ok(Read::Wrong(format!(
+                    "{target} served {} bytes hashing to {}, not the {} acknowledged bytes hashing to {}",
+                    body.len(),
+                    blake3::hash(&body),
+                    acked.len,
+                    acked.hash
+                )))
+            })
+            .await;
+        outcome.unwrap_or_else(Read::Unavailable)
     }
-}
 
-impl Workload {
     /// The latest version of `path` and the blake3 of its bytes, from the first node (starting
     /// at `first`) that serves it within `rounds` rounds.
     pub async fn read_latest(
@@ -309,32 +323,49 @@ impl Workload {
         first: usize,
         rounds: usize,
     ) -> Result<(u64, blake3::Hash), String> {
-        let mut last = String::from("never tried");
-        for attempt in 0..rounds * self.urls.len() {
-            if attempt > 0 && attempt % self.urls.len() == 0 {
-                tokio::time::sleep(RETRY_PAUSE).await;
-            }
-            let target = format!("{}/files{path}", self.urls[(first + attempt) % self.urls.len()]);
-            let response = match self.http.get(&target).send().await {
-                Ok(response) if response.status() == 200 => response,
-                Ok(response) => {
-                    last = format!("{target}: {}", response.status());
-                    continue;
-                }
-                Err(error) => {
-                    last = format!("{target}: {error}");
-                    continue;
-                }
-            };
+        let route = format!("/files{path}");
+        self.get_failing_over(&route, first, rounds, |target, response| async move {
             let version = response
                 .headers()
                 .get("x-dfs-version")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse().ok());
-            match (version, response.bytes().await) {
-                (Some(version), Ok(body)) => return Ok((version, blake3::hash(&body))),
-                (None, _) => last = format!("{target}: no x-dfs-version header"),
-                (_, Err(error)) => last = format!("{target}: body cut off: {error}"),
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{target}: no x-dfs-version header"))?;
+            let body =
+                response.bytes().await.map_err(|e| format!("{target}: body cut off: {e}"))?;
+            Ok((version, blake3::hash(&body)))
+        })
+        .await
+    }
+
+    /// GETs `route` from node `first` on, failing over, for `rounds` rounds over every node (at
+    /// most one round per [`RETRY_PAUSE`]); the first 200 that `take` accepts is the answer, else
+    /// the last reason it failed.
+    async fn get_failing_over<T, F, Fut>(
+        &self,
+        route: &str,
+        first: usize,
+        rounds: usize,
+        take: F,
+    ) -> Result<T, String>
+    where
+        F: Fn(String, reqwest::Response) -> Fut,
+        Fut: std::future::Future<Output = Result<T, String>>,
+    {
+        let mut last = String::from("never tried");
+        let mut pace = tokio::time::interval(RETRY_PAUSE);
+        for attempt in 0..rounds * self.urls.len() {
+            if attempt % self.urls.len() == 0 {
+                pace.tick().await;
+            }
+            let target = format!("{}{route}", self.urls[(first + attempt) % self.urls.len()]);
+            match self.http.get(&target).send().await {
+                Ok(response) if response.status() == 200 => match take(target, response).await {
+                    Ok(value) => return Ok(value),
+                    Err(why) => last = why,
+                },
+                Ok(response) => last = format!("{target}: {}", response.status()),
+                Err(error) => last = format!("{target}: {error}"),
             }
         }
         Err(last)

@@ -17,7 +17,6 @@
 //! the command that replays it.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use dfs_tests::workload::{latest_acked, lock, Read, Workload};
@@ -253,7 +252,7 @@ async fn heal(
     mut tasks: tokio::task::JoinSet<()>,
     options: &Options,
 ) {
-    workload.stop.store(true, Ordering::Relaxed);
+    workload.stop();
     for node in 1..=NODES {
         if !cluster.is_running(node) {
             cluster.restart(node).await;
@@ -282,7 +281,14 @@ async fn chaos_loses_no_acknowledged_write_and_converges() {
     let options = Options::from_env();
     eprintln!("chaos: DFS_CHAOS_SEED={} {options:?}", options.seed);
     eprintln!("chaos: {}", options.replay());
-    let mut cluster = TestCluster::start(ClusterSpec::new(NODES)).await;
+    // Scrub passes a few seconds apart (the default rests 10 minutes between passes), so a copy
+    // corrupted after a node's last pass is found within the settle time.
+    let healing = dfs_runtime::config::HealingConfig {
+        scrub_rest_secs: 2,
+        scrub_bytes_per_sec: 256 << 20,
+        ..Default::default()
+    };
+    let mut cluster = TestCluster::start(ClusterSpec { healing, ..ClusterSpec::new(NODES) }).await;
     let workload = Workload::new(cluster.urls(), options.seed);
     let mut tasks = tokio::task::JoinSet::new();
     for id in 0..WRITERS {
