@@ -79,13 +79,7 @@ async fn run_data(args: DataArgs, json_out: bool) -> anyhow::Result<()> {
     dev_cluster::stop(&mut nodes).await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = result?;
-    let mut out = std::io::stdout().lock();
-    if json_out {
-        writeln!(out, "{report}")?;
-    } else {
-        print_table(&mut out, &report)?;
-    }
-    Ok(())
+    crate::commands::print(json_out, &report, |out| print_table(out, &report))
 }
 
 /// `/proc/loadavg`'s 1, 5 and 15 minute figures (the machine may be shared).
@@ -273,7 +267,7 @@ fn random_seeded(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-fn print_table(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
+fn print_table(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
     writeln!(
         out,

@@ -7,6 +7,7 @@ use std::io::Write;
 use serde_json::Value;
 
 use crate::client::{json_or_error, Client};
+use crate::commands::print;
 
 /// Human-readable bytes (KiB, MiB, GiB).
 pub fn bytes(n: u64) -> String {
@@ -55,11 +56,10 @@ pub fn print_members(out: &mut dyn Write, members: &Value) -> std::io::Result<()
 /// `dfs queue`: the replication queue.
 pub async fn queue(client: &Client, limit: usize, json: bool) -> anyhow::Result<()> {
     let value = client.get_json(&format!("/replication-queue?limit={limit}")).await?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{value}")?;
-        return Ok(());
-    }
+    print(json, &value, |out| print_queue(out, &value))
+}
+
+fn print_queue(out: &mut dyn Write, value: &Value) -> std::io::Result<()> {
     writeln!(
         out,
         "{} chunk copies queued ({} to copy); {} done and {} failed since node {} became leader",
@@ -101,19 +101,15 @@ pub async fn recover(client: &Client, node: u64, json: bool) -> anyhow::Result<(
     let response =
         client.send(|http, url| http.post(format!("{url}/nodes/{node}/recover"))).await?;
     let value = json_or_error(response).await?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{value}")?;
-        return Ok(());
-    }
     let s = &value["summary"];
-    writeln!(
-        out,
-        "node {node}: {} chunks stored, {} expected, {} missing; pulled {} ({}), {} failed; dropped {} unneeded, claimed {}",
-        s["inventory"], s["expected"], s["missing"], s["pulled"],
-        bytes(s["bytes_pulled"].as_u64().unwrap_or(0)), s["pull_failed"], s["dropped"], s["claimed"],
-    )?;
-    Ok(())
+    print(json, &value, |out| {
+        writeln!(
+            out,
+            "node {node}: {} chunks stored, {} expected, {} missing; pulled {} ({}), {} failed; dropped {} unneeded, claimed {}",
+            s["inventory"], s["expected"], s["missing"], s["pulled"],
+            bytes(s["bytes_pulled"].as_u64().unwrap_or(0)), s["pull_failed"], s["dropped"], s["claimed"],
+        )
+    })
 }
 
 /// `dfs node drain ID`: marks the node draining; with `wait`, polls until nothing counts on it.
@@ -122,7 +118,9 @@ pub async fn drain(client: &Client, node: u64, wait: bool, json: bool) -> anyhow
     let value = json_or_error(response).await?;
     if wait {
         let bar = indicatif::ProgressBar::new_spinner();
+        let mut polls = tokio::time::interval(std::time::Duration::from_millis(500));
         loop {
+            polls.tick().await;
             let members = client.get_json("/nodes").await?;
             let left = members["nodes"]
                 .as_array()
@@ -136,18 +134,15 @@ pub async fn drain(client: &Client, node: u64, wait: bool, json: bool) -> anyhow
                 bar.finish_and_clear();
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     }
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{value}")?;
-    } else if wait {
-        writeln!(out, "node {node} is drained; remove it with: dfs node remove {node}")?;
-    } else {
-        writeln!(out, "node {node} is draining; watch it with: dfs status (or dfs queue)")?;
-    }
-    Ok(())
+    print(json, &value, |out| {
+        if wait {
+            writeln!(out, "node {node} is drained; remove it with: dfs node remove {node}")
+        } else {
+            writeln!(out, "node {node} is draining; watch it with: dfs status (or dfs queue)")
+        }
+    })
 }
 
 /// `dfs node add ID`: adds the member.
@@ -156,24 +151,14 @@ pub async fn add(client: &Client, node: u64, learner: bool, json: bool) -> anyho
     let response =
         client.send(|http, url| http.post(format!("{url}/nodes/{node}?role={role}"))).await?;
     let value = json_or_error(response).await?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{value}")?;
-    } else {
-        writeln!(out, "node {node} added as a {role}; rebalance will move chunks onto it")?;
-    }
-    Ok(())
+    print(json, &value, |out| {
+        writeln!(out, "node {node} added as a {role}; rebalance will move chunks onto it")
+    })
 }
 
 /// `dfs node remove ID`: removes the member (refused while it is not drained).
 pub async fn remove(client: &Client, node: u64, json: bool) -> anyhow::Result<()> {
     let response = client.send(|http, url| http.delete(format!("{url}/nodes/{node}"))).await?;
     let value = json_or_error(response).await?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        writeln!(out, "{value}")?;
-    } else {
-        writeln!(out, "node {node} removed from the cluster")?;
-    }
-    Ok(())
+    print(json, &value, |out| writeln!(out, "node {node} removed from the cluster"))
 }

@@ -27,7 +27,8 @@ pub fn url_path(path: &str) -> String {
         .join("/")
 }
 
-fn print(
+/// Prints `value` as one JSON line with `--json`, else what `human` writes.
+pub(crate) fn print(
     json: bool,
     value: &Value,
     human: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,

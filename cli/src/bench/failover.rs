@@ -75,13 +75,7 @@ pub async fn run(args: FailoverArgs, json_out: bool) -> anyhow::Result<()> {
         }
     };
     let _ = std::fs::remove_dir_all(&dir);
-    let mut out = std::io::stdout().lock();
-    if json_out {
-        writeln!(out, "{report}")?;
-    } else {
-        print_table(&mut out, &report)?;
-    }
-    Ok(())
+    crate::commands::print(json_out, &report, |out| print_table(out, &report))
 }
 
 async fn measure(nodes: &mut [Started], exe: &Path, args: &FailoverArgs) -> anyhow::Result<Value> {
@@ -313,7 +307,7 @@ fn report(rounds: &[Round], tally: &Tally, setup: Value, machine: Value) -> Valu
     })
 }
 
-fn print_table(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
+fn print_table(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
     let f = &r["failover"];
     let n = |v: &Value| v.as_f64().unwrap_or(0.0);
     let down = &f["write_unavailable_ms"];

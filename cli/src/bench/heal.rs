@@ -127,13 +127,7 @@ pub async fn run(args: HealArgs, json_out: bool) -> anyhow::Result<()> {
         "load_average_before": load_before, "load_average_after": load_average(),
     });
     report["setup"] = json!({ "gib": args.gib, "file_mib": args.file_mib });
-    let mut out = std::io::stdout().lock();
-    if json_out {
-        writeln!(out, "{report}")?;
-    } else {
-        print_table(&mut out, &report)?;
-    }
-    Ok(())
+    crate::commands::print(json_out, &report, |out| print_table(out, &report))
 }
 
 /// The `[healing]` settings of the re-replication run: heartbeat 250 ms, suspect 1 s, down 2 s,
@@ -629,7 +623,7 @@ fn spinner() -> ProgressBar {
     bar
 }
 
-fn print_table(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
+fn print_table(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
     let (base, machine) = (&r["baseline"], &r["machine"]);
     writeln!(
         out,
@@ -650,7 +644,7 @@ fn print_table(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
     Ok(())
 }
 
-fn print_recovery(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
+fn print_recovery(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
     writeln!(
         out,
         "\nrecovery sync: 3 nodes, RF 3, default [healing] but repair limit {:.0} MiB/s; n{} killed, {:.0} MB in {} files written through the others in {:.1} s, n{} restarted",
@@ -675,7 +669,7 @@ fn print_recovery(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
     writeln!(out, "  {}", cpu_line(&r["cpu"]))
 }
 
-fn print_rereplication(out: &mut impl Write, r: &Value) -> std::io::Result<()> {
+fn print_rereplication(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
     let h = &r["healing"];
     writeln!(
         out,
