@@ -17,7 +17,8 @@ const ROUTES_MAX: usize = 256;
 /// Everything counted on one node; shared by the HTTP layer and the job runner.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, String), Arc<RouteStats>>>,
+    /// By route, then method; looked up without allocating on every request.
+    routes: Mutex<BTreeMap<String, BTreeMap<String, Arc<RouteStats>>>>,
     /// Chunk bytes this node pulled from peers for repair (re-replication, drain, rebalance,
     /// recovery sync).
     pub repair_bytes: AtomicU64,
@@ -26,10 +27,10 @@ pub struct Metrics {
 }
 
 /// Counters of one route and method.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RouteStats {
-    /// Responses by status code.
-    statuses: Mutex<BTreeMap<u16, u64>>,
+    /// Responses by status code (100 to 599).
+    statuses: [AtomicU64; 500],
     /// Requests whose time to response headers fell at or under each bucket bound (not
     /// cumulative; the exposition sums them).
     buckets: [AtomicU64; LATENCY_BUCKETS.len()],
@@ -41,6 +42,19 @@ pub struct RouteStats {
     pub bytes_in: AtomicU64,
     /// Response body bytes written.
     pub bytes_out: AtomicU64,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        Self {
+            statuses: std::array::from_fn(|_| AtomicU64::new(0)),
+            buckets: Default::default(),
+            over: AtomicU64::new(0),
+            micros: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+        }
+    }
 }
 
 /// A snapshot of one route's counters, for the exposition.
@@ -68,18 +82,24 @@ impl Metrics {
     /// The counters of `route` and `method` (created on first use).
     pub fn route(&self, route: &str, method: &str) -> Arc<RouteStats> {
         let mut routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let key = (route.to_owned(), method.to_owned());
-        if let Some(stats) = routes.get(&key) {
+        if let Some(stats) = routes.get(route).and_then(|methods| methods.get(method)) {
             return stats.clone();
         }
-        let key = if routes.len() < ROUTES_MAX { key } else { ("other".into(), "other".into()) };
-        routes.entry(key).or_default().clone()
+        let tracked: usize = routes.values().map(BTreeMap::len).sum();
+        let (route, method) =
+            if tracked < ROUTES_MAX { (route, method) } else { ("other", "other") };
+        routes.entry(route.to_owned()).or_default().entry(method.to_owned()).or_default().clone()
     }
 
     /// Every route's counters, in route order.
     pub fn routes(&self) -> Vec<RouteSnapshot> {
         let routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        routes.iter().map(|((route, method), stats)| stats.snapshot(route, method)).collect()
+        routes
+            .iter()
+            .flat_map(|(route, methods)| {
+                methods.iter().map(move |(method, stats)| stats.snapshot(route, method))
+            })
+            .collect()
     }
 
     /// Counts a chunk pulled from a peer for repair.
@@ -99,8 +119,8 @@ impl RouteStats {
         };
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.micros.fetch_add(micros, Ordering::Relaxed);
-        let mut statuses = self.statuses.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        *statuses.entry(status).or_default() += 1;
+        let slot = usize::from(status.clamp(100, 599) - 100);
+        self.statuses[slot].fetch_add(1, Ordering::Relaxed);
     }
 
     fn snapshot(&self, route: &str, method: &str) -> RouteSnapshot {
@@ -113,8 +133,11 @@ impl RouteStats {
                 running
             })
             .collect();
-        let statuses =
-            self.statuses.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let statuses: BTreeMap<u16, u64> = (100u16..)
+            .zip(&self.statuses)
+            .map(|(status, count)| (status, count.load(Ordering::Relaxed)))
+            .filter(|(_, count)| *count > 0)
+            .collect();
         RouteSnapshot {
             route: route.to_owned(),
             method: method.to_owned(),
