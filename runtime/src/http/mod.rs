@@ -3,6 +3,7 @@
 //! whichever node received them.
 
 mod cluster;
+mod dashboard;
 mod error;
 mod fsck;
 pub(crate) mod internal;
@@ -57,6 +58,7 @@ pub struct WriteSettings {
 /// The router for the client API.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .merge(dashboard::routes())
         .route("/health", get(health))
         .route("/folders/{*path}", post(create_folder))
         .route("/list", get(list_root))
