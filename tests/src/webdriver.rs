@@ -141,8 +141,10 @@ impl Drop for Browser {
         );
         if let Ok(mut stream) = TcpStream::connect_timeout(&self.addr, CLOSE_WITHIN) {
             let _ = stream.set_read_timeout(Some(CLOSE_WITHIN));
+            // The answer comes once Chromium has quit; chromedriver keeps the connection open
+            // after it, so one read is the wait (not read-to-end).
             if stream.write_all(request.as_bytes()).is_ok() {
-                let _ = stream.read_to_end(&mut Vec::new());
+                let _ = stream.read(&mut [0u8; 1024]);
             }
         }
         kill_group(&mut self.driver);

@@ -207,6 +207,12 @@
     }
   }
 
+  /** The first file a chunk belongs to, and how many more. */
+  function paths(list) {
+    if (!list || !list.length) return "—";
+    return list.length === 1 ? list[0] : `${list[0]} +${list.length - 1}`;
+  }
+
   function renderQueue(q) {
     const summary = $("queue-summary");
     const pending = q.total
@@ -219,11 +225,11 @@
       el(
         "tr",
         { "data-chunk": e.chunk, "data-state": e.state },
-        el("td", { class: "mono", text: short(e.chunk), title: `${e.chunk} (${bytes(e.len_bytes)})` }),
-        el("td", { text: (e.paths || []).join(", ") || "—" }),
+        el("td", { class: "mono nowrap", text: short(e.chunk), title: `${e.chunk} (${bytes(e.len_bytes)})` }),
+        el("td", { class: "paths", text: paths(e.paths), title: (e.paths || []).join("\n") || null }),
         el("td", { text: e.kind }),
-        el("td", { text: `${node(e.source)} → ${node(e.target)}` }),
-        el("td", { class: "qstate-" + e.state, text: e.state }),
+        el("td", { class: "nowrap", text: `${node(e.source)} → ${node(e.target)}` }),
+        el("td", { class: "nowrap qstate-" + e.state, text: String(e.state).replace(/_/g, " ") }),
         el("td", { class: "num", text: e.attempts }),
         el("td", { class: "error-text", text: e.last_error || "", title: e.last_error || null }),
       ),
@@ -286,7 +292,8 @@
   }
 
   function addEvent(event) {
-    const key = String(event.id ?? `${event.index}/${event.kind}/${event.at_ms}`);
+    // Committed events have an id (their raft index); the others are told apart by content.
+    const key = event.id !== undefined && event.id !== null ? String(event.id) : JSON.stringify(event);
     if (state.seen.has(key)) return; // replayed after a reconnect
     state.seen.add(key);
     state.seenOrder.push(key);
@@ -309,10 +316,10 @@
   /** One line a person can read, from the kind and whichever fields the event has. */
   function describeEvent(e) {
     const v = e.version !== undefined && e.version !== null ? ` v${e.version}` : "";
-    const copy = `chunk ${short(e.chunk)} ${node(e.from)} → ${node(e.to)}`;
+    const size = e.size_bytes !== undefined && e.size_bytes !== null ? ` (${bytes(e.size_bytes)})` : "";
     switch (e.kind) {
-      case "file_added": return `${e.path}${v} written`;
-      case "file_changed": return `${e.path} has a new version${v}`;
+      case "file_added": return `${e.path}${v} written${size}`;
+      case "file_changed": return `${e.path} has a new version${v}${size}`;
       case "file_removed": return `${e.path} deleted`;
       case "folder_added": return `folder ${e.path} created`;
       case "folder_removed": return `folder ${e.path} removed`;
@@ -323,10 +330,13 @@
       case "node_joined": return `${node(e.node)} joined${e.role ? " as " + e.role : ""}`;
       case "node_removed": return `${node(e.node)} was removed`;
       case "node_state": return `${node(e.node)} is now ${e.state ?? "changed"}`;
-      case "repair_started": return `copying ${copy}`;
-      case "repair_finished": return (e.error ? `copy failed: ${copy}: ${e.error}` : `copied ${copy}`);
+      case "repair_started": return `copying chunk ${short(e.chunk)} ${node(e.from)} → ${node(e.to)}`;
+      case "repair_finished": return `chunk ${short(e.chunk)} has a new copy on ${node(e.node ?? e.to)}`;
+      case "copy_dropped": return `chunk ${short(e.chunk)}: the copy on ${node(e.node)} is no longer needed`;
+      case "checkpoint_created": return `checkpoint ${e.name ?? "?"} of ${e.path}${v}`;
+      case "acl_changed": return `${e.user ?? "?"} now has ${e.access ?? "changed"} access to ${e.path}`;
       case "leader_changed": return `${node(e.leader)} leads term ${e.term ?? "?"}`;
-      case "reset": return "the stream restarted; earlier events may be missing";
+      case "reset": return e.reason || "events were missed; the page lists everything again";
       default: {
         const skip = new Set(["id", "kind", "index", "at_ms"]);
         return Object.entries(e).filter(([k]) => !skip.has(k)).map(([k, x]) => `${k}=${JSON.stringify(x)}`).join(" ");
