@@ -1,4 +1,4 @@
-//! The client commands that need no file bodies: status, mkdir, ls, rm. Each prints for people by
+//! The client commands that need no file bodies: mkdir, ls, rm. Each prints for people by
 //! default and one JSON document with `--json`.
 
 use std::io::Write;
@@ -7,25 +7,7 @@ use serde_json::Value;
 
 use crate::client::{json_or_error, Client};
 
-/// Encodes a namespace path for a URL (each segment percent-encoded, `/` kept).
-pub fn url_path(path: &str) -> String {
-    let trimmed = path.trim_start_matches('/');
-    trimmed
-        .split('/')
-        .map(|segment| {
-            segment
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
+pub use dfs_runtime::http::url_path;
 
 /// Prints `value` as one JSON line with `--json`, else what `human` writes.
 pub(crate) fn print(
@@ -40,58 +22,6 @@ pub(crate) fn print(
         human(&mut out)?;
     }
     Ok(())
-}
-
-/// `dfs status`: every node's view (role, term, leader, indexes), then every member's health,
-/// last heartbeat, usage and chunk counts.
-pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
-    let mut nodes = Vec::new();
-    for node in client.nodes() {
-        let one = Client::new(vec![node.clone()])?;
-        let view = match one.http().get(format!("{node}/health")).send().await {
-            Ok(response) => json_or_error(response)
-                .await
-                .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() })),
-            Err(e) => serde_json::json!({ "url": node, "error": format!("unreachable: {e}") }),
-        };
-        nodes.push(serde_json::json!({ "url": node, "view": view }));
-    }
-    // The members as the cluster has committed them (any node answers).
-    let members = client
-        .get_json("/nodes")
-        .await
-        .unwrap_or_else(|e| serde_json::json!({ "error": format!("{e:#}") }));
-    let value = serde_json::json!({ "nodes": nodes, "members": members });
-    print(json, &value, |out| {
-        writeln!(
-            out,
-            "{:<28} {:<5} {:<10} {:<6} {:<7} {:<8} files",
-            "node", "id", "role", "term", "leader", "commit"
-        )?;
-        for node in &nodes {
-            let v = &node["view"];
-            if let Some(error) = v["error"].as_str() {
-                writeln!(out, "{:<28} {error}", node["url"].as_str().unwrap_or("?"))?;
-                continue;
-            }
-            writeln!(
-                out,
-                "{:<28} {:<5} {:<10} {:<6} {:<7} {:<8} {}",
-                node["url"].as_str().unwrap_or("?"),
-                v["node"].to_string(),
-                v["role"].as_str().unwrap_or("?"),
-                v["term"].to_string(),
-                v["leader"].to_string(),
-                v["commit_index"].to_string(),
-                v["files"]
-            )?;
-        }
-        writeln!(out)?;
-        match members["error"].as_str() {
-            Some(error) => writeln!(out, "members: {error}"),
-            None => crate::cluster_cmds::print_members(out, &members),
-        }
-    })
 }
 
 /// `dfs mkdir PATH`.

@@ -6,9 +6,11 @@ mod client;
 mod cluster_cmds;
 mod commands;
 mod dev_cluster;
+mod explain;
 mod fsck;
 mod logging;
 mod node_cmd;
+mod status;
 mod transfer;
 
 use std::process::ExitCode;
@@ -46,8 +48,19 @@ enum Cmd {
     DevCluster(dev_cluster::DevClusterArgs),
     /// Measure a local 3-node cluster against disk baselines from the same run.
     Bench(bench::BenchArgs),
-    /// Show every node's role, term, leader and indexes, and every member's health and usage.
-    Status,
+    /// Show every node's role, term, leader and readiness, every member's health and usage, and
+    /// the replication queue.
+    Status {
+        /// Refresh every SECS seconds (default 2) until Ctrl-C.
+        #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
+        watch: Option<f64>,
+    },
+    /// Say why a file or a node is not converged: missing or stale copies, what the replication
+    /// queue is doing about each, and what blocks it.
+    Explain {
+        /// A file path (/photos/cat.jpg) or a node id (3 or n3).
+        target: String,
+    },
     /// Show the replication queue: under-replicated chunks, their files, source, target, state.
     Queue {
         /// Most entries listed.
@@ -158,7 +171,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Recover { node } => cluster_cmds::recover(&client()?, node, cli.json).await,
         Cmd::DevCluster(args) => dev_cluster::run(args).await,
         Cmd::Bench(args) => bench::run(args, cli.json).await,
-        Cmd::Status => commands::status(&client()?, cli.json).await,
+        Cmd::Status { watch } => status::status(&client()?, watch, cli.json).await,
+        Cmd::Explain { ref target } => explain::explain(&client()?, target, cli.json).await,
         Cmd::Mkdir { ref path } => commands::mkdir(&client()?, path, cli.json).await,
         Cmd::Ls { ref path } => commands::ls(&client()?, path, cli.json).await,
         Cmd::Rm { ref path } => commands::rm(&client()?, path, cli.json).await,

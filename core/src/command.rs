@@ -225,6 +225,8 @@ pub enum Change {
         size_bytes: u64,
         /// Its whole-file hash.
         hash: Hash,
+        /// Whether the path held no live file before (a new file rather than a new version).
+        created: bool,
     },
     /// A file was tombstoned.
     FileDeleted {
@@ -284,10 +286,10 @@ pub enum Change {
     },
     /// The chunk replica index changed.
     ReplicasUpdated {
-        /// Copies added.
-        added: u32,
-        /// Copies removed.
-        removed: u32,
+        /// Copies recorded that the index did not list: (chunk, node).
+        added: Vec<(ChunkId, NodeId)>,
+        /// Copies dropped that the index did list: (chunk, node).
+        removed: Vec<(ChunkId, NodeId)>,
     },
 }
 

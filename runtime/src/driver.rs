@@ -7,13 +7,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use dfs_core::command::{Command, Reply};
+use dfs_core::ids::LogIndex;
 use dfs_core::ids::{ReadyNumber, RequestId};
 use dfs_core::repair::RecoverySummary;
-use dfs_core::{CommandError, Event, Input, Node, Output, RaftWrite};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use dfs_core::{CommandError, Input, Node, Output, RaftWrite};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::feed::Feed;
 use crate::repair::JobRunner;
 use crate::store::raft_log::RaftStore;
 use crate::transport::Transport;
@@ -22,8 +24,6 @@ use crate::transport::Transport;
 pub const INPUT_QUEUE_MAX: usize = 8192;
 /// Raft writes waiting for the disk before the driver waits.
 pub const PERSIST_QUEUE_MAX: usize = 1024;
-/// Events kept for slow subscribers.
-pub const EVENT_BUFFER: usize = 4096;
 
 /// A query run on the driver task against the node.
 pub type Query = Box<dyn FnOnce(&Node) + Send>;
@@ -57,7 +57,7 @@ pub struct Stopped;
 #[derive(Clone)]
 pub struct DriverHandle {
     inputs: mpsc::Sender<DriverInput>,
-    events: broadcast::Sender<Event>,
+    feed: Arc<Feed>,
 }
 
 impl DriverHandle {
@@ -93,9 +93,9 @@ impl DriverHandle {
         self.inputs.clone()
     }
 
-    /// Every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+    /// The node's change feed.
+    pub fn feed(&self) -> &Arc<Feed> {
+        &self.feed
     }
 }
 
@@ -108,17 +108,11 @@ pub struct DriverChannels {
 }
 
 impl DriverChannels {
-    /// New channels.
-    pub fn new() -> Self {
+    /// New channels for a node that recovered its state up to `applied`.
+    pub fn new(applied: LogIndex) -> Self {
         let (tx, inputs) = mpsc::channel(INPUT_QUEUE_MAX);
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
-        Self { handle: DriverHandle { inputs: tx, events }, inputs }
-    }
-}
-
-impl Default for DriverChannels {
-    fn default() -> Self {
-        Self::new()
+        let feed = Arc::new(Feed::new(applied));
+        Self { handle: DriverHandle { inputs: tx, feed }, inputs }
     }
 }
 
@@ -154,15 +148,16 @@ pub async fn run(
                         let _ = waiter.send(result);
                     }
                 }
-                Output::StartJob { job, spec } => jobs.start(job, spec),
+                Output::StartJob { job, spec } => {
+                    handle.feed.record_job(&spec, crate::http::now_millis().0);
+                    jobs.start(job, spec);
+                }
                 Output::Recovered { request, summary } => {
                     if let Some(waiter) = recovering.remove(&request) {
                         let _ = waiter.send(summary);
                     }
                 }
-                Output::Event(event) => {
-                    let _ = handle.events.send(event);
-                }
+                Output::Event(event) => handle.feed.record(&event, crate::http::now_millis().0),
             }
         }
         let wake = node.poll_timeout().map(|at| clock.to_tokio(at));

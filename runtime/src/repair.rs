@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, Semaphore};
 
 use crate::driver::{DriverHandle, DriverInput};
 use crate::http::internal::source_fault;
+use crate::metrics::Metrics;
 use crate::peers::{Peers, TransferError};
 use crate::store::chunks::{ChunkStore, StoreError};
 
@@ -27,13 +28,20 @@ pub struct JobRunner {
     chunks: ChunkStore,
     inputs: mpsc::Sender<DriverInput>,
     permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl JobRunner {
     /// A runner reporting to the driver behind `inputs`.
-    pub fn new(peers: Arc<Peers>, chunks: ChunkStore, inputs: mpsc::Sender<DriverInput>) -> Self {
+    pub fn new(
+        peers: Arc<Peers>,
+        chunks: ChunkStore,
+        inputs: mpsc::Sender<DriverInput>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let me = peers.me();
-        Self { me, peers, chunks, inputs, permits: Arc::new(Semaphore::new(JOBS_RUNNING_MAX)) }
+        let permits = Arc::new(Semaphore::new(JOBS_RUNNING_MAX));
+        Self { me, peers, chunks, inputs, permits, metrics }
     }
 
     /// Starts `spec` in the background; its outcome reaches core as `Input::JobDone`.
@@ -52,7 +60,7 @@ impl JobRunner {
     async fn run(&self, spec: &JobSpec) -> Result<JobReport, JobFault> {
         match *spec {
             JobSpec::CopyChunk { chunk, from, to } if to == self.me => {
-                pull(&self.peers, &self.chunks, chunk, from).await?;
+                pull(&self.peers, &self.chunks, &self.metrics, chunk, from).await?;
                 Ok(JobReport::ChunkStored { chunk, on: to })
             }
             JobSpec::CopyChunk { chunk, from, to } => {
@@ -87,6 +95,7 @@ impl JobRunner {
 pub async fn pull(
     peers: &Peers,
     chunks: &ChunkStore,
+    metrics: &Metrics,
     chunk: ChunkId,
     from: NodeId,
 ) -> Result<(), JobFault> {
@@ -94,7 +103,9 @@ pub async fn pull(
         return Ok(());
     }
     let bytes = peers.get_chunk(from, chunk).await.map_err(|e| source_fault(&e))?;
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
     chunks.put(chunk, bytes).await.map_err(|e| store_fault(&e))?;
+    metrics.repaired(len);
     Ok(())
 }
 

@@ -23,6 +23,7 @@ use crate::fsck::FsckSlots;
 use crate::gc::{self, GcSettings};
 use crate::handshake::ClusterKey;
 use crate::http::{self, ApiState, WriteSettings};
+use crate::metrics::Metrics;
 use crate::net::TokioNet;
 use crate::peers::Peers;
 use crate::repair::JobRunner;
@@ -111,7 +112,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
     let peer_addr = local_addr(&peer_listener, config.peer_listen)?;
     let http_addr = local_addr(&http_listener, config.http_listen)?;
     let shutdown = CancellationToken::new();
-    let channels = DriverChannels::new();
+    let channels = DriverChannels::new(node.status().applied);
     let key = ClusterKey::from_secret(&config.cluster_secret);
     let transport = transport::start(TransportSetup {
         net: Arc::new(TokioNet),
@@ -128,7 +129,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         config.peers.iter().map(|p| (NodeId(p.id), p.http_addr)).collect();
     http_addrs.insert(id, http_addr);
     let peers = Arc::new(Peers::new(id, key, http_addrs));
-    let jobs = JobRunner::new(peers.clone(), chunks.clone(), channels.handle.clone_inputs());
+    let metrics = Arc::new(Metrics::default());
+    let jobs = JobRunner::new(
+        peers.clone(),
+        chunks.clone(),
+        channels.handle.clone_inputs(),
+        metrics.clone(),
+    );
     let usage_every = config.core_config().health.heartbeat_interval;
     tokio::spawn(report_usage(
         channels.handle.clone(),
@@ -152,6 +159,9 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         peers,
         settings,
         fsck: Arc::new(FsckSlots::new()),
+        shutdown: shutdown.clone(),
+        metrics,
+        links: transport.link_states(),
     });
     let http_shutdown = shutdown.clone();
     // Small responses must not wait out delayed ACKs: no Nagle on client connections.

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +35,24 @@ pub const DIAL_BACKOFF: (Duration, Duration) =
 pub struct Transport {
     links: Arc<BTreeMap<NodeId, mpsc::Sender<Message>>>,
     dropped: Arc<AtomicU64>,
+    states: LinkStates,
+}
+
+/// Whether each peer is connected now; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct LinkStates(Arc<BTreeMap<NodeId, AtomicBool>>);
+
+impl LinkStates {
+    /// Every peer and whether its connection is up, in id order.
+    pub fn snapshot(&self) -> Vec<(NodeId, bool)> {
+        self.0.iter().map(|(peer, up)| (*peer, up.load(Ordering::Relaxed))).collect()
+    }
+
+    fn set(&self, peer: NodeId, up: bool) {
+        if let Some(state) = self.0.get(&peer) {
+            state.store(up, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Transport {
@@ -53,6 +71,11 @@ impl Transport {
     /// Messages dropped because a queue was full.
     pub fn dropped_count(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Which peers are connected.
+    pub fn link_states(&self) -> LinkStates {
+        self.states.clone()
     }
 }
 
@@ -80,7 +103,11 @@ pub struct TransportSetup<N: Net> {
 pub fn start<N: Net>(setup: TransportSetup<N>) -> Transport {
     let mut links = BTreeMap::new();
     let mut accepted = BTreeMap::new();
+    let states = LinkStates(Arc::new(
+        setup.peers.iter().map(|(peer, _)| (*peer, AtomicBool::new(false))).collect(),
+    ));
     let link = Link {
+        states: states.clone(),
         net: setup.net.clone(),
         me: setup.me,
         key: setup.key.clone(),
@@ -105,7 +132,7 @@ pub fn start<N: Net>(setup: TransportSetup<N>) -> Transport {
         accepted,
         setup.shutdown,
     ));
-    Transport { links: Arc::new(links), dropped: Arc::new(AtomicU64::new(0)) }
+    Transport { links: Arc::new(links), dropped: Arc::new(AtomicU64::new(0)), states }
 }
 
 async fn accept_loop<N: Net>(
@@ -151,6 +178,7 @@ async fn accept_loop<N: Net>(
 }
 
 struct Link<N: Net> {
+    states: LinkStates,
     net: Arc<N>,
     me: NodeId,
     key: ClusterKey,
@@ -162,6 +190,7 @@ struct Link<N: Net> {
 impl<N: Net> Clone for Link<N> {
     fn clone(&self) -> Self {
         Self {
+            states: self.states.clone(),
             net: self.net.clone(),
             me: self.me,
             key: self.key.clone(),
@@ -194,7 +223,9 @@ impl<N: Net> Link<N> {
                 },
             };
             tracing::info!(node = %self.me, %peer, "peer connected");
+            self.states.set(peer, true);
             next = self.serve(peer, stream, &mut outbound, &mut accepted).await;
+            self.states.set(peer, false);
             if self.shutdown.is_cancelled() {
                 return;
             }

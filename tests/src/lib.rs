@@ -16,6 +16,7 @@ use dfs_runtime::core::ids::{ChunkId, Hash};
 use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
 
+pub mod sse;
 pub mod webdriver;
 pub mod workload;
 
@@ -275,8 +276,9 @@ impl TestCluster {
             .append(true)
             .open(node.log())
             .expect("log file");
+        // JSON logs: what operators ship to their log store, and what tests can parse.
         let child = Command::new(dfs_bin())
-            .args(["node", "--config"])
+            .args(["--log-format", "json", "node", "--config"])
             .arg(node.config.data_dir.join("node.toml"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

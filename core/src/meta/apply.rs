@@ -89,6 +89,7 @@ impl Namespace {
             version,
             size_bytes: write.content.size_bytes,
             hash: write.content.hash,
+            created: found.is_none(),
         })
     }
 
@@ -234,6 +235,7 @@ impl Namespace {
             version,
             size_bytes: content.size_bytes,
             hash: content.hash,
+            created: false,
         })
     }
 
@@ -304,16 +306,16 @@ impl Namespace {
         add: &[(ChunkId, NodeId)],
         remove: &[(ChunkId, NodeId)],
     ) -> Change {
-        let mut added = 0u32;
+        let mut added = Vec::new();
         for (chunk, node) in add {
-            if let Some(nodes) = self.replicas.get_mut(chunk) {
-                added += u32::from(nodes.insert(*node));
+            if self.replicas.get_mut(chunk).is_some_and(|nodes| nodes.insert(*node)) {
+                added.push((*chunk, *node));
             }
         }
-        let mut removed = 0u32;
+        let mut removed = Vec::new();
         for (chunk, node) in remove {
-            if let Some(nodes) = self.replicas.get_mut(chunk) {
-                removed += u32::from(nodes.remove(node));
+            if self.replicas.get_mut(chunk).is_some_and(|nodes| nodes.remove(node)) {
+                removed.push((*chunk, *node));
             }
         }
         Change::ReplicasUpdated { added, removed }

@@ -80,6 +80,14 @@ impl Namespace {
         self.entries.iter()
     }
 
+    /// Entries in path order from `start` on: for paged listings.
+    pub fn entries_from(
+        &self,
+        start: std::ops::Bound<&Path>,
+    ) -> impl Iterator<Item = (&Path, &Entry)> + '_ {
+        self.entries.range::<Path, _>((start, std::ops::Bound::Unbounded))
+    }
+
     /// Where the index says each chunk has copies, in chunk order after `after` (all from the
     /// start when `None`).
     pub fn replicas_after(

@@ -244,6 +244,7 @@ fn put_creates_the_file_and_its_parents() {
         version: Version(1),
         size_bytes: 1024,
         hash: body.hash,
+        created: true,
     };
     assert_eq!(change, Ok(written));
     for folder in ["/a", "/a/b"] {
@@ -267,7 +268,12 @@ fn put_creates_the_file_and_its_parents() {
 #[test]
 fn puts_append_versions_and_keep_the_owner() {
     let mut ns = Namespace::new();
-    setup(&mut ns, &[put("/f", 1), put_as("/f", Precondition::None, 2, "bob"), put("/f", 3)]);
+    setup(&mut ns, &[put("/f", 1), put_as("/f", Precondition::None, 2, "bob")]);
+    let change = run(&mut ns, &put("/f", 3));
+    assert!(
+        matches!(change, Ok(Change::FileWritten { created: false, .. })),
+        "a new version of a live file is a change, not a creation: {change:?}"
+    );
     let versions: Vec<u64> =
         ns.history(&p("/f")).expect("file").iter().map(|v| v.version.0).collect();
     assert_eq!(versions, [1, 2, 3]);
@@ -381,7 +387,10 @@ fn version_numbers_continue_across_delete_and_recreate() {
     setup(&mut ns, &[grant("/f", "dave", Some(Access::Write)), del("/f", Precondition::None)]);
     assert_eq!(ns.file_count(), 0);
     let change = run(&mut ns, &put_as("/f", Precondition::Absent, 3, "carol"));
-    assert!(matches!(change, Ok(Change::FileWritten { version: Version(3), .. })), "{change:?}");
+    assert!(
+        matches!(change, Ok(Change::FileWritten { version: Version(3), created: true, .. })),
+        "a file recreated after a delete is new again: {change:?}"
+    );
     let entry = ns.entry(&p("/f")).expect("revived");
     assert_eq!(entry.owner, user("carol"), "the reviver owns the new file");
     assert!(entry.grants.is_empty(), "grants of the deleted file do not carry over");
@@ -526,6 +535,7 @@ fn revert_writes_an_old_content_as_a_new_version() {
         version: Version(3),
         size_bytes: 1024,
         hash: old.hash,
+        created: false,
     };
     assert_eq!(change, Ok(written));
     let latest = ns.latest(&p("/f")).expect("live");

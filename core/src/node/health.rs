@@ -17,8 +17,9 @@ impl Node {
         let leading = self.consensus.role() == Role::Leader;
         if leading != self.detector.is_some() {
             self.detector = leading.then(|| Detector::new(self.now));
-            self.planner =
-                leading.then(|| crate::repair::Planner::new(self.config.repair, self.now));
+            let (me, term) = (self.config.id, self.consensus.term());
+            self.planner = leading
+                .then(|| crate::repair::Planner::new(self.config.repair, self.now, me, term));
         }
         let leader = self.consensus.leader();
         if leader != self.heartbeat_to {
@@ -55,7 +56,7 @@ impl Node {
         let retry = self.config.health.heartbeat_interval * 2;
         let changes = detector.changes(committed, self.now, &self.config.health, retry);
         for (node, health) in changes {
-            tracing::info!(node = %self.config.id, member = %node, health = health.as_str(), "failure detector: member health changed");
+            tracing::info!(node = %self.config.id, term = %self.consensus.term(), member = %node, health = health.as_str(), "failure detector: member health changed");
             self.propose_internal(Command::SetHealth { node, health });
         }
     }

@@ -302,7 +302,8 @@ impl Node {
         let now = (self.consensus.term(), self.consensus.role(), self.consensus.leader());
         if now != self.role_seen {
             let (term, role, leader) = now;
-            tracing::info!(node = %self.config.id, %term, role = role.as_str(), leader = ?leader, "role changed");
+            let known = leader.map_or_else(|| "none".to_owned(), |l| l.to_string());
+            tracing::info!(node = %self.config.id, %term, role = role.as_str(), leader = %known, "role changed");
             self.role_seen = now;
             self.outputs.push_back(Output::Event(Event::RoleChanged { term, role, leader }));
         }

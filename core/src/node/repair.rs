@@ -221,6 +221,27 @@ impl Node {
             .count()
     }
 
+    /// How far this node's scrub has got.
+    pub fn scrub_progress(&self) -> crate::repair::ScrubProgress {
+        self.scrub.progress()
+    }
+
+    /// Why this node cannot serve clients yet, for readiness probes; `None` when it can.
+    pub fn not_ready(&self) -> Option<String> {
+        let applied = self.namespace.applied_index();
+        if self.consensus.leader().is_none() {
+            return Some(
+                "no leader is known: an election is under way or a majority is unreachable".into(),
+            );
+        }
+        if !self.caught_up() {
+            let behind =
+                self.view_commit.map_or(String::new(), |c| format!(" (applied {applied} of {c})"));
+            return Some(format!("catching up with the leader's log{behind}"));
+        }
+        None
+    }
+
     /// Whether this node has applied everything committed before the leader last answered it
     /// (a restarted follower's own commit index may lag the leader's).
     fn caught_up(&self) -> bool {

@@ -12,6 +12,7 @@
 
 mod assess;
 mod bucket;
+pub mod explain;
 mod plan;
 mod queue;
 mod resync;
@@ -26,9 +27,9 @@ use serde::{Deserialize, Serialize};
 pub use assess::{assess, live_chunks, Assessment};
 pub use bucket::Bucket;
 pub use plan::{PassContext, Planner, PlannerAction};
-pub use queue::{DoneEntry, QueueEntry, QueueView, TaskKind, TaskState};
+pub use queue::{Blocked, DoneEntry, QueueEntry, QueueView, TaskKind, TaskState};
 pub use resync::{RecoverySummary, Resync, ResyncAction};
-pub use scrub::Scrub;
+pub use scrub::{Scrub, ScrubProgress};
 
 /// Largest chunk the chunker makes; buckets always hold at least this much.
 pub const CHUNK_BYTES_MAX: u64 = 8 << 20;

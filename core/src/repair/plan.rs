@@ -19,15 +19,15 @@ use std::time::Duration;
 
 use crate::command::{Command, DeclaredState};
 use crate::health::{Detector, Health, HealthConfig};
-use crate::ids::{ChunkId, JobId, NodeId};
+use crate::ids::{ChunkId, JobId, NodeId, Term};
 use crate::input::{JobFault, JobReport};
 use crate::meta::Namespace;
 use crate::placement::{self, Candidate};
 use crate::time::Instant;
 
 use super::{
-    assess, backoff, live_chunks, Bucket, DoneEntry, QueueEntry, QueueView, RepairConfig, TaskKind,
-    TaskState, CHUNK_BYTES_MAX,
+    assess, backoff, live_chunks, Blocked, Bucket, DoneEntry, QueueEntry, QueueView, RepairConfig,
+    TaskKind, TaskState, CHUNK_BYTES_MAX,
 };
 
 /// Shortest gap between two passes (a finished copy asks for a pass at once).
@@ -80,6 +80,9 @@ struct Retry {
 /// The leader's repair state. Built fresh when a node becomes leader.
 #[derive(Debug)]
 pub struct Planner {
+    // The leader it plans for, and its term (a planner lives for one leadership): for logs.
+    me: NodeId,
+    term: Term,
     config: RepairConfig,
     bucket: Bucket,
     in_flight: BTreeMap<JobId, Copy>,
@@ -89,6 +92,8 @@ pub struct Planner {
     removing: BTreeMap<(ChunkId, NodeId), Instant>,
     done: VecDeque<DoneEntry>,
     done_total: u64,
+    // When each chunk now queued was first seen needing a copy.
+    queued_since: BTreeMap<ChunkId, Instant>,
     failed_total: u64,
     view: QueueView,
     next_pass: Instant,
@@ -108,8 +113,10 @@ pub struct PassContext<'a> {
 
 impl Planner {
     /// A planner for a leader that took over at `now`.
-    pub fn new(config: RepairConfig, now: Instant) -> Self {
+    pub fn new(config: RepairConfig, now: Instant, me: NodeId, term: Term) -> Self {
         Self {
+            me,
+            term,
             config,
             bucket: Bucket::new(config.bytes_per_sec, CHUNK_BYTES_MAX, now),
             in_flight: BTreeMap::new(),
@@ -118,6 +125,7 @@ impl Planner {
             removing: BTreeMap::new(),
             done: VecDeque::new(),
             done_total: 0,
+            queued_since: BTreeMap::new(),
             failed_total: 0,
             view: QueueView { from_leader: true, ..QueueView::default() },
             next_pass: now,
@@ -194,7 +202,7 @@ impl Planner {
                 while self.done.len() > QueueView::DONE_MAX {
                     self.done.pop_front();
                 }
-                tracing::info!(chunk = %copy.chunk, from = %copy.from, to = %copy.to, kind = ?copy.kind, "chunk copied");
+                tracing::info!(node = %self.me, term = %self.term, chunk = %copy.chunk, from = %copy.from, to = %copy.to, kind = ?copy.kind, "repair finished");
                 vec![PlannerAction::Propose(Command::UpdateReplicas {
                     add: vec![(copy.chunk, copy.to)],
                     remove,
@@ -220,7 +228,7 @@ impl Planner {
         });
         retry.attempts += 1;
         retry.not_before = now.saturating_add(backoff(&self.config, retry.attempts));
-        tracing::warn!(chunk = %copy.chunk, from = %copy.from, to = %copy.to, attempts = retry.attempts, error = %why, "chunk copy failed");
+        tracing::warn!(node = %self.me, term = %self.term, chunk = %copy.chunk, from = %copy.from, to = %copy.to, attempts = retry.attempts, error = %why, "repair failed");
         retry.last_error = why;
     }
 
@@ -297,6 +305,8 @@ impl Planner {
                         state: TaskState::Pending,
                         attempts: 0,
                         last_error: None,
+                        blocked: None,
+                        waiting_ms: 0,
                     };
                     let retry = self.retries.get(&chunk);
                     if let Some(retry) = retry {
@@ -305,18 +315,22 @@ impl Planner {
                     }
                     bytes_pending += u64::from(len);
                     match (source, target) {
-                        (None, _) => entry.last_error = Some("no up node holds a copy".into()),
-                        (_, None) => entry.last_error = Some("no eligible target node".into()),
+                        (None, _) => entry.blocked = Some(Blocked::SourceDown),
+                        (_, None) => entry.blocked = Some(Blocked::NoTarget),
                         (Some(_), Some(_)) if retry.is_some_and(|r| r.not_before > now) => {
                             entry.state = TaskState::Failed;
+                            entry.blocked = Some(Blocked::RetryingAfterError);
                         }
                         (Some(from), Some(to)) => {
+                            entry.blocked = Some(Blocked::Throttled);
                             if self.in_flight.len() < self.config.jobs_max
                                 && self.bucket.take(u64::from(len), now)
                             {
+                                entry.blocked = None;
                                 let job = JobId(*next_job);
                                 *next_job += 1;
                                 let copy = Copy { chunk, len, kind, from, to, started: now };
+                                tracing::info!(node = %self.me, term = %self.term, %chunk, %from, %to, ?kind, "repair started");
                                 entry.state = TaskState::InProgress;
                                 detector.charge(to, u64::from(len));
                                 self.in_flight.insert(job, copy);
@@ -338,12 +352,21 @@ impl Planner {
             }
         }
         if !removes.is_empty() {
-            tracing::info!(copies = removes.len(), "dropping copies no longer needed");
+            tracing::info!(node = %self.me, term = %self.term, copies = removes.len(), "dropping copies no longer needed");
             actions.push(PlannerAction::Propose(Command::UpdateReplicas {
                 add: vec![],
                 remove: removes,
             }));
         }
+        let since = std::mem::take(&mut self.queued_since);
+        for entry in &mut entries {
+            let first = *self
+                .queued_since
+                .entry(entry.chunk)
+                .or_insert_with(|| since.get(&entry.chunk).copied().unwrap_or(now));
+            entry.waiting_ms = millis(now.saturating_duration_since(first));
+        }
+        let oldest_waiting_ms = entries.iter().map(|e| e.waiting_ms).max().unwrap_or(0);
         let total = entries.len();
         entries.truncate(QueueView::ENTRIES_MAX);
         self.view = QueueView {
@@ -354,6 +377,7 @@ impl Planner {
             done: self.done.iter().cloned().collect(),
             done_total: self.done_total,
             failed_total: self.failed_total,
+            oldest_waiting_ms,
         };
         actions
     }
@@ -466,7 +490,7 @@ impl Planner {
             };
             self.in_flight.insert(job, copy);
             self.rebalance_cursor = Some(chunk);
-            tracing::info!(%chunk, from = %fullest, to = %emptiest, "rebalancing a chunk");
+            tracing::info!(node = %self.me, term = %self.term, %chunk, from = %fullest, to = %emptiest, "rebalancing a chunk");
             actions.push(PlannerAction::Copy { job, chunk, from: fullest, to: emptiest });
             return;
         }
@@ -510,7 +534,13 @@ fn entry_for(copy: &Copy, state: TaskState, retry: Option<&Retry>) -> QueueEntry
         state,
         attempts: retry.map_or(0, |r| r.attempts),
         last_error: retry.map(|r| r.last_error.clone()),
+        blocked: None,
+        waiting_ms: 0,
     }
+}
+
+fn millis(elapsed: Duration) -> u64 {
+    u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn describe(fault: JobFault, copy: &Copy) -> String {

@@ -30,6 +30,32 @@ pub enum TaskKind {
     Rebalance,
 }
 
+/// Why a pending copy has not started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Blocked {
+    /// No up node holds a copy to read from.
+    SourceDown,
+    /// No up, active node without a copy has room for one.
+    NoTarget,
+    /// Waiting for a copy slot (`repair_jobs_max`) or bandwidth (`repair_bytes_per_sec`).
+    Throttled,
+    /// The last attempt failed; the next waits out its backoff.
+    RetryingAfterError,
+}
+
+impl Blocked {
+    /// A sentence for operators.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Blocked::SourceDown => "no up node holds a copy to copy from",
+            Blocked::NoTarget => "no up, active node without a copy is available to take one",
+            Blocked::Throttled => "waiting for a copy slot or bandwidth (repair limits)",
+            Blocked::RetryingAfterError => "the last attempt failed; retrying after a backoff",
+        }
+    }
+}
+
 /// One chunk that needs a copy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueEntry {
@@ -49,6 +75,10 @@ pub struct QueueEntry {
     pub attempts: u32,
     /// Why the last attempt failed, or why it cannot start.
     pub last_error: Option<String>,
+    /// What keeps a pending or failed copy from starting.
+    pub blocked: Option<Blocked>,
+    /// How long the chunk has been in the queue, in milliseconds.
+    pub waiting_ms: u64,
 }
 
 /// A copy that finished.
@@ -85,6 +115,8 @@ pub struct QueueView {
     pub done_total: u64,
     /// Copies failed since this node became leader.
     pub failed_total: u64,
+    /// How long the longest-waiting chunk has been in the queue, in milliseconds.
+    pub oldest_waiting_ms: u64,
 }
 
 impl QueueView {

@@ -16,6 +16,21 @@ use super::{Bucket, RepairConfig, CHUNK_BYTES_MAX};
 /// Index entries a step looks through for the next chunk of this node.
 const SCAN_MAX: usize = 10_000;
 
+/// How far scrub has got, for metrics and status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScrubProgress {
+    /// Passes over this node's copies finished since start.
+    pub passes: u64,
+    /// Copies verified in the pass under way.
+    pub pass_chunks: u64,
+    /// Copies verified since start.
+    pub chunks_verified: u64,
+    /// Bytes re-hashed since start.
+    pub bytes_verified: u64,
+    /// Copies found corrupt or missing since start.
+    pub corrupt_found: u64,
+}
+
 /// One node's scrub cursor and pace.
 #[derive(Debug)]
 pub struct Scrub {
@@ -27,6 +42,7 @@ pub struct Scrub {
     rest: Duration,
     // A pass ended (or found nothing): start the next at this instant.
     idle_until: Instant,
+    progress: ScrubProgress,
 }
 
 impl Scrub {
@@ -42,6 +58,7 @@ impl Scrub {
             in_flight: None,
             rest: config.scrub_rest,
             idle_until: now,
+            progress: ScrubProgress::default(),
         }
     }
 
@@ -65,7 +82,13 @@ impl Scrub {
             return None;
         }
         let Some(chunk) = self.next_chunk(namespace) else {
-            self.idle_until = now.saturating_add(self.rest);
+            if self.cursor.is_none() && self.progress.pass_chunks > 0 {
+                self.progress.passes += 1;
+                self.progress.pass_chunks = 0;
+            }
+            if self.cursor.is_none() {
+                self.idle_until = now.saturating_add(self.rest);
+            }
             return None;
         };
         let job = JobId(*next_job);
@@ -89,20 +112,28 @@ impl Scrub {
         now: Instant,
     ) -> Option<ChunkId> {
         let (_, chunk) = self.in_flight.take_if(|(j, _)| *j == job)?;
-        match result {
-            Ok(JobReport::ChunkVerified { intact: true, bytes, .. }) => {
+        let damaged = match result {
+            Ok(JobReport::ChunkVerified { intact, bytes, .. }) => {
                 self.bucket.charge(*bytes, now);
-                None
-            }
-            Ok(JobReport::ChunkVerified { intact: false, bytes, .. }) => {
-                self.bucket.charge(*bytes, now);
-                tracing::warn!(node = %self.me, %chunk, "scrub: copy is corrupt or missing");
-                Some(chunk)
+                self.progress.bytes_verified += bytes;
+                !intact
             }
             // A disk error reading it: the copy cannot be trusted either.
-            Err(JobFault::Corrupt) | Err(JobFault::Io) => Some(chunk),
-            _ => None,
+            Err(JobFault::Corrupt) | Err(JobFault::Io) => true,
+            _ => false,
+        };
+        self.progress.pass_chunks += 1;
+        self.progress.chunks_verified += 1;
+        if damaged {
+            tracing::warn!(node = %self.me, %chunk, "scrub: copy is corrupt or missing");
+            self.progress.corrupt_found += 1;
         }
+        damaged.then_some(chunk)
+    }
+
+    /// How far scrub has got.
+    pub fn progress(&self) -> ScrubProgress {
+        self.progress
     }
 
     fn next_chunk(&mut self, namespace: &Namespace) -> Option<ChunkId> {

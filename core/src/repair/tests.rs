@@ -271,6 +271,58 @@ fn scrub_replaces_a_corrupt_copy_from_a_good_one() {
             && fully_replicated(c, &data, 3, &ids(3))
     });
     assert!(repaired, "scrub found the corrupt copy and it was replaced");
+    let progress = cluster.node(n2).expect("n2").scrub_progress();
+    assert_eq!(progress.corrupt_found, 1, "{progress:?}");
+    assert!(progress.passes >= 1, "a whole pass went by before the corruption: {progress:?}");
+    assert!(progress.bytes_verified >= 3 * u64::from(MIB), "{progress:?}");
+}
+
+#[test]
+fn scrub_walks_past_a_long_run_of_other_nodes_chunks_without_resting() {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crate::command::{ChunkRef, Content, Precondition};
+    use crate::ids::{LogIndex, UnixMillis, UserName};
+    use crate::meta::Namespace;
+    use crate::path::Path;
+    use crate::time::Instant;
+
+    // Node 4 holds one chunk, which sorts after 12,000 chunks it does not hold.
+    let mut ns = Namespace::bootstrap(&ids(4));
+    let mut all: Vec<(ChunkId, u32)> = chunks("o", 12_001, 1);
+    all.sort();
+    let (mine, _) = *all.last().expect("chunks");
+    let on = |chunk: ChunkId| -> BTreeSet<NodeId> {
+        if chunk == mine {
+            [2, 3, 4].map(NodeId).into()
+        } else {
+            ids(3).into_iter().collect()
+        }
+    };
+    let refs: Vec<ChunkRef> =
+        all.iter().map(|&(id, len_bytes)| ChunkRef { id, len_bytes }).collect();
+    let replicas: BTreeMap<ChunkId, BTreeSet<NodeId>> =
+        all.iter().map(|&(c, _)| (c, on(c))).collect();
+    let put = Command::PutVersion {
+        path: Path::parse("/all").expect("path"),
+        precondition: Precondition::None,
+        content: Content { chunks: refs, size_bytes: 12_001, hash: Hash::of(b"all") },
+        author: UserName("a".into()),
+        created_at: UnixMillis(1),
+        replicas,
+        idempotency_key: None,
+    };
+    ns.apply(LogIndex(2), &put).expect("put");
+    let config = RepairConfig { scrub_rest: Duration::from_secs(3600), ..RepairConfig::default() };
+    let now = Instant::ZERO;
+    let mut scrub = super::Scrub::new(NodeId(4), &config, now);
+    let mut next_job = 1;
+    let found = (0..3).find_map(|_| scrub.step(now, &ns, &mut next_job));
+    assert_eq!(
+        found.map(|(_, chunk)| chunk),
+        Some(mine),
+        "the copy past the first 10,000 index entries is reached without resting an hour"
+    );
 }
 
 #[test]

@@ -104,7 +104,7 @@ fn describe_event(event: &Event) -> String {
 pub fn describe_change(change: &Change) -> String {
     match change {
         Change::FolderCreated { path } => format!("mkdir {path}"),
-        Change::FileWritten { path, version, size_bytes, hash } => {
+        Change::FileWritten { path, version, size_bytes, hash, .. } => {
             format!("write {path} {version} len={size_bytes} hash={hash}")
         }
         Change::FileDeleted { path, version } => format!("delete {path} {version}"),
@@ -117,7 +117,9 @@ pub fn describe_change(change: &Change) -> String {
         Change::NodeRemoved { node } => format!("remove-node {node}"),
         Change::NodeStateChanged { node, state } => format!("node-state {node} {state:?}"),
         Change::NodeHealthChanged { node, health } => format!("health {node} {}", health.as_str()),
-        Change::ReplicasUpdated { added, removed } => format!("replicas +{added} -{removed}"),
+        Change::ReplicasUpdated { added, removed } => {
+            format!("replicas +{} -{}", added.len(), removed.len())
+        }
     }
 }
 

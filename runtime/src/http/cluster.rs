@@ -12,7 +12,7 @@ use axum::Json;
 use dfs_core::command::{Command, DeclaredState, MemberRole, Reply};
 use dfs_core::ids::{ChunkId, NodeId};
 use dfs_core::meta::EntryKind;
-use dfs_core::repair::QueueView;
+use dfs_core::repair::{QueueEntry, QueueView};
 use dfs_core::Node;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -113,17 +113,9 @@ fn with_paths(node: &Node, queue: &QueueView, limit: usize) -> Value {
     let entries: Vec<Value> = shown
         .iter()
         .map(|e| {
-            json!({
-                "chunk": e.chunk.0.to_hex(),
-                "len_bytes": e.len_bytes,
-                "paths": paths.get(&e.chunk).cloned().unwrap_or_default(),
-                "kind": e.kind,
-                "source": e.source.map(|n| n.0),
-                "target": e.target.map(|n| n.0),
-                "state": e.state,
-                "attempts": e.attempts,
-                "last_error": e.last_error,
-            })
+            let mut entry = queue_entry(e);
+            entry["paths"] = json!(paths.get(&e.chunk).cloned().unwrap_or_default());
+            entry
         })
         .collect();
     let done: Vec<Value> = queue
@@ -146,6 +138,24 @@ fn with_paths(node: &Node, queue: &QueueView, limit: usize) -> Value {
         "recent_done": done,
         "done_total": queue.done_total,
         "failed_total": queue.failed_total,
+        "oldest_waiting_ms": queue.oldest_waiting_ms,
+    })
+}
+
+/// One queue entry as JSON.
+pub(super) fn queue_entry(e: &QueueEntry) -> Value {
+    json!({
+        "chunk": e.chunk.0.to_hex(),
+        "len_bytes": e.len_bytes,
+        "kind": e.kind,
+        "source": e.source.map(|n| n.0),
+        "target": e.target.map(|n| n.0),
+        "state": e.state,
+        "attempts": e.attempts,
+        "last_error": e.last_error,
+        "blocked": e.blocked,
+        "blocked_reason": e.blocked.map(|b| b.describe()),
+        "waiting_ms": e.waiting_ms,
     })
 }
 
@@ -236,7 +246,7 @@ async fn leader_of(state: &ApiState) -> Result<Option<NodeId>, ApiError> {
 }
 
 /// Sends the same request to `node`'s client API and returns its JSON answer (or its error).
-async fn forward(
+pub(super) async fn forward(
     state: &ApiState,
     node: Option<NodeId>,
     method: Method,

@@ -111,19 +111,23 @@ pub async fn replicate(
         .ok_or_else(|| {
             ApiError::new(StatusCode::BAD_REQUEST, "bad_source", "x-dfs-from must name a node")
         })?;
-    crate::repair::pull(&state.peers, &state.chunks, id, from).await.map_err(|fault| {
-        let (status, code) = match fault {
-            dfs_core::input::JobFault::SourceUnavailable => {
-                (StatusCode::BAD_GATEWAY, "source_unavailable")
-            }
-            dfs_core::input::JobFault::Corrupt => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "source_corrupt")
-            }
-            dfs_core::input::JobFault::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
-        };
-        ApiError::new(status, code, format!("copying {id} from {from} failed: {fault:?}"))
-    })?;
+    crate::repair::pull(&state.peers, &state.chunks, &state.metrics, id, from).await.map_err(
+        |fault| {
+            let (status, code) = match fault {
+                dfs_core::input::JobFault::SourceUnavailable => {
+                    (StatusCode::BAD_GATEWAY, "source_unavailable")
+                }
+                dfs_core::input::JobFault::Corrupt => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "source_corrupt")
+                }
+                dfs_core::input::JobFault::DiskFull => {
+                    (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
+                }
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
+            };
+            ApiError::new(status, code, format!("copying {id} from {from} failed: {fault:?}"))
+        },
+    )?;
     Ok(StatusCode::NO_CONTENT)
 }
 

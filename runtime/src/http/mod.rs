@@ -5,8 +5,12 @@
 mod cluster;
 mod dashboard;
 mod error;
+mod events;
+mod explain;
+mod files;
 mod fsck;
 pub(crate) mod internal;
+mod metrics;
 mod read;
 mod write;
 
@@ -21,6 +25,8 @@ use dfs_core::ids::{UnixMillis, UserName};
 use dfs_core::meta::{Entry, EntryKind};
 use dfs_core::{CommandError, Path};
 use serde_json::{json, Value};
+
+use tokio_util::sync::CancellationToken;
 
 use crate::driver::DriverHandle;
 use crate::fsck::FsckSlots;
@@ -42,6 +48,12 @@ pub struct ApiState {
     pub settings: WriteSettings,
     /// Limits on fsck work on this node.
     pub fsck: Arc<FsckSlots>,
+    /// Cancelled when the node stops (ends long-lived responses such as the event stream).
+    pub shutdown: CancellationToken,
+    /// Request and repair counters for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Which peers the raft transport is connected to.
+    pub links: crate::transport::LinkStates,
 }
 
 /// How writes are replicated and bounded on this node.
@@ -60,9 +72,12 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .merge(dashboard::routes())
         .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
         .route("/folders/{*path}", post(create_folder))
         .route("/list", get(list_root))
         .route("/list/{*path}", get(list))
+        .route("/files", get(files::files))
         .route("/files/{*path}", get(read::get_file).put(write::put_file).delete(delete_file))
         .route("/stat/{*path}", get(read::stat))
         .route("/nodes", get(cluster::nodes))
@@ -70,6 +85,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/nodes/{id}/recover", post(cluster::recover))
         .route("/nodes/{id}/drain", post(cluster::drain))
         .route("/replication-queue", get(cluster::replication_queue))
+        .route("/events", get(events::events))
+        .route("/metrics", get(metrics::metrics))
+        .route("/explain/file/{*path}", get(explain::file))
+        .route("/explain/node/{id}", get(explain::node))
         .route("/internal/replicate/{hash}", post(internal::replicate))
         .route("/fsck", get(fsck::fsck))
         .route("/internal/verify", post(fsck::verify))
@@ -79,12 +98,33 @@ pub fn router(state: ApiState) -> Router {
                 .put(internal::put_chunk)
                 .layer(DefaultBodyLimit::max(crate::store::chunks::CHUNK_BYTES_MAX + 1)),
         )
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
 
 /// The path in a URL (`a/b` after the route prefix) as a namespace path.
 pub fn parse_path(raw: &str) -> Result<Path, ApiError> {
     Path::parse(&format!("/{raw}")).map_err(|e| ApiError::from(CommandError::InvalidPath(e)))
+}
+
+/// Encodes a namespace path for a URL (each segment percent-encoded, `/` kept, no leading `/`).
+pub fn url_path(path: &str) -> String {
+    let trimmed = path.trim_start_matches('/');
+    trimmed
+        .split('/')
+        .map(|segment| {
+            segment
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Wall-clock milliseconds, stamped into commands by the node that receives them.
@@ -99,13 +139,18 @@ async fn submit(state: &ApiState, command: Command) -> Result<Reply, ApiError> {
     outcome.map_err(ApiError::from)
 }
 
+/// `GET /health`: liveness, readiness (with the reason when not ready) and this node's raft view.
 async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let view = state
         .driver
         .query(|node| {
             let s = node.status();
+            let not_ready = node.not_ready();
             json!({
                 "status": if s.leader.is_some() { "ok" } else { "no_leader" },
+                "live": true,
+                "ready": not_ready.is_none(),
+                "reason": not_ready,
                 "node": s.id.0,
                 "role": s.role.as_str(),
                 "term": s.term.0,
@@ -120,6 +165,26 @@ async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
         .await
         .map_err(|_| ApiError::stopping())?;
     Ok(Json(view))
+}
+
+/// `GET /health/live`: 200 while the node's core answers (503 once it is stopping).
+async fn live(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let id =
+        state.driver.query(|node| node.status().id.0).await.map_err(|_| ApiError::stopping())?;
+    Ok(Json(json!({ "live": true, "node": id })))
+}
+
+/// `GET /health/ready`: 200 when this node can serve reads and writes, else 503 with the reason.
+async fn ready(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+    let (id, not_ready) = state
+        .driver
+        .query(|node| (node.status().id.0, node.not_ready()))
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    match not_ready {
+        None => Ok(Json(json!({ "ready": true, "node": id }))),
+        Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)),
+    }
 }
 
 async fn create_folder(

@@ -114,8 +114,13 @@ pub async fn put_file(
             "a put committed as something else",
         ));
     };
-    let replicas: serde_json::Map<String, Value> =
-        report.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect();
+    let replicas: Value = Value::Object(
+        report.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect(),
+    );
+    tracing::info!(
+        node = %state.peers.me(), index = %index, path = %path, version = %version,
+        size_bytes, chunks = chunk_count, placed = %replicas, "file written"
+    );
     Ok((
         StatusCode::CREATED,
         Json(json!({

@@ -1,0 +1,132 @@
+//! `GET /events` (DESIGN §2 "change feed"): the node's change feed as server-sent events.
+//!
+//! Each event is one `data:` line of JSON with a `kind`; committed events carry the raft index as
+//! their SSE id, so `Last-Event-ID` (or `?after=ID`) resumes exactly where a client left off, on
+//! any node. A `reset` event says events were missed (the node no longer holds them): list again.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{ApiError, ApiState};
+use crate::feed::{Feed, FeedEvent, Position, Read};
+
+/// Events read from the feed at a time.
+const BATCH: usize = 256;
+/// A comment line this often keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Query of `GET /events`.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// Resume after this event id (as `Last-Event-ID`, which wins if both are given).
+    after: Option<String>,
+}
+
+/// `GET /events[?after=ID]`: the change feed from now on, or from after `Last-Event-ID`.
+pub async fn events(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(query): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let raw = match headers.get("last-event-id") {
+        Some(value) => Some(value.to_str().map_err(|_| bad_id("not text"))?.to_owned()),
+        None => query.after,
+    };
+    let resume = match raw.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
+        Some(raw) => Some(Position::parse(raw).ok_or_else(|| bad_id(raw))?),
+        None => None,
+    };
+    let feed = state.driver.feed().clone();
+    let changed = feed.watch();
+    let (cursor, gap) = match feed.cursor(resume) {
+        Read::Events(_, next) => (next, None),
+        Read::Gap { next, held_from } => (next, Some(held_from)),
+    };
+    let shutdown = state.shutdown.clone();
+    let reader = Reader { feed, changed, pending: VecDeque::new(), cursor, gap, shutdown };
+    let stream = futures_util::stream::unfold(reader, |mut reader| async move {
+        let event = reader.next().await?;
+        Some((Ok(event), reader))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+fn bad_id(raw: &str) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::BAD_REQUEST,
+        "bad_event_id",
+        format!("event id {raw:?} is not an index (\"1234\") or index.sub (\"1234.2\")"),
+    )
+}
+
+/// One client's place in the feed.
+struct Reader {
+    feed: Arc<Feed>,
+    changed: watch::Receiver<u64>,
+    pending: VecDeque<FeedEvent>,
+    cursor: u64,
+    /// A gap to report before anything else: the lowest index still held.
+    gap: Option<u64>,
+    shutdown: CancellationToken,
+}
+
+impl Reader {
+    /// The next SSE event; `None` ends the stream (the node is stopping).
+    async fn next(&mut self) -> Option<Event> {
+        if let Some(held_from) = self.gap.take() {
+            return Some(reset(held_from));
+        }
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(to_sse(&event));
+            }
+            // Seen before reading, so a push after the read wakes us.
+            self.changed.borrow_and_update();
+            match self.feed.read(self.cursor, BATCH) {
+                Read::Gap { next, held_from } => {
+                    self.cursor = next;
+                    return Some(reset(held_from));
+                }
+                Read::Events(events, next) if events.is_empty() => {
+                    self.cursor = next;
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => return None,
+                        changed = self.changed.changed() => changed.ok()?,
+                    }
+                }
+                Read::Events(events, next) => {
+                    self.cursor = next;
+                    self.pending.extend(events);
+                }
+            }
+        }
+    }
+}
+
+fn to_sse(event: &FeedEvent) -> Event {
+    let sse = Event::default().data(event.body.to_string());
+    match event.id() {
+        Some(id) => sse.id(id),
+        None => sse,
+    }
+}
+
+fn reset(held_from: u64) -> Event {
+    let body = json!({
+        "kind": "reset",
+        "held_from": held_from,
+        "reason": format!("events before index {held_from} are no longer held here; list the namespace again"),
+    });
+    Event::default().data(body.to_string())
+}
