@@ -213,6 +213,13 @@
     return list.length === 1 ? list[0] : `${list[0]} +${list.length - 1}`;
   }
 
+  /** The last error, else what blocks the entry (leaders that report it), else nothing. */
+  function waitingCell(e) {
+    if (e.last_error) return el("td", { class: "error-text", text: e.last_error, title: e.last_error });
+    const why = e.blocked_reason || (e.blocked ? String(e.blocked).replace(/_/g, " ") : "");
+    return el("td", { class: "blocked-text", text: why, title: why || null, "data-blocked": e.blocked || null });
+  }
+
   function renderQueue(q) {
     const summary = $("queue-summary");
     const pending = q.total
@@ -231,7 +238,7 @@
         el("td", { class: "nowrap", text: `${node(e.source)} → ${node(e.target)}` }),
         el("td", { class: "nowrap qstate-" + e.state, text: String(e.state).replace(/_/g, " ") }),
         el("td", { class: "num", text: e.attempts }),
-        el("td", { class: "error-text", text: e.last_error || "", title: e.last_error || null }),
+        waitingCell(e),
       ),
     );
     if (q.total > entries.length) rows.push(emptyRow(7, `… and ${q.total - entries.length} more`));
