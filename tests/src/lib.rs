@@ -3,7 +3,8 @@
 //! `tests/bad_input.rs`, `tests/fsck.rs`, `tests/chaos.rs`). This library is their harness: a
 //! [`TestCluster`] of node processes, each with its own ports and temp data dir, that can be
 //! killed with SIGKILL and restarted, helpers that wait on conditions with deadlines instead of
-//! sleeping and that damage stored chunks, and a client [`workload`] for fault tests.
+//! sleeping and that damage stored chunks, a client [`workload`] for fault tests, and a small
+//! [`webdriver`] client for the dashboard's browser test.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,17 +17,27 @@ use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
 
 pub mod sse;
+pub mod webdriver;
 pub mod workload;
+
+/// Cargo's target dir: `$CARGO_TARGET_DIR`, else the workspace's `target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// Where tests leave files for people to look at (screenshots): `<target dir>/test-artifacts`.
+pub fn artifact_dir() -> PathBuf {
+    target_dir().join("test-artifacts")
+}
 
 /// The `dfs` binary under test: `$DFS_BIN`, else `target/debug/dfs` (built by `scripts/test`).
 pub fn dfs_bin() -> PathBuf {
     if let Ok(bin) = std::env::var("DFS_BIN") {
         return bin.into();
     }
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let bin = target.join("debug/dfs");
+    let bin = target_dir().join("debug/dfs");
     assert!(
         bin.exists(),
         "{} is missing: run `cargo build -p dfs-cli` (scripts/test does)",

@@ -3,6 +3,7 @@
 //! whichever node received them.
 
 mod cluster;
+mod dashboard;
 mod error;
 mod events;
 mod explain;
@@ -69,6 +70,7 @@ pub struct WriteSettings {
 /// The router for the client API.
 pub fn router(state: ApiState) -> Router {
     Router::new()
+        .merge(dashboard::routes())
         .route("/health", get(health))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
