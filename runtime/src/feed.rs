@@ -175,6 +175,14 @@ impl Feed {
         Read::Events(Vec::new(), next)
     }
 
+    /// A cursor `recent` events back from the head (fewer if fewer are held): a new client's
+    /// backlog.
+    pub fn recent(&self, recent: usize) -> u64 {
+        let inner = self.lock();
+        let back = u64::try_from(recent.min(inner.events.len())).unwrap_or(0);
+        inner.next_seq - back
+    }
+
     /// Up to `max` events from `cursor` on.
     pub fn read(&self, cursor: u64, max: usize) -> Read {
         let inner = self.lock();

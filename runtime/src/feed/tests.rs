@@ -162,3 +162,15 @@ fn event_ids_parse_back() {
         assert_eq!(Position::parse(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn a_new_reader_can_start_with_the_latest_events() {
+    let feed = Feed::new(LogIndex(0));
+    for index in 1..=5 {
+        feed.record(&written(index, "/f", index == 1), 0);
+    }
+    let ids: Vec<Option<String>> =
+        events(&feed, feed.recent(2)).iter().map(FeedEvent::id).collect();
+    assert_eq!(ids, [Some("4".to_owned()), Some("5".to_owned())]);
+    assert_eq!(events(&feed, feed.recent(100)).len(), 5, "no more than are held");
+}

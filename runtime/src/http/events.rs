@@ -31,9 +31,12 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 pub struct EventsQuery {
     /// Resume after this event id (as `Last-Event-ID`, which wins if both are given).
     after: Option<String>,
+    /// Without a resume id: start with up to this many of the latest held events.
+    recent: Option<usize>,
 }
 
-/// `GET /events[?after=ID]`: the change feed from now on, or from after `Last-Event-ID`.
+/// `GET /events[?after=ID][?recent=N]`: the change feed from now on (after the last `N` events),
+/// or from after `Last-Event-ID`.
 pub async fn events(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -41,7 +44,7 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let raw = match headers.get("last-event-id") {
         Some(value) => Some(value.to_str().map_err(|_| bad_id("not text"))?.to_owned()),
-        None => query.after,
+        None => query.after.clone(),
     };
     let resume = match raw.as_deref().map(str::trim).filter(|raw| !raw.is_empty()) {
         Some(raw) => Some(Position::parse(raw).ok_or_else(|| bad_id(raw))?),
@@ -49,9 +52,12 @@ pub async fn events(
     };
     let feed = state.driver.feed().clone();
     let changed = feed.watch();
-    let (cursor, gap) = match feed.cursor(resume) {
-        Read::Events(_, next) => (next, None),
-        Read::Gap { next, held_from } => (next, Some(held_from)),
+    let (cursor, gap) = match (resume, query.recent) {
+        (None, Some(recent)) => (feed.recent(recent), None),
+        _ => match feed.cursor(resume) {
+            Read::Events(_, next) => (next, None),
+            Read::Gap { next, held_from } => (next, Some(held_from)),
+        },
     };
     let shutdown = state.shutdown.clone();
     let reader = Reader { feed, changed, pending: VecDeque::new(), cursor, gap, shutdown };

@@ -248,7 +248,8 @@
   // ---- events --------------------------------------------------------------------------------
 
   function connectEvents() {
-    const source = new EventSource("/events");
+    // The last 50 events the node holds first, then live (reconnects resume by Last-Event-ID).
+    const source = new EventSource("/events?recent=50");
     source.onopen = () => eventsStatus("live", "live");
     source.onmessage = (message) => {
       let event;
