@@ -47,7 +47,7 @@ pub(crate) fn print(
 pub async fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     let mut nodes = Vec::new();
     for node in client.nodes() {
-        let one = Client::new(vec![node.clone()])?;
+        let one = client.for_node(node);
         let view = match one.http().get(format!("{node}/health")).send().await {
             Ok(response) => json_or_error(response)
                 .await
