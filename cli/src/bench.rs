@@ -109,7 +109,7 @@ async fn measure(
     dev_cluster::wait_ready(nodes).await?;
     let urls: Vec<String> =
         nodes.iter().map(|n| format!("http://{}", n.config.http_listen)).collect();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let http = dfs_runtime::tls::client_builder().timeout(Duration::from_secs(600)).build()?;
     wait_for_leader(&http, &urls).await?;
     let large = Bytes::from(random(args.large_mib << 20));
     let started = Instant::now();

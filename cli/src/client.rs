@@ -2,6 +2,7 @@
 //! node's address and moves to the next one when a node cannot be reached or has no leader yet,
 //! replaying the request. Errors from the API come back as their message and stable code.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -34,20 +35,29 @@ pub struct ApiFailure {
 }
 
 impl Client {
-    /// A client for these base URLs (`http://host:port`), tried in order.
-    pub fn new(nodes: Vec<String>) -> anyhow::Result<Self> {
+    /// A client for these base URLs (`http://host:port` or `https://...`), tried in order.
+    /// With `ca_cert` (a PEM file), HTTPS trusts exactly those certificates (a cluster CA or a
+    /// self-signed node certificate); without it, the system's roots.
+    pub fn new(nodes: Vec<String>, ca_cert: Option<&Path>) -> anyhow::Result<Self> {
         if nodes.is_empty() {
             bail!("no node given: use --node URL (repeatable) or DFS_NODES=url,url");
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(2))
-            .build()
-            .context("building the HTTP client")?;
+        let mut builder =
+            dfs_runtime::tls::client_builder().connect_timeout(Duration::from_secs(2));
+        if let Some(ca) = ca_cert {
+            builder = builder.tls_certs_only(dfs_runtime::tls::load_roots(ca)?);
+        }
+        let http = builder.build().context("building the HTTP client")?;
         let nodes = nodes
             .into_iter()
             .map(|n| if n.contains("://") { n } else { format!("http://{n}") })
             .collect();
         Ok(Self { nodes, http })
+    }
+
+    /// The same client (same trust) for one of the nodes only.
+    pub fn for_node(&self, node: &str) -> Self {
+        Self { nodes: vec![node.to_owned()], http: self.http.clone() }
     }
 
     /// The nodes, in the order tried.

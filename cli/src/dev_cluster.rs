@@ -103,6 +103,10 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             gc_interval_secs: 60,
             gc_grace_secs: 3600,
             healing: Default::default(),
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            limits: Default::default(),
         };
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::write(config_path(dir, id), config.to_toml())?;
@@ -147,7 +151,7 @@ pub fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
 pub async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     for node in started.iter_mut() {
-        let client = Client::new(vec![format!("http://{}", node.config.http_listen)])?;
+        let client = Client::new(vec![format!("http://{}", node.config.http_listen)], None)?;
         loop {
             if client.get_json("/health").await.is_ok() {
                 break;

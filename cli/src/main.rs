@@ -30,6 +30,10 @@ struct Cli {
         value_delimiter = ','
     )]
     node_urls: Vec<String>,
+    /// PEM certificate(s) to trust for https:// nodes (a cluster CA or a self-signed node
+    /// certificate) instead of the system's roots.
+    #[arg(long, global = true, env = "DFS_CA_CERT")]
+    ca_cert: Option<std::path::PathBuf>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -43,7 +47,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Run one cluster member (or, with drain/remove, manage one).
-    Node(node_cmd::NodeArgs),
+    Node(Box<node_cmd::NodeArgs>),
     /// Run a local cluster of N nodes, each its own process, until Ctrl-C.
     DevCluster(dev_cluster::DevClusterArgs),
     /// Measure a local 3-node cluster against disk baselines from the same run.
@@ -153,20 +157,21 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let urls: Vec<String> =
         cli.node_urls.iter().filter(|u| !u.trim().is_empty()).cloned().collect();
-    let client = || client::Client::new(urls.clone());
+    let ca_cert = cli.ca_cert.clone();
+    let client = || client::Client::new(urls.clone(), ca_cert.as_deref());
     match cli.command {
-        Cmd::Node(node_cmd::NodeArgs { action: Some(action), .. }) => match action {
-            node_cmd::NodeAction::Drain { id, wait } => {
+        Cmd::Node(mut args) => match args.action.take() {
+            Some(node_cmd::NodeAction::Drain { id, wait }) => {
                 cluster_cmds::drain(&client()?, id, wait, cli.json).await
             }
-            node_cmd::NodeAction::Add { id, learner } => {
+            Some(node_cmd::NodeAction::Add { id, learner }) => {
                 cluster_cmds::add(&client()?, id, learner, cli.json).await
             }
-            node_cmd::NodeAction::Remove { id } => {
+            Some(node_cmd::NodeAction::Remove { id }) => {
                 cluster_cmds::remove(&client()?, id, cli.json).await
             }
+            None => node_cmd::run(*args).await,
         },
-        Cmd::Node(args) => node_cmd::run(args).await,
         Cmd::Queue { limit } => cluster_cmds::queue(&client()?, limit, cli.json).await,
         Cmd::Recover { node } => cluster_cmds::recover(&client()?, node, cli.json).await,
         Cmd::DevCluster(args) => dev_cluster::run(args).await,

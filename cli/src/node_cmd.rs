@@ -42,6 +42,15 @@ pub struct NodeArgs {
     /// Durable copies needed before a write is acknowledged: one, majority or all.
     #[arg(long, env = "DFS_WRITE_QUORUM", value_parser = parse_quorum)]
     pub write_quorum: Option<WriteQuorum>,
+    /// PEM certificate chain: serve the HTTP API over HTTPS only (needs --tls-key).
+    #[arg(long, env = "DFS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "DFS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates to trust when calling other nodes over HTTPS (default: --tls-cert).
+    #[arg(long, env = "DFS_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// What `dfs node ACTION` does to a member of a running cluster.
@@ -116,6 +125,10 @@ impl NodeArgs {
                     gc_interval_secs: 60,
                     gc_grace_secs: 3600,
                     healing: Default::default(),
+                    tls_cert: None,
+                    tls_key: None,
+                    tls_ca: None,
+                    limits: Default::default(),
                 }
             }
         };
@@ -142,6 +155,15 @@ impl NodeArgs {
         }
         if let Some(v) = self.write_quorum {
             config.write_quorum = v;
+        }
+        if let Some(v) = self.tls_cert {
+            config.tls_cert = Some(v);
+        }
+        if let Some(v) = self.tls_key {
+            config.tls_key = Some(v);
+        }
+        if let Some(v) = self.tls_ca {
+            config.tls_ca = Some(v);
         }
         config.check()?;
         Ok(config)

@@ -49,7 +49,7 @@ pub async fn status(client: &Client, watch: Option<f64>, json: bool) -> anyhow::
 async fn gather(client: &Client) -> anyhow::Result<Value> {
     let mut nodes = Vec::new();
     for node in client.nodes() {
-        let one = Client::new(vec![node.clone()])?;
+        let one = client.for_node(node);
         let view = match one.http().get(format!("{node}/health")).send().await {
             Ok(response) => {
                 json_or_error(response).await.unwrap_or_else(|e| json!({ "error": e.to_string() }))

@@ -204,4 +204,32 @@ mod tests {
         let bytes = postcard::to_allocvec(&"/a/../b".to_owned()).expect("encodes");
         assert!(postcard::from_bytes::<Path>(&bytes).is_err());
     }
+
+    #[test]
+    fn the_fuzz_body_holds_on_edge_cases_and_seeded_input() {
+        use rand::{Rng, SeedableRng};
+        let edges = [
+            "/".to_owned(),
+            "/a".to_owned(),
+            "/a/b".to_owned(),
+            "/./a".to_owned(),
+            "//".to_owned(),
+            "/a/".to_owned(),
+            "/x".repeat(64),
+            "/x".repeat(65),
+            format!("/{}", "n".repeat(255)),
+            format!("/{}", "é".repeat(130)),
+        ];
+        for raw in &edges {
+            crate::testing::fuzz::path_parse(raw.as_bytes());
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let alphabet = b"/.a\0";
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..24);
+            let bytes: Vec<u8> =
+                (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
+            crate::testing::fuzz::path_parse(&bytes);
+        }
+    }
 }

@@ -9,6 +9,10 @@ use dfs_core::ids::NodeId;
 use dfs_core::WriteQuorum;
 use serde::{Deserialize, Serialize};
 
+mod limits;
+
+pub use limits::LimitsConfig;
+
 /// Everything `dfs node` needs to start.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +51,20 @@ pub struct NodeConfig {
     /// Failure detection and self-healing (the `[healing]` table).
     #[serde(default)]
     pub healing: HealingConfig,
+    /// PEM certificate chain: with [`Self::tls_key`], the HTTP listener speaks only HTTPS. It
+    /// must name the addresses clients and peers dial (IP SANs for `http_addr`s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of [`Self::tls_cert`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM certificates this node trusts when it calls other nodes' HTTPS listeners (chunk
+    /// transfer, forwarding); default: [`Self::tls_cert`] (one certificate or CA for the cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<PathBuf>,
+    /// Limits on clients and peers (the `[limits]` table).
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// Failure detection, re-replication, recovery sync, scrub and rebalance settings.
@@ -200,7 +218,13 @@ impl NodeConfig {
         if self.replication_factor == 0 {
             return Err(ConfigFileError::Invalid("replication_factor must be at least 1"));
         }
-        Ok(())
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigFileError::Invalid("tls_cert and tls_key must be given together"));
+        }
+        if self.tls_ca.is_some() && self.tls_cert.is_none() {
+            return Err(ConfigFileError::Invalid("tls_ca needs tls_cert and tls_key"));
+        }
+        self.limits.check()
     }
 
     /// The founding voters: as configured, or this node and every peer.
@@ -248,6 +272,10 @@ mod tests {
             gc_interval_secs: 60,
             gc_grace_secs: 3600,
             healing: HealingConfig { reassign_after_secs: 45, ..HealingConfig::default() },
+            tls_cert: None,
+            tls_key: None,
+            tls_ca: None,
+            limits: LimitsConfig::default(),
         }
     }
 
@@ -268,6 +296,31 @@ mod tests {
         me.peers[0].id = 1;
         assert!(me.check().is_err());
         assert!(toml::from_str::<NodeConfig>("id = 1\nbogus = 2").is_err());
+        let mut half_tls = sample();
+        half_tls.tls_cert = Some("cert.pem".into());
+        assert!(
+            matches!(half_tls.check(), Err(ConfigFileError::Invalid(m)) if m.contains("tls_key"))
+        );
+        let mut tiny_frames = sample();
+        tiny_frames.limits.frame_bytes_max = 1000;
+        assert!(
+            matches!(tiny_frames.check(), Err(ConfigFileError::Invalid(m)) if m.contains("frame_bytes_max"))
+        );
+    }
+
+    #[test]
+    fn tls_and_limits_round_trip_through_toml() {
+        let mut config = sample();
+        config.tls_cert = Some("/etc/dfs/cert.pem".into());
+        config.tls_key = Some("/etc/dfs/key.pem".into());
+        config.limits.requests_per_sec = 50;
+        let text = config.to_toml();
+        assert!(text.contains("[limits]"), "{text}");
+        let back: NodeConfig = toml::from_str(&text).expect("parses");
+        assert_eq!(back, config);
+        assert_eq!(back.check().ok(), Some(()));
+        let limits: LimitsConfig = toml::from_str("connections_per_ip_max = 7").expect("parses");
+        assert_eq!(limits, LimitsConfig { connections_per_ip_max: 7, ..LimitsConfig::default() });
     }
 
     #[test]

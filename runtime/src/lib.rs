@@ -8,7 +8,9 @@
 pub mod chunker;
 pub mod clock;
 pub mod config;
+pub mod conns;
 pub mod driver;
+pub mod failpoint;
 pub mod feed;
 pub mod fsck;
 pub mod gc;
@@ -21,6 +23,7 @@ pub mod ports;
 pub mod repair;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod transport;
 
 pub use dfs_core as core;

@@ -18,6 +18,7 @@ use dfs_core::ids::{ChunkId, Hash, NodeId};
 
 use crate::fsck::verify::{CopyState, VerifyAnswer, VerifyRequest, VERIFY_CHUNKS_MAX};
 use crate::handshake::ClusterKey;
+use crate::tls::PeerHttp;
 
 /// Header naming the node that makes a chunk request.
 pub const NODE_HEADER: &str = "x-dfs-node";
@@ -101,23 +102,29 @@ pub trait ChunkTransfer: Send + Sync + 'static {
     fn verify(&self, node: NodeId, addr: SocketAddr, body: Bytes) -> TransferFuture<'_, Bytes>;
 }
 
+/// Idle pooled connections to other nodes are dropped after this, well before the listeners'
+/// header read timeout closes them (reusing a connection the server is closing fails a request).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Chunk transfer over the nodes' HTTP listeners, with a cluster token per request.
 pub struct HttpTransfer {
     me: NodeId,
     key: ClusterKey,
+    scheme: &'static str,
     client: reqwest::Client,
 }
 
 impl HttpTransfer {
-    /// A transfer client for node `me`.
-    pub fn new(me: NodeId, key: ClusterKey) -> Self {
-        let client = reqwest::Client::builder()
+    /// A transfer client for node `me`, reaching other nodes as `http` says.
+    pub fn new(me: NodeId, key: ClusterKey, http: &PeerHttp) -> Result<Self, reqwest::Error> {
+        let client = http
+            .client_builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(TRANSFER_TIMEOUT)
             .pool_max_idle_per_host(16)
-            .build()
-            .unwrap_or_default();
-        Self { me, key, client }
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build()?;
+        Ok(Self { me, key, scheme: http.scheme(), client })
     }
 
     fn request(
@@ -130,7 +137,7 @@ impl HttpTransfer {
         let token = self.key.chunk_token(self.me, method.as_str(), &hex);
         let route = if method == reqwest::Method::POST { "replicate" } else { "chunks" };
         self.client
-            .request(method, format!("http://{addr}/internal/{route}/{hex}"))
+            .request(method, format!("{}://{addr}/internal/{route}/{hex}", self.scheme))
             .header(NODE_HEADER, self.me.0.to_string())
             .header(TOKEN_HEADER, token.to_hex().as_str())
     }
@@ -192,7 +199,7 @@ impl ChunkTransfer for HttpTransfer {
             let token = self.key.verify_token(self.me, &body);
             let request = self
                 .client
-                .post(format!("http://{addr}/internal/verify"))
+                .post(format!("{}://{addr}/internal/verify", self.scheme))
                 .timeout(VERIFY_TIMEOUT)
                 .header(NODE_HEADER, self.me.0.to_string())
                 .header(TOKEN_HEADER, token.to_hex().as_str())
@@ -217,24 +224,40 @@ pub struct Peers {
     key: ClusterKey,
     http_addrs: BTreeMap<NodeId, SocketAddr>,
     transfer: Arc<dyn ChunkTransfer>,
+    scheme: &'static str,
+    forwarder: reqwest::Client,
 }
 
 impl Peers {
     /// A directory of `http_addrs` (this node's own included) for node `me`, moving chunks over
-    /// HTTP.
-    pub fn new(me: NodeId, key: ClusterKey, http_addrs: BTreeMap<NodeId, SocketAddr>) -> Self {
-        let transfer = Arc::new(HttpTransfer::new(me, key.clone()));
-        Self::with_transfer(me, key, http_addrs, transfer)
+    /// HTTP(S) as `http` says.
+    pub fn new(
+        me: NodeId,
+        key: ClusterKey,
+        http_addrs: BTreeMap<NodeId, SocketAddr>,
+        http: &PeerHttp,
+    ) -> Result<Self, reqwest::Error> {
+        let transfer = Arc::new(HttpTransfer::new(me, key.clone(), http)?);
+        let forwarder = http.client_builder().pool_idle_timeout(POOL_IDLE_TIMEOUT).build()?;
+        Ok(Self { me, key, http_addrs, transfer, scheme: http.scheme(), forwarder })
     }
 
-    /// The same, moving chunks with `transfer` (the simulation's).
+    /// The same, moving chunks with `transfer` (the simulation's) and forwarding over plain HTTP.
     pub fn with_transfer(
         me: NodeId,
         key: ClusterKey,
         http_addrs: BTreeMap<NodeId, SocketAddr>,
         transfer: Arc<dyn ChunkTransfer>,
-    ) -> Self {
-        Self { me, key, http_addrs, transfer }
+    ) -> Result<Self, reqwest::Error> {
+        let forwarder = PeerHttp::plain().client_builder().build()?;
+        Ok(Self { me, key, http_addrs, transfer, scheme: "http", forwarder })
+    }
+
+    /// The client and base URL (`http://addr` or `https://addr`) for forwarding a client
+    /// request to `node`, if its address is known.
+    pub fn forward_target(&self, node: NodeId) -> Option<(&reqwest::Client, String)> {
+        let addr = self.http_addrs.get(&node)?;
+        Some((&self.forwarder, format!("{}://{addr}", self.scheme)))
     }
 
     /// This node.

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use dfs_core::ids::NodeId;
 use dfs_core::Node;
 use rand::RngCore;
@@ -22,6 +21,8 @@ use crate::driver::{self, DriverChannels, DriverHandle, DriverInput};
 use crate::fsck::FsckSlots;
 use crate::gc::{self, GcSettings};
 use crate::handshake::ClusterKey;
+use crate::http::limits::RateLimiter;
+use crate::http::serve::ServeSettings;
 use crate::http::{self, ApiState, WriteSettings};
 use crate::metrics::Metrics;
 use crate::net::TokioNet;
@@ -29,6 +30,7 @@ use crate::peers::Peers;
 use crate::repair::JobRunner;
 use crate::store::chunks::{ChunkStore, StoreError};
 use crate::store::raft_log::{RaftStore, RaftStoreError};
+use crate::tls::{self, PeerHttp, TlsError};
 use crate::transport::{self, TransportSetup};
 
 /// Why a node could not start or had to stop.
@@ -61,6 +63,12 @@ pub enum RuntimeError {
     /// The core refused the configuration or the recovered state.
     #[error("node refused its configuration or stored state: {0}")]
     Core(#[from] dfs_core::ConfigError),
+    /// The TLS certificate, key or trusted roots are unusable.
+    #[error("TLS setup failed")]
+    Tls(#[from] TlsError),
+    /// The HTTP client for other nodes could not be built.
+    #[error("cannot build the HTTP client for other nodes")]
+    HttpClient(#[source] reqwest::Error),
     /// A background task died.
     #[error("a node task failed")]
     Task,
@@ -107,6 +115,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
     tracing::info!(node = %id, seed, fresh = recovered.is_empty(), "node starting");
     let clock = Clock::start();
     let node = Node::new(config.core_config(), recovered, seed, clock.now())?;
+    let (serve_settings, peer_http) = tls_setup(&config)?;
     let peer_listener = bind(config.peer_listen).await?;
     let http_listener = bind(config.http_listen).await?;
     let peer_addr = local_addr(&peer_listener, config.peer_listen)?;
@@ -121,14 +130,16 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         listener: peer_listener,
         peers: config.peers.iter().map(|p| (NodeId(p.id), p.peer_addr)).collect(),
         inbound: channels.handle.clone_inputs(),
-        frame_bytes_max: dfs_core::wire::FRAME_BYTES_MAX_DEFAULT,
+        frame_bytes_max: config.limits.frame_bytes_max,
+        handshakes_per_ip_max: config.limits.peer_handshakes_per_ip_max,
         shutdown: shutdown.clone(),
     });
     let chunks = ChunkStore::open(&data_dir).await?;
     let mut http_addrs: BTreeMap<NodeId, SocketAddr> =
         config.peers.iter().map(|p| (NodeId(p.id), p.http_addr)).collect();
     http_addrs.insert(id, http_addr);
-    let peers = Arc::new(Peers::new(id, key, http_addrs));
+    let peers =
+        Arc::new(Peers::new(id, key, http_addrs, &peer_http).map_err(RuntimeError::HttpClient)?);
     let metrics = Arc::new(Metrics::default());
     let jobs = JobRunner::new(
         peers.clone(),
@@ -153,7 +164,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         grace: Duration::from_secs(config.gc_grace_secs),
     };
     tokio::spawn(gc::run(channels.handle.clone(), chunks.clone(), gc_settings, shutdown.clone()));
-    let api = http::router(ApiState {
+    let limiter = RateLimiter::new(config.limits.requests_per_sec, config.limits.request_burst);
+    let state = ApiState {
         driver: channels.handle.clone(),
         chunks,
         peers,
@@ -162,21 +174,15 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         shutdown: shutdown.clone(),
         metrics,
         links: transport.link_states(),
-    });
-    let http_shutdown = shutdown.clone();
-    // Small responses must not wait out delayed ACKs: no Nagle on client connections.
-    let http_listener = http_listener.tap_io(|stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    let http = tokio::spawn(async move {
-        axum::serve(http_listener, api)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
-            .await
-    });
+    };
+    let api = http::router(state, limiter);
+    let scheme = peer_http.scheme();
+    let http =
+        tokio::spawn(http::serve::serve(http_listener, api, serve_settings, shutdown.clone()));
     let driver =
         tokio::spawn(driver::run(node, clock, channels, transport, jobs, store, shutdown.clone()));
-    write_endpoints(&data_dir, id, peer_addr, http_addr);
-    tracing::info!(node = %id, %peer_addr, %http_addr, "node listening");
+    write_endpoints(&data_dir, id, peer_addr, http_addr, scheme);
+    tracing::info!(node = %id, %peer_addr, %http_addr, scheme, "node listening");
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let driven = driver.await;
@@ -217,6 +223,26 @@ async fn report_usage(
     }
 }
 
+/// The HTTP listener's settings and how this node calls other nodes, from the TLS and limits
+/// options: HTTPS everywhere when a certificate is configured, plain HTTP otherwise.
+fn tls_setup(config: &NodeConfig) -> Result<(ServeSettings, PeerHttp), RuntimeError> {
+    let (tls, peer_http) = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let server = tls::server_config(cert, key)?;
+            let ca = config.tls_ca.as_deref().unwrap_or(cert);
+            (Some(tokio_rustls::TlsAcceptor::from(server)), PeerHttp::tls(ca)?)
+        }
+        _ => (None, PeerHttp::plain()),
+    };
+    let settings = ServeSettings {
+        tls,
+        connections_per_ip_max: config.limits.connections_per_ip_max,
+        header_read_timeout: config.limits.header_read_timeout(),
+        body_read_timeout: config.limits.body_read_timeout(),
+    };
+    Ok((settings, peer_http))
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener, RuntimeError> {
     TcpListener::bind(addr).await.map_err(|source| RuntimeError::Bind { addr, source })
 }
@@ -225,8 +251,15 @@ fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, R
     listener.local_addr().map_err(|source| RuntimeError::Bind { addr: asked, source })
 }
 
-fn write_endpoints(data_dir: &std::path::Path, id: NodeId, peer: SocketAddr, http: SocketAddr) {
+fn write_endpoints(
+    data_dir: &std::path::Path,
+    id: NodeId,
+    peer: SocketAddr,
+    http: SocketAddr,
+    scheme: &str,
+) {
     let text = serde_json::json!({
+        "scheme": scheme,
         "id": id.0,
         "pid": std::process::id(),
         "peer_addr": peer.to_string(),

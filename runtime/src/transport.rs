@@ -2,7 +2,10 @@
 //! core's frames both ways. The lower id dials (reconnecting with backoff), the higher id
 //! accepts; a newer accepted connection replaces an older one. Outbound queues are bounded and
 //! drop when full (raft retransmits); inbound frames apply back-pressure to the socket. A peer
-//! that fails the handshake or sends an undecodable frame is logged and disconnected.
+//! that fails the handshake, or sends a frame over `frame_bytes_max` or one that does not decode,
+//! is logged and disconnected. At most `handshakes_per_ip_max` unauthenticated connections per IP
+//! (and [`HANDSHAKES_INFLIGHT_MAX`] in all) may be in their handshake; more are closed at once,
+//! so strangers cannot crowd out a peer that reconnects.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,13 +20,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, ReadHalf, Wri
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::conns::ConnCounter;
 use crate::driver::DriverInput;
 use crate::handshake::{self, ClusterKey};
 use crate::net::Net;
 
 /// Messages queued for one peer before new ones are dropped.
 pub const OUTBOUND_QUEUE_MAX: usize = 4096;
-/// Handshakes running at once; more connections wait.
+/// Handshakes running at once; more connections are closed at once.
 pub const HANDSHAKES_INFLIGHT_MAX: usize = 64;
 /// Backoff between dial attempts: from the first to the largest. The largest is short because a
 /// restarted peer waits for the lower id to dial it: its catch-up starts at most this late.
@@ -95,6 +99,8 @@ pub struct TransportSetup<N: Net> {
     pub inbound: mpsc::Sender<DriverInput>,
     /// Largest frame accepted or sent.
     pub frame_bytes_max: u32,
+    /// Connections from one IP address that may be in their handshake at once.
+    pub handshakes_per_ip_max: u32,
     /// Stops every task.
     pub shutdown: CancellationToken,
 }
@@ -127,24 +133,34 @@ pub fn start<N: Net>(setup: TransportSetup<N>) -> Transport {
     tokio::spawn(accept_loop(
         setup.net,
         setup.listener,
-        setup.key,
-        setup.me,
-        accepted,
+        Acceptor {
+            key: setup.key,
+            me: setup.me,
+            routes: Arc::new(accepted),
+            handshakes_per_ip_max: setup.handshakes_per_ip_max,
+        },
         setup.shutdown,
     ));
     Transport { links: Arc::new(links), dropped: Arc::new(AtomicU64::new(0)), states }
 }
 
+/// What the accept loop needs besides the listener.
+struct Acceptor<S> {
+    key: ClusterKey,
+    me: NodeId,
+    routes: Arc<BTreeMap<NodeId, mpsc::Sender<S>>>,
+    handshakes_per_ip_max: u32,
+}
+
 async fn accept_loop<N: Net>(
     net: Arc<N>,
     listener: N::Listener,
-    key: ClusterKey,
-    me: NodeId,
-    routes: BTreeMap<NodeId, mpsc::Sender<N::Stream>>,
+    acceptor: Acceptor<N::Stream>,
     shutdown: CancellationToken,
 ) {
-    let routes = Arc::new(routes);
+    let Acceptor { key, me, routes, handshakes_per_ip_max } = acceptor;
     let permits = Arc::new(Semaphore::new(HANDSHAKES_INFLIGHT_MAX));
+    let per_ip = Arc::new(ConnCounter::default());
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -158,11 +174,20 @@ async fn accept_loop<N: Net>(
                 continue;
             }
         };
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        let Some(counted) = per_ip.try_open(addr.ip(), handshakes_per_ip_max) else {
+            tracing::warn!(%addr, "too many peer handshakes from one address; connection closed");
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(%addr, "too many peer handshakes at once; connection closed");
+            continue;
+        };
         let (key, routes) = (key.clone(), routes.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            match handshake::accept(&mut stream, &key, me).await {
+            let result = handshake::accept(&mut stream, &key, me).await;
+            drop(counted);
+            match result {
                 Ok(peer) => match routes.get(&peer).filter(|_| peer < me) {
                     Some(route) => {
                         let _ = route.send(stream).await;

@@ -74,12 +74,15 @@ pub struct TestNode {
     /// Its config (ports, data dir).
     pub config: NodeConfig,
     child: Option<Child>,
+    /// Extra environment variables of its next start (e.g. an armed failpoint).
+    env: Vec<(String, String)>,
 }
 
 impl TestNode {
-    /// Its HTTP base URL.
+    /// Its HTTP base URL (`https://` when the cluster uses TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.config.http_listen)
+        let scheme = if self.config.tls_cert.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.config.http_listen)
     }
 
     /// Its log file.
@@ -107,9 +110,22 @@ impl TestNode {
 pub struct TestCluster {
     /// Its nodes, `nodes[i]` has id `i + 1`.
     pub nodes: Vec<TestNode>,
-    /// An HTTP client.
+    /// An HTTP client (trusting the cluster's certificate when it uses TLS).
     pub http: reqwest::Client,
+    /// The PEM certificate every node serves, when the cluster uses TLS.
+    pub ca_cert: Option<PathBuf>,
     _dir: tempfile::TempDir,
+}
+
+/// Writes a self-signed certificate for 127.0.0.1 and localhost and its key into `dir`; returns
+/// their paths.
+pub fn self_signed_cert(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+    let made = rcgen::generate_simple_self_signed(names).expect("self-signed certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("write certificate");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("write key");
+    (cert, key)
 }
 
 /// How to build a test cluster.
@@ -132,6 +148,10 @@ pub struct ClusterSpec {
     /// How many of the last nodes are not founding voters: configured and running (listed as
     /// peers everywhere), waiting to be added with `dfs node add`.
     pub joiners: u64,
+    /// Serve HTTPS with a self-signed certificate made for the test (see [`TestCluster::ca_cert`]).
+    pub tls: bool,
+    /// Limits on clients and peers.
+    pub limits: dfs_runtime::config::LimitsConfig,
 }
 
 impl ClusterSpec {
@@ -146,6 +166,8 @@ impl ClusterSpec {
             gc_grace_secs: 3600,
             healing: Default::default(),
             joiners: 0,
+            tls: false,
+            limits: Default::default(),
         }
     }
 }
@@ -225,6 +247,7 @@ impl TestCluster {
 
     fn configure(spec: &ClusterSpec) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        let tls = spec.tls.then(|| self_signed_cert(dir.path()));
         let addrs = free_addrs(2 * spec.nodes as usize);
         let peer = |id: u64| PeerConfig {
             id,
@@ -254,14 +277,24 @@ impl TestCluster {
                 gc_interval_secs: spec.gc_interval_secs,
                 gc_grace_secs: spec.gc_grace_secs,
                 healing: spec.healing,
+                tls_cert: tls.as_ref().map(|(cert, _)| cert.clone()),
+                tls_key: tls.as_ref().map(|(_, key)| key.clone()),
+                tls_ca: None,
+                limits: spec.limits,
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");
-            nodes.push(TestNode { config, child: None });
+            nodes.push(TestNode { config, child: None, env: Vec::new() });
         }
-        let http =
-            reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
-        Self { nodes, http, _dir: dir }
+        let mut http = dfs_runtime::tls::client_builder()
+            .timeout(Duration::from_secs(60))
+            .pool_idle_timeout(dfs_runtime::peers::POOL_IDLE_TIMEOUT);
+        if let Some((cert, _)) = &tls {
+            http = http.tls_certs_only(dfs_runtime::tls::load_roots(cert).expect("certificate"));
+        }
+        let http = http.build().expect("client");
+        let ca_cert = tls.map(|(cert, _)| cert);
+        Self { nodes, http, ca_cert, _dir: dir }
     }
 
     /// The node with this id.
@@ -281,6 +314,7 @@ impl TestCluster {
             .args(["--log-format", "json", "node", "--config"])
             .arg(node.config.data_dir.join("node.toml"))
             .env("RUST_LOG", "info")
+            .envs(node.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
             .stderr(log)
@@ -303,6 +337,27 @@ impl TestCluster {
         self.spawn(id);
         assert!(self.listening(id).await, "n{id} did not come back on its ports");
         self.wait_for_leader(id).await;
+    }
+
+    /// Starts a killed node again with extra environment variables (e.g. `DFS_FAILPOINT`),
+    /// and waits until it listens; `false` if it exited first (it may be meant to die). Later
+    /// restarts drop the variables.
+    pub async fn restart_with_env(&mut self, id: u64, env: &[(&str, &str)]) -> bool {
+        let node = &mut self.nodes[id as usize - 1];
+        node.env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        self.spawn(id);
+        self.nodes[id as usize - 1].env.clear();
+        self.listening(id).await
+    }
+
+    /// Whether node `id`'s process has exited by itself (it was started and is gone); reaps it.
+    pub fn exited(&mut self, id: u64) -> bool {
+        let node = &mut self.nodes[id as usize - 1];
+        let gone = node.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+        if gone {
+            node.child = None;
+        }
+        gone
     }
 
     /// Whether node `id`'s process is running (not killed).
@@ -344,11 +399,12 @@ impl TestCluster {
     /// Runs the `dfs` CLI against every node; returns (exit code, stdout, stderr).
     pub fn cli_code(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let nodes: Vec<String> = self.nodes.iter().map(TestNode::url).collect();
-        let output = Command::new(dfs_bin())
-            .args(args)
-            .env("DFS_NODES", nodes.join(","))
-            .output()
-            .expect("run dfs");
+        let mut command = Command::new(dfs_bin());
+        command.args(args).env("DFS_NODES", nodes.join(","));
+        if let Some(ca) = &self.ca_cert {
+            command.env("DFS_CA_CERT", ca);
+        }
+        let output = command.output().expect("run dfs");
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         (output.status.code(), text(output.stdout), text(output.stderr))
     }

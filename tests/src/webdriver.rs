@@ -56,7 +56,8 @@ impl Browser {
     /// Chromium session with a `width`×`height` window. `log` receives chromedriver's log.
     pub async fn start(width: u32, height: u32, log: &Path) -> Self {
         Self::require_installed();
-        let http = reqwest::Client::builder().timeout(COMMAND_TIMEOUT).build().expect("client");
+        let http =
+            dfs_runtime::tls::client_builder().timeout(COMMAND_TIMEOUT).build().expect("client");
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir).expect("chromedriver log dir");
         }

@@ -39,7 +39,7 @@ async fn dev_cluster_runs_separate_processes_and_stops_them_on_sigterm() {
         let line = rx.recv_timeout(left).expect("dev-cluster prints a line per node within 60 s");
         nodes.push(serde_json::from_str(&line).expect("--json prints one object per node"));
     }
-    let http = reqwest::Client::new();
+    let http = dfs_runtime::tls::client_builder().build().expect("client");
     let mut pids = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
         assert_eq!(node["id"], i as u64 + 1);

@@ -26,7 +26,7 @@ struct Reads {
 
 /// A client's HTTP connection settings: a dead node refuses at once on loopback.
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    dfs_runtime::tls::client_builder()
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(10))
         .build()

@@ -142,7 +142,7 @@ async fn the_verify_endpoint_refuses_bad_input_and_keeps_serving() {
         let (got, answer) = verify(&cluster, body, token).await;
         assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "{answer}");
         assert!(!answer["error"]["message"].as_str().unwrap_or("").is_empty(), "{answer}");
-        let health = reqwest::get(format!("{}/health", cluster.node(1).url())).await;
+        let health = cluster.http.get(format!("{}/health", cluster.node(1).url())).send().await;
         assert!(health.is_ok_and(|r| r.status() == 200), "the node still answers after {code}");
     }
     // Over 1 MiB: refused once the body passes the limit. (Sent raw: the server answers early

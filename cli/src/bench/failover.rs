@@ -82,7 +82,7 @@ async fn measure(nodes: &mut [Started], exe: &Path, args: &FailoverArgs) -> anyh
     dev_cluster::wait_ready(nodes).await?;
     let urls: Vec<String> =
         nodes.iter().map(|n| format!("http://{}", n.config.http_listen)).collect();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let http = dfs_runtime::tls::client_builder().timeout(Duration::from_secs(10)).build()?;
     let load_before = load_average();
     let (leader, _) = stable_leader(&http, &urls).await?;
     let seed = Bytes::from(super::random_seeded(args.seed_kib as usize * 1024, 7));

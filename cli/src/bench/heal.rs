@@ -208,7 +208,7 @@ where
         std::fs::write(config.data_dir.join("node.toml"), config.to_toml())?;
     }
     let exe = std::env::current_exe().context("locating the dfs binary")?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(600)).build()?;
+    let http = dfs_runtime::tls::client_builder().timeout(Duration::from_secs(600)).build()?;
     let mut cluster = Cluster { nodes: Vec::new(), exe, http };
     for config in configs {
         let child = dev_cluster::spawn(&cluster.exe, &config)?;

@@ -74,7 +74,7 @@ impl Load {
     /// Starts writing under `/bench/failover/w/` and reading `seed_path` (which holds `seed`)
     /// through the nodes at `urls`.
     pub fn start(urls: Vec<String>, seed_path: String, seed: Bytes) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = dfs_runtime::tls::client_builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()?;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::command::Command;
 use crate::ids::NodeId;
+use crate::path::{Path, NAME_BYTES_MAX, PATH_BYTES_MAX, PATH_DEPTH_MAX};
 use crate::wire::{self, FRAME_BYTES_MAX_DEFAULT};
 
 use super::{Cluster, NetOptions};
@@ -27,6 +28,29 @@ pub fn wire_decode(bytes: &[u8]) {
     let encoded = wire::encode(&message, max).expect("decoded messages re-encode");
     assert_eq!(wire::decode(&encoded, max).as_ref(), Ok(&message), "round trip");
     assert_eq!(wire::encode(&message, max).as_ref(), Ok(&encoded), "encoding is deterministic");
+}
+
+/// Arbitrary text as a namespace path: refused, or accepted only if it is absolute, normalized
+/// and within the limits; an accepted path is its own text, survives a serde round trip, and
+/// its parent chain climbs to the root in exactly its depth.
+pub fn path_parse(bytes: &[u8]) {
+    let Ok(raw) = std::str::from_utf8(bytes) else { return };
+    let Ok(path) = Path::parse(raw) else { return };
+    assert_eq!(path.as_str(), raw, "an accepted path is kept as given");
+    assert!(raw.len() <= PATH_BYTES_MAX && !raw.contains('\0'), "limits: {raw:?}");
+    let segments: Vec<&str> = raw.split('/').skip(1).filter(|s| !s.is_empty()).collect();
+    assert!(segments.len() <= PATH_DEPTH_MAX, "depth: {raw:?}");
+    for segment in &segments {
+        assert!(!matches!(*segment, "." | "..") && segment.len() <= NAME_BYTES_MAX, "{raw:?}");
+    }
+    assert!(path.is_root() || !raw.ends_with('/') && !raw.contains("//"), "normalized: {raw:?}");
+    let encoded = postcard::to_allocvec(&path).expect("a path serializes");
+    let decoded: Path = postcard::from_bytes(&encoded).expect("an accepted path decodes");
+    assert_eq!(decoded, path, "serde round trip");
+    assert_eq!(path.ancestors().len(), segments.len(), "one ancestor per level above the name");
+    if let Some(parent) = path.parent() {
+        assert_eq!(parent.join(path.name()).as_ref(), Ok(&path), "parent + name = path");
+    }
 }
 
 /// One step of a fuzzed schedule. Node numbers wrap onto the cluster's three nodes.

@@ -254,18 +254,15 @@ pub(super) async fn forward(
 ) -> Result<Value, ApiError> {
     let unavailable = ApiError::unavailable;
     let node = node.ok_or_else(|| unavailable("no leader is known yet".into()))?;
-    let addr = state
+    let (client, base) = state
         .peers
-        .http_addr(node)
+        .forward_target(node)
         .ok_or_else(|| unavailable(format!("no address is known for {node}")))?;
-    let client = reqwest::Client::builder()
-        .timeout(FORWARD_TIMEOUT)
-        .build()
-        .map_err(|e| unavailable(format!("cannot build a client: {e}")))?;
     let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
         .map_err(|e| unavailable(format!("bad method: {e}")))?;
     let response = client
-        .request(method, format!("http://{addr}{path}"))
+        .request(method, format!("{base}{path}"))
+        .timeout(FORWARD_TIMEOUT)
         .send()
         .await
         .map_err(|e| unavailable(format!("{node} did not answer: {e}")))?;

@@ -36,8 +36,16 @@ impl ApiError {
         }
     }
 
-    /// The request body could not be read (the client went away or sent a broken encoding).
+    /// The request body could not be read: it stalled (408), or the client went away or sent a
+    /// broken encoding (400).
     pub fn body_error(error: axum::Error) -> Self {
+        if super::limits::is_stall(&error) {
+            return Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("{error}; send the body without long pauses"),
+            );
+        }
         Self::new(
             StatusCode::BAD_REQUEST,
             "body_error",

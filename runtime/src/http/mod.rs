@@ -10,8 +10,10 @@ mod explain;
 mod files;
 mod fsck;
 pub(crate) mod internal;
+pub mod limits;
 mod metrics;
 mod read;
+pub mod serve;
 mod write;
 
 use std::sync::Arc;
@@ -67,8 +69,8 @@ pub struct WriteSettings {
     pub body_bytes_max: u64,
 }
 
-/// The router for the client API.
-pub fn router(state: ApiState) -> Router {
+/// The router for the client API, with `limiter` (if any) bounding each client's request rate.
+pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Router {
     Router::new()
         .merge(dashboard::routes())
         .route("/health", get(health))
@@ -100,6 +102,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(limiter, limits::rate_limit))
 }
 
 /// The path in a URL (`a/b` after the route prefix) as a namespace path.
@@ -125,6 +128,27 @@ pub fn url_path(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// Fuzz body (`fuzz/`, target `http_path`): a URL path tail is accepted by [`parse_path`]
+/// exactly when core accepts it with a leading `/`, as that same text, and every refusal is a
+/// `400 invalid_path`.
+pub fn fuzz_http_path(bytes: &[u8]) {
+    let Ok(raw) = std::str::from_utf8(bytes) else { return };
+    let core = Path::parse(&format!("/{raw}"));
+    match parse_path(raw) {
+        Ok(path) => {
+            assert_eq!(path.as_str().strip_prefix('/'), Some(raw), "kept as given");
+            assert_eq!(core.as_ref(), Ok(&path), "the same rule as core");
+        }
+        Err(error) => {
+            assert!(core.is_err(), "refused what core accepts: {raw:?}");
+            assert_eq!(
+                (error.status, error.code.as_ref()),
+                (StatusCode::BAD_REQUEST, "invalid_path")
+            );
+        }
+    }
 }
 
 /// Wall-clock milliseconds, stamped into commands by the node that receives them.
@@ -248,6 +272,26 @@ fn describe(path: &Path, entry: &Entry) -> Value {
                 "hash": latest.map(|v| v.content.hash.to_hex()),
                 "chunks": latest.map(|v| v.content.chunks.len()),
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn the_path_fuzz_body_holds_on_edge_cases_and_seeded_input() {
+        for raw in ["", "a", "a/b", "a/../b", "a//b", "a/", "..", "a\0b", "é/ü"] {
+            super::fuzz_http_path(raw.as_bytes());
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let alphabet = b"/.b%\0";
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..16);
+            let bytes: Vec<u8> =
+                (0..len).map(|_| alphabet[rng.gen_range(0..alphabet.len())]).collect();
+            super::fuzz_http_path(&bytes);
         }
     }
 }

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 
 use super::{now_millis, parse_path, submit, ApiError, ApiState};
 use crate::chunker::Chunker;
+use crate::failpoint::{self, CrashPoint};
 
 /// Chunks being replicated at once by one write.
 pub const CHUNKS_INFLIGHT_MAX: usize = 4;
@@ -94,6 +95,7 @@ pub async fn put_file(
             message,
         ));
     }
+    failpoint::hit(CrashPoint::WriteAfterQuorum);
     let report = upload.tally.report();
     let content = Content { chunks: upload.chunks, size_bytes, hash };
     let chunk_count = content.chunks.len();
@@ -114,6 +116,7 @@ pub async fn put_file(
             "a put committed as something else",
         ));
     };
+    failpoint::hit(CrashPoint::WriteBeforeReply);
     let replicas: Value = Value::Object(
         report.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect(),
     );

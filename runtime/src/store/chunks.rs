@@ -21,10 +21,9 @@
 //! - **Threads.** All disk work runs in `tokio::task::spawn_blocking`. The `std::fs` calls live
 //!   only in the private `disk` module (`chunks/disk.rs`), so they can move behind the runtime's
 //!   `Disk` trait for simulation.
-//! - **Failpoint.** If the environment variable `DFS_FAILPOINT` (read once, at `open`) is
-//!   `chunk-after-temp-write`, every `put` fails with [`StoreError::Io`] right after the temp
-//!   file is written and synced, before the rename: crash tests use it to leave a partial write
-//!   behind, which the next `open` removes.
+//! - **Crash points.** `put` passes three [`crate::failpoint`]s (after the temp write, after the
+//!   rename, after the directory fsync), where the kill test makes the node abort. Unit tests
+//!   open a store whose every `put` fails after the temp write instead.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +33,8 @@ use bytes::Bytes;
 use dfs_core::ids::{ChunkId, Hash};
 use tracing::{debug, info, warn};
 
+use crate::failpoint::{self, CrashPoint};
+
 /// Every `std::fs` call of the store (`chunks/disk.rs`).
 pub mod disk;
 
@@ -41,12 +42,6 @@ pub use disk::{Disk, StdDisk};
 
 /// The largest chunk the store accepts or reads back; callers cut chunks of at most 4 MiB.
 pub const CHUNK_BYTES_MAX: usize = 16 * 1024 * 1024;
-
-/// Environment variable naming the failpoint to arm (see the module docs).
-pub const FAILPOINT_ENV: &str = "DFS_FAILPOINT";
-
-/// Value of [`FAILPOINT_ENV`] that makes `put` fail between the temp write and the rename.
-pub const FAILPOINT_AFTER_TEMP_WRITE: &str = "chunk-after-temp-write";
 
 /// Name of the temp folder inside `<data_dir>/chunks/`.
 const TMP_DIR: &str = "tmp";
@@ -166,25 +161,11 @@ fn parse_hex_byte(pair: &[u8]) -> Option<u8> {
     }
 }
 
-/// Which failpoint, if any, this store was opened with.
+/// Whether this store's puts fail on purpose after the temp write (unit tests only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Failpoint {
     Off,
     AfterTempWrite,
-}
-
-impl Failpoint {
-    /// Reads [`FAILPOINT_ENV`]; other values belong to other modules' failpoints.
-    fn from_env() -> Self {
-        Self::parse(std::env::var(FAILPOINT_ENV).ok().as_deref())
-    }
-
-    fn parse(value: Option<&str>) -> Self {
-        match value {
-            Some(FAILPOINT_AFTER_TEMP_WRITE) => Self::AfterTempWrite,
-            _ => Self::Off,
-        }
-    }
 }
 
 /// The on-disk chunk store of one node. Cheap to clone: clones share one store.
@@ -237,7 +218,7 @@ impl ChunkStore {
 
     /// Opens the store at `data_dir` on another file system (the simulation's).
     pub async fn open_on(disk: Arc<dyn Disk>, data_dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with(disk, data_dir, Failpoint::from_env()).await
+        Self::open_with(disk, data_dir, Failpoint::Off).await
     }
 
     async fn open_with(
@@ -401,6 +382,7 @@ impl Inner {
             disk::remove_quietly(&*self.disk, &tmp);
             return Err(error);
         }
+        failpoint::hit(CrashPoint::ChunkAfterTempWrite);
         if self.failpoint == Failpoint::AfterTempWrite {
             return Err(StoreError::Io {
                 op: "rename (failpoint chunk-after-temp-write)",
@@ -419,7 +401,9 @@ impl Inner {
             disk::remove_quietly(&*self.disk, &tmp);
             return Err(error);
         }
+        failpoint::hit(CrashPoint::ChunkAfterRename);
         self.disk.sync_dir(&dir)?;
+        failpoint::hit(CrashPoint::ChunkAfterDirSync);
         debug!(chunk = %id, len_bytes = bytes.len(), "chunk stored");
         Ok(PutOutcome::Stored)
     }

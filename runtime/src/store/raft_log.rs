@@ -39,6 +39,8 @@ use redb::{
 };
 use tracing::{debug, info};
 
+use crate::failpoint::{self, CrashPoint};
+
 #[cfg(test)]
 mod tests;
 
@@ -163,7 +165,9 @@ impl RaftStore {
         for write in writes.iter().filter(|w| !w.is_empty()) {
             apply(&txn, write)?;
         }
+        failpoint::hit(CrashPoint::RaftBeforeCommit);
         commit_durably(txn)?;
+        failpoint::hit(CrashPoint::RaftAfterCommit);
         debug!(
             writes = writes.len(),
             last_index = writes.iter().rev().find_map(|w| w.entries.last()).map(|e| e.index),

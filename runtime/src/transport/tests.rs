@@ -81,6 +81,7 @@ async fn messages_flow_both_ways_over_an_authenticated_connection() {
             peers: vec![(NodeId(other as u64 + 1), addrs[other])],
             inbound: tx,
             frame_bytes_max: dfs_core::wire::FRAME_BYTES_MAX_DEFAULT,
+            handshakes_per_ip_max: 8,
             shutdown: shutdown.clone(),
         }));
     }
@@ -92,4 +93,108 @@ async fn messages_flow_both_ways_over_an_authenticated_connection() {
     assert_eq!((from, message), (NodeId(2), raft_message(2, 1, 8)));
     assert_eq!(transports[0].dropped_count(), 0);
     shutdown.cancel();
+}
+
+/// Node 2 alone, accepting connections from node 1 (whose address nobody listens on).
+struct Lone {
+    net: Arc<MemNet>,
+    addr: SocketAddr,
+    key: ClusterKey,
+    inbox: mpsc::Receiver<DriverInput>,
+    shutdown: CancellationToken,
+    /// Kept: a link whose sending half is gone closes its connection.
+    _transport: Transport,
+}
+
+const LONE_FRAME_BYTES_MAX: u32 = 64 * 1024;
+const LONE_HANDSHAKES_PER_IP_MAX: u32 = 4;
+
+fn lone_node_2() -> Lone {
+    let net = Arc::new(MemNet::default());
+    let addr: SocketAddr = ([10, 0, 0, 2], 7001).into();
+    let key = ClusterKey::from_secret("a shared cluster secret");
+    let shutdown = CancellationToken::new();
+    let (tx, inbox) = mpsc::channel(16);
+    let transport = start(TransportSetup {
+        net: net.clone(),
+        me: NodeId(2),
+        key: key.clone(),
+        listener: net.bind(addr),
+        peers: vec![(NodeId(1), ([10, 0, 0, 1], 7001).into())],
+        inbound: tx,
+        frame_bytes_max: LONE_FRAME_BYTES_MAX,
+        handshakes_per_ip_max: LONE_HANDSHAKES_PER_IP_MAX,
+        shutdown: shutdown.clone(),
+    });
+    Lone { net, addr, key, inbox, shutdown, _transport: transport }
+}
+
+impl Lone {
+    /// A connection to node 2 authenticated as node 1.
+    async fn dial_as_1(&self) -> DuplexStream {
+        let mut stream = self.net.connect(self.addr).await.expect("connect");
+        handshake::dial(&mut stream, &self.key, NodeId(1), NodeId(2)).await.expect("handshake");
+        stream
+    }
+}
+
+/// Whether node 2 closed `stream` (a read ends) within 5 s.
+async fn closed_by_peer(stream: &mut DuplexStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn an_oversized_frame_disconnects_the_sender_and_the_next_connection_is_served() {
+    let mut node = lone_node_2();
+    let mut stream = node.dial_as_1().await;
+    let mut header = Vec::from(wire::MAGIC);
+    header.extend_from_slice(&wire::WIRE_VERSION.to_be_bytes());
+    header.extend_from_slice(&(LONE_FRAME_BYTES_MAX + 1).to_be_bytes());
+    stream.write_all(&header).await.expect("send header");
+    assert!(closed_by_peer(&mut stream).await, "an oversized frame ends the connection");
+    let mut again = node.dial_as_1().await;
+    let frame = wire::encode(&raft_message(1, 2, 3), LONE_FRAME_BYTES_MAX).expect("encodes");
+    again.write_all(&frame).await.expect("send frame");
+    let (from, message) = next_peer_message(&mut node.inbox).await;
+    assert_eq!((from, message), (NodeId(1), raft_message(1, 2, 3)));
+    node.shutdown.cancel();
+}
+
+#[tokio::test]
+async fn connections_stuck_in_their_handshake_are_bounded_per_address() {
+    let mut node = lone_node_2();
+    let mut peer = node.dial_as_1().await;
+    let mut stuck = Vec::new();
+    for _ in 0..LONE_HANDSHAKES_PER_IP_MAX {
+        stuck.push(node.net.connect(node.addr).await.expect("connect"));
+    }
+    let mut one_more = node.net.connect(node.addr).await.expect("connect");
+    assert!(closed_by_peer(&mut one_more).await, "over the per-address handshake limit");
+    let frame = wire::encode(&raft_message(1, 2, 4), LONE_FRAME_BYTES_MAX).expect("encodes");
+    peer.write_all(&frame).await.expect("send frame");
+    let (from, message) = next_peer_message(&mut node.inbox).await;
+    assert_eq!((from, message), (NodeId(1), raft_message(1, 2, 4)), "the peer is still served");
+    drop(stuck);
+    // Their handshakes fail as they close; then a reconnecting peer gets in again.
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    let reconnected = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            ticks.tick().await;
+            let mut stream = node.net.connect(node.addr).await.expect("connect");
+            if handshake::dial(&mut stream, &node.key, NodeId(1), NodeId(2)).await.is_ok() {
+                return stream;
+            }
+        }
+    })
+    .await;
+    let mut stream = reconnected.expect("a peer reconnects once the stuck connections are gone");
+    let frame = wire::encode(&raft_message(1, 2, 5), LONE_FRAME_BYTES_MAX).expect("encodes");
+    stream.write_all(&frame).await.expect("send frame");
+    let (from, message) = next_peer_message(&mut node.inbox).await;
+    assert_eq!((from, message), (NodeId(1), raft_message(1, 2, 5)));
+    node.shutdown.cancel();
 }

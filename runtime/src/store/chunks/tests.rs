@@ -294,14 +294,6 @@ async fn failpoint_leaves_only_a_temp_file_that_reopen_removes() -> TestResult {
 }
 
 #[test]
-fn failpoint_is_armed_only_by_its_exact_name() {
-    assert_eq!(Failpoint::parse(Some("chunk-after-temp-write")), Failpoint::AfterTempWrite);
-    assert_eq!(Failpoint::parse(Some("raft-after-append")), Failpoint::Off);
-    assert_eq!(Failpoint::parse(Some("")), Failpoint::Off);
-    assert_eq!(Failpoint::parse(None), Failpoint::Off);
-}
-
-#[test]
 fn chunk_id_hex_parses_back_and_rejects_malformed_names() {
     let (id, _) = chunk(1, 10);
     let hex = id.0.to_hex();
