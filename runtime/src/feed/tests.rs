@@ -162,3 +162,38 @@ fn event_ids_parse_back() {
         assert_eq!(Position::parse(bad), None, "{bad:?}");
     }
 }
+
+#[test]
+fn moves_and_recursive_deletes_become_one_event_per_entry() {
+    let p = |raw: &str| Path::parse(raw).expect("path");
+    let feed = Feed::new(LogIndex(1));
+    let moved = Change::Moved { from: p("/a"), to: p("/b"), folder: true };
+    feed.record(&Event::Applied { index: LogIndex(2), change: moved }, 1);
+    let deleted = Change::TreeDeleted {
+        path: p("/b"),
+        files: vec![(p("/b/f"), Version(2)), (p("/b/s/g"), Version(1))],
+        folders: vec![p("/b/s"), p("/b")],
+    };
+    feed.record(&Event::Applied { index: LogIndex(3), change: deleted }, 2);
+    let got = events(&feed, 0);
+    assert_eq!(
+        kinds(&got),
+        [
+            "moved@Some(\"2\")",
+            "file_removed@Some(\"3\")",
+            "file_removed@Some(\"3.1\")",
+            "folder_removed@Some(\"3.2\")",
+            "folder_removed@Some(\"3.3\")",
+        ]
+    );
+    assert_eq!(
+        (got[0].body["from"].as_str(), got[0].body["to"].as_str()),
+        (Some("/a"), Some("/b"))
+    );
+    assert_eq!(got[0].body["folder"], true);
+    assert_eq!(
+        (got[1].body["path"].as_str(), got[1].body["version"].as_u64()),
+        (Some("/b/f"), Some(2))
+    );
+    assert_eq!(got[4].body["path"], "/b");
+}
