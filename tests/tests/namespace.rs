@@ -231,6 +231,20 @@ async fn move_files_and_folders_and_delete_folders_recursively() {
         assert!(!ok && err.contains(code), "{args:?}: {err}");
     }
     assert_eq!(cli_get(&cluster, "/z/x.txt", &[]), Ok(b"x2".to_vec()));
+    let base = cluster.node(1).url();
+    for (route, code) in [
+        ("/move?from=/z", "bad_move"),
+        ("/move?from=/z&to=relative", "invalid_path"),
+        ("/checkpoints/z/x.txt", "missing_name"),
+        ("/checkpoints/z/x.txt?name=a%2Fb", "invalid_checkpoint_name"),
+        ("/revert/z/x.txt", "missing_version"),
+    ] {
+        let response = cluster.http.post(format!("{base}{route}")).send().await.expect("post");
+        assert_eq!(response.status(), 400, "{route}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], code, "{route}");
+    }
+    every_node_serves(&cluster, "/files/z/x.txt", 200, Some(b"x2")).await;
 
     // rm -r refuses without a terminal to ask on and without --yes, saying what would go.
     let (ok, _, err) = cluster.cli(&["rm", "-r", "/z"]);
@@ -320,6 +334,16 @@ async fn retention_prunes_old_versions_and_gc_deletes_only_their_own_chunks() {
     let cluster = TestCluster::start(spec).await;
     let (ok, _, err) = cluster.cli(&["retention", "set", "2"]);
     assert!(ok, "retention set: {err}");
+    // Bad settings are refused and change nothing.
+    for bad in
+        ["{\"keep_versions\": -1}", "{\"keep\": 3}", "not json", "{\"keep_versions\": 5000000000}"]
+    {
+        let url = format!("{}/settings/retention", cluster.node(2).url());
+        let response = cluster.http.put(url).body(bad).send().await.expect("put");
+        assert_eq!(response.status(), 400, "{bad}");
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "bad_retention", "{bad}");
+    }
     let (_, setting) = json_at(&cluster, "/settings/retention").await;
     assert_eq!(setting["keep_versions"], 2);
     let body = |seed: u64| random_bytes(2 << 20, seed);

@@ -103,9 +103,9 @@ pub async fn move_entry(
     })))
 }
 
-/// A path given in a query (`/a/b` or `a/b`).
+/// A path given in a query: absolute (`/a/b`).
 fn query_path(raw: &str) -> Result<Path, ApiError> {
-    parse_path(raw.strip_prefix('/').unwrap_or(raw))
+    Path::parse(raw).map_err(|e| ApiError::from(dfs_core::CommandError::InvalidPath(e)))
 }
 
 /// Query of `GET /list/{path}`.
