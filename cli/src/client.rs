@@ -32,6 +32,9 @@ pub struct ApiFailure {
     pub code: String,
     /// What the node said.
     pub message: String,
+    /// The file's current version, when a conditional write found another one
+    /// (`version_conflict`); `None` when nothing live is there or the error is another.
+    pub current_version: Option<u64>,
 }
 
 impl Client {
@@ -148,5 +151,6 @@ pub async fn failure(response: reqwest::Response) -> ApiFailure {
         status,
         code: field("code").unwrap_or_else(|| "http_error".into()),
         message: field("message").unwrap_or_else(|| format!("HTTP {status}")),
+        current_version: body["error"]["current_version"].as_u64(),
     }
 }

@@ -6,12 +6,14 @@ mod client;
 mod cluster_cmds;
 mod commands;
 mod dev_cluster;
+mod edit;
 mod explain;
 mod fsck;
 mod logging;
 mod node_cmd;
 mod status;
 mod transfer;
+mod versions;
 
 use std::process::ExitCode;
 
@@ -81,16 +83,32 @@ enum Cmd {
         /// The folder, e.g. /photos/2026.
         path: String,
     },
-    /// List a folder.
+    /// List a folder (fetched a page at a time).
     Ls {
         /// The folder (default: /).
         #[arg(default_value = "/")]
         path: String,
+        /// Entries fetched per request (the node allows at most 10,000).
+        #[arg(long, default_value_t = 1000)]
+        page_size: usize,
     },
-    /// Delete a file (tombstone) or an empty folder.
+    /// Delete a file (tombstone) or an empty folder; with -r, a folder and everything under it.
     Rm {
         /// The file or folder.
         path: String,
+        /// Delete a folder with every file and folder under it (asks first; see --yes).
+        #[arg(short = 'r', long)]
+        recursive: bool,
+        /// Do not ask before a recursive delete (needed when stdin is not a terminal).
+        #[arg(short = 'y', long, requires = "recursive")]
+        yes: bool,
+    },
+    /// Move or rename a file (with its history) or a folder (with everything under it).
+    Mv {
+        /// The file or folder.
+        from: String,
+        /// Its new path; must not exist. Missing parent folders are created.
+        to: String,
     },
     /// Upload a local file as a new version of PATH.
     Put {
@@ -105,15 +123,51 @@ enum Cmd {
         #[arg(long)]
         if_absent: bool,
     },
-    /// Download PATH (the latest version, or --version N) to LOCAL (`-` for stdout).
+    /// Download PATH (the latest version, --version N or --checkpoint NAME) to LOCAL (`-` for
+    /// stdout).
     Get {
         /// The file in the cluster.
         path: String,
         /// Where to write it (default: its name in the current folder).
         local: Option<std::path::PathBuf>,
         /// A specific version.
+        #[arg(long, conflicts_with = "checkpoint")]
+        version: Option<u64>,
+        /// The version a checkpoint names.
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
+    /// Edit PATH in $EDITOR and upload it only if nobody changed it meanwhile.
+    Edit {
+        /// The file in the cluster (created if absent).
+        path: String,
+    },
+    /// List a file's kept versions: size, hash, author, time, checkpoints.
+    History {
+        /// The file.
+        path: String,
+    },
+    /// Name a version of PATH (the latest, or --version N); retention never drops it.
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// The checkpoint's name (unique per file; no `/`).
+        name: String,
+        /// The version to name (default: the latest).
         #[arg(long)]
         version: Option<u64>,
+    },
+    /// Make version N's content the newest version of PATH (a new version number).
+    Revert {
+        /// The file.
+        path: String,
+        /// The version to bring back.
+        version: u64,
+    },
+    /// Show or set how many versions of each file the cluster keeps.
+    Retention {
+        #[command(subcommand)]
+        action: versions::RetentionAction,
     },
     /// Show a file's versions, sizes, hashes and where each chunk's copies are.
     Stat {
@@ -179,16 +233,35 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Status { watch } => status::status(&client()?, watch, cli.json).await,
         Cmd::Explain { ref target } => explain::explain(&client()?, target, cli.json).await,
         Cmd::Mkdir { ref path } => commands::mkdir(&client()?, path, cli.json).await,
-        Cmd::Ls { ref path } => commands::ls(&client()?, path, cli.json).await,
-        Cmd::Rm { ref path } => commands::rm(&client()?, path, cli.json).await,
+        Cmd::Ls { ref path, page_size } => {
+            commands::ls(&client()?, path, page_size, cli.json).await
+        }
+        Cmd::Rm { ref path, recursive, yes } => {
+            commands::rm(&client()?, path, recursive, yes, cli.json).await
+        }
+        Cmd::Mv { ref from, ref to } => commands::mv(&client()?, from, to, cli.json).await,
+        Cmd::Edit { ref path } => edit::edit(&client()?, path, cli.json).await,
+        Cmd::History { ref path } => versions::history(&client()?, path, cli.json).await,
+        Cmd::Checkpoint { ref path, ref name, version } => {
+            versions::checkpoint(&client()?, path, name, version, cli.json).await
+        }
+        Cmd::Revert { ref path, version } => {
+            versions::revert(&client()?, path, version, cli.json).await
+        }
+        Cmd::Retention { action } => versions::retention(&client()?, action, cli.json).await,
         Cmd::Put { ref local, ref path, if_version, if_absent } => {
             let options = transfer::PutOptions { if_version, if_absent };
             transfer::put(&client()?, local, path, options, cli.json).await
         }
-        Cmd::Get { ref path, ref local, version } => {
+        Cmd::Get { ref path, ref local, version, ref checkpoint } => {
             let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download");
             let local = local.clone().unwrap_or_else(|| name.into());
-            transfer::get(&client()?, path, &local, version, cli.json).await
+            let which = match (version, checkpoint) {
+                (Some(v), _) => transfer::Which::Version(v),
+                (None, Some(name)) => transfer::Which::Checkpoint(name.clone()),
+                (None, None) => transfer::Which::Latest,
+            };
+            transfer::get(&client()?, path, &local, &which, cli.json).await
         }
         Cmd::Stat { ref path } => transfer::stat(&client()?, path, cli.json).await,
         Cmd::Fsck { no_verify } => fsck::fsck(&client()?, !no_verify, cli.json).await,

@@ -122,16 +122,77 @@ pub async fn put(
     Ok(())
 }
 
+/// Which version of a file a download asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// The latest.
+    Latest,
+    /// Version N.
+    Version(u64),
+    /// The version a checkpoint names.
+    Checkpoint(String),
+}
+
+impl Which {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Which::Latest => Vec::new(),
+            Which::Version(v) => vec![("version", v.to_string())],
+            Which::Checkpoint(name) => vec![("checkpoint", name.clone())],
+        }
+    }
+}
+
+/// What a download fetched.
+#[derive(Clone, Debug)]
+pub struct Fetched {
+    /// The version served.
+    pub version: Option<u64>,
+    /// Bytes received.
+    pub size_bytes: u64,
+    /// Their blake3 (hex), checked against the version's.
+    pub hash: String,
+}
+
 /// `dfs get PATH [LOCAL]` (LOCAL `-` is stdout).
 pub async fn get(
     client: &Client,
     path: &str,
     local: &Path,
-    version: Option<u64>,
+    which: &Which,
     json: bool,
 ) -> anyhow::Result<()> {
+    let fetched = fetch(client, path, local, which).await?;
+    if local == Path::new("-") {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let got_version = fetched.version.map(|v| v.to_string());
+    let received = fetched.size_bytes;
+    if json {
+        let value = serde_json::json!({ "path": path, "local": local.display().to_string(), "version": got_version, "size_bytes": received, "hash": fetched.hash });
+        writeln!(out, "{value}")?;
+    } else {
+        writeln!(
+            out,
+            "{path} v{} -> {} ({received} bytes, verified)",
+            got_version.unwrap_or_default(),
+            local.display()
+        )?;
+    }
+    Ok(())
+}
+
+/// Downloads `which` version of `path` to `local` (`-`: stdout), verified against the version's
+/// blake3; a damaged or cut-off download leaves nothing at `local`.
+pub async fn fetch(
+    client: &Client,
+    path: &str,
+    local: &Path,
+    which: &Which,
+) -> anyhow::Result<Fetched> {
     let url = url_path(path);
-    let query = version.map(|v| format!("?version={v}")).unwrap_or_default();
+    let query = crate::commands::query(&which.query());
     let response = client.send(|http, node| http.get(format!("{node}/files/{url}{query}"))).await?;
     if !response.status().is_success() {
         return Err(failure(response).await.into());
@@ -172,21 +233,8 @@ pub async fn get(
     if !to_stdout {
         std::fs::rename(&temp, local)
             .with_context(|| format!("moving the download to {}", local.display()))?;
-        let mut out = std::io::stdout().lock();
-        let got_version = wanted.version.map(|v| v.to_string());
-        if json {
-            let value = serde_json::json!({ "path": path, "local": local.display().to_string(), "version": got_version, "size_bytes": received, "hash": actual });
-            writeln!(out, "{value}")?;
-        } else {
-            writeln!(
-                out,
-                "{path} v{} -> {} ({received} bytes, verified)",
-                got_version.unwrap_or_default(),
-                local.display()
-            )?;
-        }
     }
-    Ok(())
+    Ok(Fetched { version: wanted.version, size_bytes: received, hash: actual })
 }
 
 /// Times one download may be resumed after its body was cut off (e.g. the serving node died).

@@ -111,6 +111,28 @@ pub enum Command {
         /// Copies gone or no longer wanted: (chunk, node).
         remove: Vec<(ChunkId, NodeId)>,
     },
+    /// Move (rename) a file, with all its versions and checkpoints, or a folder with everything
+    /// under it, in one step. Missing parents of `to` are created.
+    Move {
+        /// The live file or folder to move.
+        from: Path,
+        /// Where it goes; nothing live may be there, and it may not lie inside `from`.
+        to: Path,
+    },
+    /// Delete a folder and everything under it (or a single file): every live file under it is
+    /// tombstoned and every folder removed, in one step.
+    DeleteRecursive {
+        /// The folder (or file).
+        path: Path,
+        /// When the receiving node accepted the request.
+        deleted_at: UnixMillis,
+    },
+    /// Set the cluster's version retention: how many of the newest versions of each file are kept
+    /// (checkpointed versions are always kept). Applies to a file the next time it is written.
+    SetRetention {
+        /// Versions kept per file, the latest included; 0 keeps every version.
+        keep_versions: u32,
+    },
 }
 
 impl Command {
@@ -290,6 +312,29 @@ pub enum Change {
         added: Vec<(ChunkId, NodeId)>,
         /// Copies dropped that the index did list: (chunk, node).
         removed: Vec<(ChunkId, NodeId)>,
+    },
+    /// A file or folder moved (a folder with everything under it).
+    Moved {
+        /// Where it was.
+        from: Path,
+        /// Where it is now.
+        to: Path,
+        /// Whether it is a folder.
+        folder: bool,
+    },
+    /// A folder and everything under it was deleted (or a single file, by a recursive delete).
+    TreeDeleted {
+        /// The folder (or file) named by the command.
+        path: Path,
+        /// Every file tombstoned, with its last version, in path order.
+        files: Vec<(Path, Version)>,
+        /// Every folder removed, deepest first.
+        folders: Vec<Path>,
+    },
+    /// The retention setting changed.
+    RetentionSet {
+        /// Versions kept per file; 0 keeps every version.
+        keep_versions: u32,
     },
 }
 

@@ -93,7 +93,7 @@ pub enum CommandError {
         path: Path,
     },
     /// The precondition did not hold; re-read and retry with the current version.
-    #[error("{path}: version conflict, expected {expected:?}, found {found:?}")]
+    #[error("{}", conflict_message(path, expected, found))]
     VersionConflict {
         /// The path.
         path: Path,
@@ -170,6 +170,28 @@ pub enum CommandError {
     /// Another membership change has not finished; retry after it commits.
     #[error("another membership change is in progress; retry shortly")]
     MembershipChangeInProgress,
+    /// A move's destination is the source itself or lies inside it.
+    #[error("cannot move {from} into itself ({to})")]
+    MoveIntoItself {
+        /// The source.
+        from: Path,
+        /// The destination, inside the source.
+        to: Path,
+    },
+}
+
+/// The message of a `VersionConflict`: what was expected and what the path holds now.
+fn conflict_message(path: &Path, expected: &Precondition, found: &Option<Version>) -> String {
+    let wanted = match expected {
+        Precondition::None => "anything".to_owned(),
+        Precondition::Absent => "nothing there".to_owned(),
+        Precondition::Version(version) => format!("version {}", version.0),
+    };
+    let current = match found {
+        Some(version) => format!("the current version is {}", version.0),
+        None => "there is no live file (current version: none)".to_owned(),
+    };
+    format!("{path}: version conflict: expected {wanted}, but {current}; re-read and retry")
 }
 
 /// What is wrong with a checkpoint name.

@@ -314,6 +314,20 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
             });
             added.chain(removed).collect()
         }
+        Change::Moved { from, to, folder } => {
+            vec![("moved", json!({ "from": from.as_str(), "to": to.as_str(), "folder": folder }))]
+        }
+        Change::TreeDeleted { files, folders, .. } => {
+            let files = files.iter().map(|(path, version)| {
+                ("file_removed", json!({ "path": path.as_str(), "version": version.0 }))
+            });
+            let folders =
+                folders.iter().map(|path| ("folder_removed", json!({ "path": path.as_str() })));
+            files.chain(folders).collect()
+        }
+        Change::RetentionSet { keep_versions } => {
+            vec![("retention_changed", json!({ "keep_versions": keep_versions }))]
+        }
     }
 }
 

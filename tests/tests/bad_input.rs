@@ -107,9 +107,10 @@ async fn conditional_writes_and_range_reads() {
         let body: Value = response.json().await.expect("json");
         assert_eq!(body["error"]["code"], "version_conflict");
         assert!(
-            body["error"]["message"].as_str().unwrap_or("").contains("found Some(Version(1))"),
+            body["error"]["message"].as_str().unwrap_or("").contains("the current version is 1"),
             "{body}"
         );
+        assert_eq!(body["error"]["current_version"], 1, "{body}");
         let current = http.get(format!("{url}/files/doc")).send().await.expect("get");
         assert_eq!(current.headers()["x-dfs-version"], "1");
         assert_eq!(current.bytes().await.expect("body").as_ref(), b"v1", "the file is untouched");

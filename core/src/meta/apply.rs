@@ -96,6 +96,7 @@ impl Namespace {
     /// Appends the next version at `path`, which the caller checked is not a folder.
     fn write_version(&mut self, path: &Path, write: &Write<'_>) -> Version {
         let retired = self.retired.remove(path);
+        let keep = self.settings.keep_versions;
         match self.entries.entry(path.clone()) {
             Slot::Vacant(slot) => {
                 let version = retired.map_or(Version(1), next_version);
@@ -124,6 +125,7 @@ impl Namespace {
                     self.live_files += 1;
                 }
                 record.versions.push(write.record(version));
+                record.prune(keep);
                 version
             }
         }
@@ -222,6 +224,7 @@ impl Namespace {
         author: &UserName,
         created_at: UnixMillis,
     ) -> Result<Change, CommandError> {
+        let keep = self.settings.keep_versions;
         let record = self.live_file_mut(path)?;
         let Some(source) = record.version(to) else {
             return Err(CommandError::VersionNotFound { path: path.clone(), version: to });
@@ -230,6 +233,7 @@ impl Namespace {
         let version = next_version(record.latest_version());
         let write = Write { index, content: &content, author, created_at };
         record.versions.push(write.record(version));
+        record.prune(keep);
         Ok(Change::FileWritten {
             path: path.clone(),
             version,
@@ -323,7 +327,7 @@ impl Namespace {
 
     /// The ancestors of `path` (root first) that must become folders: absent ones and tombstoned
     /// files. A live file on the way is `NotAFolder`.
-    fn missing_ancestors(&self, path: &Path) -> Result<Vec<Path>, CommandError> {
+    pub(super) fn missing_ancestors(&self, path: &Path) -> Result<Vec<Path>, CommandError> {
         let mut missing = Vec::new();
         for ancestor in path.ancestors() {
             match self.entries.get(&ancestor) {
@@ -338,7 +342,7 @@ impl Namespace {
     }
 
     /// Creates folders at `paths` (parents first), retiring tombstoned files in the way.
-    fn make_folders(&mut self, paths: &[Path], owner: &UserName) {
+    pub(super) fn make_folders(&mut self, paths: &[Path], owner: &UserName) {
         for path in paths {
             self.retire(path);
             self.entries.insert(path.clone(), Entry::folder(owner.clone()));
@@ -346,7 +350,7 @@ impl Namespace {
     }
 
     /// Drops the tombstoned file at `path`, if any, remembering its last version number.
-    fn retire(&mut self, path: &Path) {
+    pub(super) fn retire(&mut self, path: &Path) {
         if let Some(Entry { kind: EntryKind::File(record), .. }) = self.entries.get(path) {
             assert!(record.is_deleted(), "meta: only a tombstoned file is retired ({path})");
             self.retired.insert(path.clone(), record.latest_version());

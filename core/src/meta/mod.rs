@@ -12,8 +12,10 @@
 //! - **Folders** are created with their missing parents (`mkdir -p`), all owned by the creator.
 //!   Only folders with no live children can be deleted; the root can never be deleted or written.
 //! - **Versions** of a path are numbered from 1 and never repeat, even across delete and re-create:
-//!   a put on a tombstoned file continues its numbering. A file keeps all its versions (retention is
-//!   decided elsewhere); a delete tombstones it ([`Tombstone`]), keeping its history readable by
+//!   a put on a tombstoned file continues its numbering. A file keeps its versions as the replicated
+//!   retention setting says ([`Settings::keep_versions`], set by `SetRetention`; 0, the default,
+//!   keeps all): each put or revert drops the versions older than the newest K that no checkpoint
+//!   names. A delete tombstones a file ([`Tombstone`]), keeping its history readable by
 //!   [`Namespace::version`]/[`Namespace::checkpoint`] (like a versioned object store), while
 //!   [`Namespace::latest`], [`Namespace::children`] and every write treat it as absent.
 //! - **Reviving** a tombstoned file by a put makes the author its owner and clears its grants: the
@@ -22,6 +24,14 @@
 //!   a missing parent of a put, or a folder delete that would orphan it) is dropped, history and
 //!   checkpoints included (its chunks become garbage for GC); only its last version number is
 //!   remembered so the numbering still never repeats if a file comes back there.
+//! - **Moves** re-key a live file (with its versions and checkpoints) or a folder with everything
+//!   under it in one command, creating the missing parents of the destination. Refused for the
+//!   root, a missing source, a live destination, or a destination inside the source. A tombstoned
+//!   file at the destination is retired; the moved history keeps its numbers, and the old paths
+//!   remember their last version numbers (a file put there later continues them).
+//! - **Recursive deletes** tombstone a live file, or remove a folder with everything under it in
+//!   one command: its live files are tombstoned and, like every file under a removed folder,
+//!   retired (their history goes with the folder).
 //! - **Preconditions.** `None` always holds; `Absent` holds when no live file or folder is at the
 //!   path; `Version(v)` holds when a live file's latest version is `v`. A folder has no version:
 //!   a delete of a folder with any precondition but `None` is a `VersionConflict` with `found: None`.
@@ -32,9 +42,11 @@
 
 mod apply;
 mod query;
+mod retention;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+mod tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,7 +59,9 @@ use crate::ids::{ChunkId, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
 
 pub use apply::is_valid_checkpoint_name;
-pub use snapshot::{InvariantViolation, SnapshotError, SNAPSHOT_FORMAT};
+pub use query::ChildrenPage;
+pub use snapshot::{InvariantViolation, SnapshotError, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_OLDEST};
+pub use tree::TreeCounts;
 
 /// How many log indexes an idempotency key is remembered for: a retry must arrive within this
 /// many commands of the first attempt.
@@ -77,6 +91,15 @@ pub struct Namespace {
     applied: LogIndex,
     // INVARIANT: the number of entries that are live files; derived, recomputed by `restore`.
     live_files: usize,
+    // Cluster-wide settings changed by commands (retention).
+    settings: Settings,
+}
+
+/// Cluster-wide namespace settings, replicated like everything else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// Versions kept per file, the latest included, besides checkpointed ones; 0 keeps all.
+    pub keep_versions: u32,
 }
 
 /// A folder or a file (live or tombstoned), with its owner and grants.
@@ -222,6 +245,7 @@ impl Namespace {
             idempotency_order: BTreeMap::new(),
             applied: LogIndex(0),
             live_files: 0,
+            settings: Settings::default(),
         }
     }
 
@@ -290,6 +314,11 @@ impl Namespace {
             Command::SetNodeState { node, state } => self.set_node_state(*node, *state),
             Command::SetHealth { node, health } => self.set_health(*node, *health),
             Command::UpdateReplicas { add, remove } => Ok(self.update_replicas(add, remove)),
+            Command::Move { from, to } => self.move_entry(from, to),
+            Command::DeleteRecursive { path, deleted_at } => {
+                self.delete_recursive(index, path, *deleted_at)
+            }
+            Command::SetRetention { keep_versions } => Ok(self.set_retention(*keep_versions)),
         }
     }
 

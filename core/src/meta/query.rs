@@ -15,6 +15,9 @@ use crate::error::{CheckpointProblem, CommandError};
 use crate::ids::{ChunkId, NodeId, Version};
 use crate::path::Path;
 
+/// One page of a folder listing: the children (path order) and whether more follow.
+pub type ChildrenPage<'a> = (Vec<(&'a Path, &'a Entry)>, bool);
+
 impl Namespace {
     /// The entry at `path`: `None` when absent; a tombstoned file is `Some`, with `deleted` set.
     pub fn entry(&self, path: &Path) -> Option<&Entry> {
@@ -35,6 +38,45 @@ impl Namespace {
         let mut children = self.direct_children(folder);
         children.retain(|(_, entry)| entry.is_live());
         Ok(children)
+    }
+
+    /// At most `limit` live direct children of the folder at `folder` whose names sort after
+    /// `after` (all from the first when `None`), in path order, and whether more follow. Costs
+    /// O(returned · log n) whatever the folder's size, so a huge folder is listed page by page.
+    /// `NotFound`, `NotAFolder` or `InvalidPath` (an `after` that cannot be a name).
+    pub fn children_page(
+        &self,
+        folder: &Path,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<ChildrenPage<'_>, CommandError> {
+        match self.entries.get(folder) {
+            Some(entry) if entry.is_folder() => {}
+            Some(entry) if entry.is_live() => {
+                return Err(CommandError::NotAFolder { path: folder.clone() });
+            }
+            _ => return Err(CommandError::NotFound { path: folder.clone() }),
+        }
+        let start = match after {
+            Some(name) => Bound::Excluded(folder.join(name).map_err(CommandError::InvalidPath)?),
+            None => match folder.join("\u{1}") {
+                Ok(first) => Bound::Included(first),
+                // Too long or too deep to have a child.
+                Err(_) => return Ok((Vec::new(), false)),
+            },
+        };
+        let mut page = Vec::new();
+        let more = self.walk_children(folder, start, |path, entry| {
+            if !entry.is_live() {
+                return true;
+            }
+            if page.len() == limit {
+                return false;
+            }
+            page.push((path, entry));
+            true
+        });
+        Ok((page, more))
     }
 
     /// The newest version of the live file at `path`. `NotFound` when absent or deleted,
@@ -135,9 +177,24 @@ impl Namespace {
         let Ok(first) = folder.join("\u{1}") else {
             return children;
         };
+        self.walk_children(folder, Bound::Included(first), |path, entry| {
+            children.push((path, entry));
+            true
+        });
+        children
+    }
+
+    /// Calls `visit` on each direct child of `folder` (live and tombstoned) from `start` on, in
+    /// path order, until it returns `false`; returns whether it stopped early (a child was left).
+    fn walk_children<'a>(
+        &'a self,
+        folder: &Path,
+        start: Bound<Path>,
+        mut visit: impl FnMut(&'a Path, &'a Entry) -> bool,
+    ) -> bool {
         let prefix = if folder.is_root() { "/".to_owned() } else { format!("{folder}/") };
-        let mut cursor = Bound::Included(first);
-        // Each step either records a child or skips a child's subtree, so this ends.
+        let mut cursor = start;
+        // Each step either visits a child or skips a child's subtree, so this ends.
         while let Some((path, entry)) =
             self.entries.range((cursor.clone(), Bound::Unbounded)).next()
         {
@@ -146,13 +203,15 @@ impl Namespace {
             };
             cursor = match rest.split_once('/') {
                 None => {
-                    children.push((path, entry));
+                    if !visit(path, entry) {
+                        return true;
+                    }
                     Bound::Excluded(path.clone())
                 }
                 Some((child, _)) => skip_subtree(&prefix, child, path),
             };
         }
-        children
+        false
     }
 }
 

@@ -2,7 +2,8 @@
 //! restore"; STYLE "Errors": a broken invariant is checked before persist and after restore).
 //!
 //! Format: one byte [`SNAPSHOT_FORMAT`], then the postcard encoding of the applied index and the
-//! entry, retired-version and member maps, each as a sequence of `(key, value)` pairs in key order.
+//! entry, retired-version, member, replica and idempotency maps, each as a sequence of
+//! `(key, value)` pairs in key order, then (since format 3) the settings.
 //! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
@@ -11,13 +12,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace};
+use super::{is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace, Settings};
 use crate::command::{Change, IdempotencyKey};
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, Version};
 use crate::path::Path;
 
-/// The snapshot format this build writes and reads (the first byte of every snapshot).
-pub const SNAPSHOT_FORMAT: u8 = 2;
+/// The snapshot format this build writes (the first byte of every snapshot). Format 3 is format
+/// 2 followed by the [`Settings`]; this build reads both (a format 2 snapshot restores with the
+/// default settings).
+pub const SNAPSHOT_FORMAT: u8 = 3;
+
+/// The oldest snapshot format this build still reads.
+pub const SNAPSHOT_FORMAT_OLDEST: u8 = 2;
 
 /// Why snapshot bytes could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -135,6 +141,8 @@ struct Body<'a> {
     replicas: &'a BTreeMap<ChunkId, BTreeSet<NodeId>>,
     #[serde(serialize_with = "as_pairs")]
     idempotency: &'a BTreeMap<IdempotencyKey, (LogIndex, Change)>,
+    // Since format 3.
+    settings: Settings,
 }
 
 /// What a snapshot decodes to, before the order of keys and the invariants are checked.
@@ -175,6 +183,7 @@ impl Namespace {
             members: &self.members,
             replicas: &self.replicas,
             idempotency: &self.idempotency,
+            settings: self.settings,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
             .expect("meta: a namespace always encodes (every sequence has a known length)")
@@ -186,14 +195,21 @@ impl Namespace {
         let Some((&format, body)) = bytes.split_first() else {
             return Err(SnapshotError::Truncated);
         };
-        if format != SNAPSHOT_FORMAT {
+        if !(SNAPSHOT_FORMAT_OLDEST..=SNAPSHOT_FORMAT).contains(&format) {
             return Err(SnapshotError::UnknownFormat { found: format, supported: SNAPSHOT_FORMAT });
         }
+        let decode_error = |error| match error {
+            postcard::Error::DeserializeUnexpectedEnd => SnapshotError::Truncated,
+            _ => SnapshotError::Malformed,
+        };
         let (decoded, rest) =
-            postcard::take_from_bytes::<DecodedBody>(body).map_err(|error| match error {
-                postcard::Error::DeserializeUnexpectedEnd => SnapshotError::Truncated,
-                _ => SnapshotError::Malformed,
-            })?;
+            postcard::take_from_bytes::<DecodedBody>(body).map_err(decode_error)?;
+        // Format 3 appends the settings to the format 2 body.
+        let (settings, rest) = if format >= 3 {
+            postcard::take_from_bytes::<Settings>(rest).map_err(decode_error)?
+        } else {
+            (Settings::default(), rest)
+        };
         if !rest.is_empty() {
             return Err(SnapshotError::TrailingBytes { extra_bytes: rest.len() });
         }
@@ -212,6 +228,7 @@ impl Namespace {
             idempotency: sorted_map(decoded.idempotency)?,
             applied: decoded.applied,
             live_files,
+            settings,
         };
         namespace.check_invariants()?;
         Ok(namespace)

@@ -8,6 +8,8 @@ use crate::command::{ChunkRef, IdempotencyKey, Precondition};
 use crate::error::{CheckpointProblem, ContentProblem};
 use crate::ids::{ChunkId, Hash};
 
+mod tree;
+
 // ---- helpers ----------------------------------------------------------------------------------
 
 fn p(raw: &str) -> Path {
@@ -728,7 +730,7 @@ fn random_precondition(rng: &mut XorShift) -> Precondition {
 
 fn random_command(rng: &mut XorShift) -> Command {
     let path = random_path(rng);
-    match rng.below(20) {
+    match rng.below(24) {
         0..=7 => {
             let lens: Vec<u32> = (0..rng.below(3)).map(|_| 1 + rng.below(5000) as u32).collect();
             let precondition = random_precondition(rng);
@@ -757,6 +759,9 @@ fn random_command(rng: &mut XorShift) -> Command {
         ),
         17 => Command::AddNode { node: NodeId(1 + rng.below(5)), role: MemberRole::Voter },
         18 => Command::RemoveNode { node: NodeId(1 + rng.below(5)) },
+        20 => Command::Move { from: p(&path), to: p(&random_path(rng)) },
+        21 => Command::DeleteRecursive { path: p(&path), deleted_at: UnixMillis(rng.below(99)) },
+        22 => Command::SetRetention { keep_versions: rng.below(4) as u32 },
         _ => {
             Command::SetNodeState { node: NodeId(1 + rng.below(5)), state: DeclaredState::Draining }
         }
@@ -821,6 +826,7 @@ struct RawSnapshot<K: Serialize> {
     members: Vec<(NodeId, Member)>,
     replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
     idempotency: Vec<(IdempotencyKey, (LogIndex, Change))>,
+    settings: Settings,
 }
 
 impl<K: Serialize> RawSnapshot<K> {
@@ -837,6 +843,7 @@ fn raw(ns: &Namespace) -> RawSnapshot<Path> {
         members: ns.members.clone().into_iter().collect(),
         replicas: ns.replicas.clone().into_iter().collect(),
         idempotency: ns.idempotency.clone().into_iter().collect(),
+        settings: ns.settings,
     }
 }
 
@@ -917,6 +924,7 @@ fn raw_with(entries: &[(&str, Entry)]) -> RawSnapshot<String> {
         members: vec![],
         replicas: vec![],
         idempotency: vec![],
+        settings: Settings::default(),
     }
 }
 

@@ -120,6 +120,11 @@ pub fn describe_change(change: &Change) -> String {
         Change::ReplicasUpdated { added, removed } => {
             format!("replicas +{} -{}", added.len(), removed.len())
         }
+        Change::Moved { from, to, .. } => format!("move {from} {to}"),
+        Change::TreeDeleted { path, files, folders } => {
+            format!("delete-tree {path} files={} folders={}", files.len(), folders.len())
+        }
+        Change::RetentionSet { keep_versions } => format!("retention {keep_versions}"),
     }
 }
 
@@ -147,5 +152,8 @@ pub fn describe_command(command: &Command) -> String {
             };
             format!("replicas add=[{}] remove=[{}]", list(add), list(remove))
         }
+        Command::Move { from, to } => format!("mv {from} {to}"),
+        Command::DeleteRecursive { path, .. } => format!("rm -r {path}"),
+        Command::SetRetention { keep_versions } => format!("retention {keep_versions}"),
     }
 }

@@ -174,3 +174,38 @@ fn a_new_reader_can_start_with_the_latest_events() {
     assert_eq!(ids, [Some("4".to_owned()), Some("5".to_owned())]);
     assert_eq!(events(&feed, feed.recent(100)).len(), 5, "no more than are held");
 }
+
+#[test]
+fn moves_and_recursive_deletes_become_one_event_per_entry() {
+    let p = |raw: &str| Path::parse(raw).expect("path");
+    let feed = Feed::new(LogIndex(1));
+    let moved = Change::Moved { from: p("/a"), to: p("/b"), folder: true };
+    feed.record(&Event::Applied { index: LogIndex(2), change: moved }, 1);
+    let deleted = Change::TreeDeleted {
+        path: p("/b"),
+        files: vec![(p("/b/f"), Version(2)), (p("/b/s/g"), Version(1))],
+        folders: vec![p("/b/s"), p("/b")],
+    };
+    feed.record(&Event::Applied { index: LogIndex(3), change: deleted }, 2);
+    let got = events(&feed, 0);
+    assert_eq!(
+        kinds(&got),
+        [
+            "moved@Some(\"2\")",
+            "file_removed@Some(\"3\")",
+            "file_removed@Some(\"3.1\")",
+            "folder_removed@Some(\"3.2\")",
+            "folder_removed@Some(\"3.3\")",
+        ]
+    );
+    assert_eq!(
+        (got[0].body["from"].as_str(), got[0].body["to"].as_str()),
+        (Some("/a"), Some("/b"))
+    );
+    assert_eq!(got[0].body["folder"], true);
+    assert_eq!(
+        (got[1].body["path"].as_str(), got[1].body["version"].as_u64()),
+        (Some("/b/f"), Some(2))
+    );
+    assert_eq!(got[4].body["path"], "/b");
+}

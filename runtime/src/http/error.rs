@@ -18,21 +18,32 @@ pub struct ApiError {
     pub code: Cow<'static, str>,
     /// A sentence for people.
     pub message: String,
+    /// More fields of the error object, e.g. `current_version` of a version conflict.
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code: Cow::Borrowed(code), message: message.into() }
+        Self {
+            status,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            details: serde_json::Map::new(),
+        }
     }
 
     /// Another node's error answer (`{"error": {...}}` JSON), passed on as it was.
     pub fn relayed(status: StatusCode, body: serde_json::Value) -> Self {
         let field = |name: &str| body["error"][name].as_str().map(str::to_owned);
+        let mut details = body["error"].as_object().cloned().unwrap_or_default();
+        details.remove("code");
+        details.remove("message");
         Self {
             status,
             code: Cow::Owned(field("code").unwrap_or_else(|| "relayed".into())),
             message: field("message").unwrap_or_else(|| body.to_string()),
+            details,
         }
     }
 
@@ -86,7 +97,15 @@ impl From<CommandError> for ApiError {
             E::FolderNotEmpty { .. } => (S::CONFLICT, "folder_not_empty"),
             E::RootImmutable => (S::BAD_REQUEST, "root_immutable"),
             E::VersionNotFound { .. } => (S::NOT_FOUND, "version_not_found"),
-            E::Checkpoint { .. } => (S::CONFLICT, "checkpoint"),
+            E::Checkpoint { problem, .. } => match problem {
+                dfs_core::error::CheckpointProblem::NotFound => {
+                    (S::NOT_FOUND, "checkpoint_not_found")
+                }
+                dfs_core::error::CheckpointProblem::Taken => (S::CONFLICT, "checkpoint_taken"),
+                dfs_core::error::CheckpointProblem::InvalidName => {
+                    (S::BAD_REQUEST, "invalid_checkpoint_name")
+                }
+            },
             E::BadContent(_) => (S::BAD_REQUEST, "bad_content"),
             E::UnknownNode { .. } => (S::NOT_FOUND, "unknown_node"),
             E::AlreadyMember { .. } => (S::CONFLICT, "already_member"),
@@ -95,15 +114,31 @@ impl From<CommandError> for ApiError {
             E::MembershipChangeInProgress => {
                 (S::SERVICE_UNAVAILABLE, "membership_change_in_progress")
             }
+            E::MoveIntoItself { .. } => (S::CONFLICT, "move_into_itself"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
-        Self::new(status, code, error.to_string())
+        let mut api = Self::new(status, code, error.to_string());
+        if let E::VersionConflict { found, expected, .. } = &error {
+            // Clients (`dfs edit`, `--if-version`) tell people which version is there now.
+            let current = found.map_or(serde_json::Value::Null, |v| v.0.into());
+            api.details.insert("current_version".into(), current);
+            let expected = match expected {
+                dfs_core::command::Precondition::Version(v) => serde_json::json!(v.0),
+                dfs_core::command::Precondition::Absent => serde_json::json!("absent"),
+                dfs_core::command::Precondition::None => serde_json::Value::Null,
+            };
+            api.details.insert("expected".into(), expected);
+        }
+        api
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let mut error = self.details;
+        error.insert("code".into(), self.code.into());
+        error.insert("message".into(), self.message.into());
+        let body = serde_json::json!({ "error": error });
         (self.status, Json(body)).into_response()
     }
 }

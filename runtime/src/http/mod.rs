@@ -8,23 +8,24 @@ mod error;
 mod events;
 mod explain;
 mod files;
+mod folders;
 mod fsck;
 pub(crate) mod internal;
 pub mod limits;
 mod metrics;
 mod read;
 pub mod serve;
+mod versions;
 mod write;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use dfs_core::command::{Command, Precondition, Reply};
-use dfs_core::ids::{UnixMillis, UserName};
-use dfs_core::meta::{Entry, EntryKind};
+use dfs_core::command::{Command, Reply};
+use dfs_core::ids::UnixMillis;
 use dfs_core::{CommandError, Path};
 use serde_json::{json, Value};
 
@@ -76,12 +77,20 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
         .route("/health", get(health))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/folders/{*path}", post(create_folder))
-        .route("/list", get(list_root))
-        .route("/list/{*path}", get(list))
+        .route("/folders/{*path}", post(folders::create_folder))
+        .route("/list", get(folders::list_root))
+        .route("/list/{*path}", get(folders::list))
+        .route("/move", post(folders::move_entry))
         .route("/files", get(files::files))
-        .route("/files/{*path}", get(read::get_file).put(write::put_file).delete(delete_file))
+        .route(
+            "/files/{*path}",
+            get(read::get_file).put(write::put_file).delete(folders::delete_file),
+        )
         .route("/stat/{*path}", get(read::stat))
+        .route("/history/{*path}", get(versions::history))
+        .route("/checkpoints/{*path}", post(versions::checkpoint))
+        .route("/revert/{*path}", post(versions::revert))
+        .route("/settings/retention", get(versions::get_retention).put(versions::put_retention))
         .route("/nodes", get(cluster::nodes))
         .route("/nodes/{id}", post(cluster::add).delete(cluster::remove))
         .route("/nodes/{id}/recover", post(cluster::recover))
@@ -210,72 +219,6 @@ async fn ready(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
         Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)),
     }
 }
-
-async fn create_folder(
-    State(state): State<ApiState>,
-    UrlPath(raw): UrlPath<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let path = parse_path(&raw)?;
-    let command = Command::CreateFolder { path, owner: UserName("admin".into()) };
-    let Reply::Applied { index, .. } = submit(&state, command).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "created": format!("/{raw}"), "index": index.0 }))))
-}
-
-async fn delete_file(
-    State(state): State<ApiState>,
-    UrlPath(raw): UrlPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let path = parse_path(&raw)?;
-    let command =
-        Command::Delete { path, precondition: Precondition::None, deleted_at: now_millis() };
-    let Reply::Applied { index, .. } = submit(&state, command).await?;
-    Ok(Json(json!({ "deleted": format!("/{raw}"), "index": index.0 })))
-}
-
-async fn list_root(state: State<ApiState>) -> Result<Json<Value>, ApiError> {
-    list(state, UrlPath(String::new())).await
-}
-
-async fn list(
-    State(state): State<ApiState>,
-    UrlPath(raw): UrlPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let folder = if raw.is_empty() { Path::root() } else { parse_path(&raw)? };
-    let listing = state
-        .driver
-        .query(move |node| {
-            let namespace = node.status().namespace;
-            namespace.children(&folder).map(|children| {
-                children.into_iter().map(|(path, entry)| describe(path, entry)).collect::<Vec<_>>()
-            })
-        })
-        .await
-        .map_err(|_| ApiError::stopping())?
-        .map_err(ApiError::from)?;
-    Ok(Json(json!({ "entries": listing })))
-}
-
-/// One listing row: name, kind, and for files the latest version's size and hash.
-fn describe(path: &Path, entry: &Entry) -> Value {
-    match &entry.kind {
-        EntryKind::Folder => {
-            json!({ "path": path.as_str(), "kind": "folder", "owner": entry.owner.0 })
-        }
-        EntryKind::File(file) => {
-            let latest = file.versions.last();
-            json!({
-                "path": path.as_str(),
-                "kind": "file",
-                "owner": entry.owner.0,
-                "version": latest.map(|v| v.version.0),
-                "size_bytes": latest.map(|v| v.content.size_bytes),
-                "hash": latest.map(|v| v.content.hash.to_hex()),
-                "chunks": latest.map(|v| v.content.chunks.len()),
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use rand::{Rng, SeedableRng};

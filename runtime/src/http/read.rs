@@ -29,6 +29,8 @@ pub const CHUNKS_PREFETCH: usize = 2;
 pub struct ReadOptions {
     /// A specific version instead of the latest.
     pub version: Option<u64>,
+    /// The version a checkpoint names instead of the latest.
+    pub checkpoint: Option<String>,
 }
 
 struct Piece {
@@ -47,13 +49,21 @@ pub async fn get_file(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = parse_path(&raw)?;
+    if options.version.is_some() && options.checkpoint.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "give version=N or checkpoint=NAME, not both",
+        ));
+    }
     let (record, replicas) = state
         .driver
         .query(move |node| {
             let namespace = node.status().namespace;
-            let record = match options.version {
-                Some(v) => namespace.version(&path, Version(v)),
-                None => namespace.latest(&path),
+            let record = match (options.version, &options.checkpoint) {
+                (Some(v), _) => namespace.version(&path, Version(v)),
+                (None, Some(name)) => namespace.checkpoint(&path, name),
+                (None, None) => namespace.latest(&path),
             }?
             .clone();
             let replicas: Vec<Vec<NodeId>> = record
@@ -219,7 +229,12 @@ pub async fn stat(
             let namespace = node.status().namespace;
             let entry = namespace.entry(&path).ok_or_else(|| CommandError::NotFound { path: path.clone() })?;
             let EntryKind::File(file) = &entry.kind else {
-                return Ok::<_, CommandError>(json!({ "path": path.as_str(), "kind": "folder", "owner": entry.owner.0 }));
+                // What a recursive delete would remove (the folder itself included).
+                let below = namespace.tree_counts(&path)?;
+                return Ok::<_, CommandError>(json!({
+                    "path": path.as_str(), "kind": "folder", "owner": entry.owner.0,
+                    "files_below": below.files, "folders_below": below.folders,
+                }));
             };
             let versions: Vec<Value> = file
                 .versions

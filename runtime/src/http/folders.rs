@@ -1,0 +1,172 @@
+//! Folders and the namespace's shape (DESIGN §2 "folders"): `POST /folders/{path}`,
+//! `GET /list/{path}` (a page at a time, so a huge folder never sits in one response),
+//! `POST /move?from=&to=` (a file or a whole folder, one raft command) and
+//! `DELETE /files/{path}[?recursive=true]`.
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use dfs_core::command::{Command, Precondition, Reply};
+use dfs_core::ids::UserName;
+use dfs_core::meta::{Entry, EntryKind};
+use dfs_core::{Change, Path};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{now_millis, parse_path, submit, ApiError, ApiState};
+
+/// Children listed when the query names no limit.
+pub const LIST_PAGE_DEFAULT: usize = 1000;
+/// Most children listed in one page.
+pub const LIST_PAGE_MAX: usize = 10_000;
+
+/// `POST /folders/{path}`: creates a folder and its missing parents.
+pub async fn create_folder(
+    State(state): State<ApiState>,
+    UrlPath(raw): UrlPath<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let path = parse_path(&raw)?;
+    let command = Command::CreateFolder { path, owner: UserName("admin".into()) };
+    let Reply::Applied { index, .. } = submit(&state, command).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "created": format!("/{raw}"), "index": index.0 }))))
+}
+
+/// Query of `DELETE /files/{path}`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteQuery {
+    /// Delete a folder with everything under it.
+    recursive: Option<bool>,
+}
+
+/// `DELETE /files/{path}[?recursive=true]`: tombstones a file or removes an empty folder; with
+/// `recursive=true`, removes a folder with every file and folder under it in one command.
+pub async fn delete_file(
+    State(state): State<ApiState>,
+    UrlPath(raw): UrlPath<String>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let path = parse_path(&raw)?;
+    if query.recursive != Some(true) {
+        let command =
+            Command::Delete { path, precondition: Precondition::None, deleted_at: now_millis() };
+        let Reply::Applied { index, .. } = submit(&state, command).await?;
+        return Ok(Json(json!({ "deleted": format!("/{raw}"), "index": index.0 })));
+    }
+    let command = Command::DeleteRecursive { path, deleted_at: now_millis() };
+    let Reply::Applied { index, change } = submit(&state, command).await?;
+    let Change::TreeDeleted { path, files, folders } = change else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "a recursive delete committed as something else",
+        ));
+    };
+    Ok(Json(json!({
+        "deleted": path.as_str(), "files": files.len(), "folders": folders.len(), "index": index.0,
+    })))
+}
+
+/// Query of `POST /move`.
+#[derive(Debug, Deserialize)]
+pub struct MoveQuery {
+    /// The file or folder to move.
+    from: Option<String>,
+    /// Where it goes.
+    to: Option<String>,
+}
+
+/// `POST /move?from=/a&to=/b`: moves (renames) a file with its history, or a folder with
+/// everything under it, in one raft command.
+pub async fn move_entry(
+    State(state): State<ApiState>,
+    Query(query): Query<MoveQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (Some(from), Some(to)) = (query.from, query.to) else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_move",
+            "from=PATH and to=PATH are both required",
+        ));
+    };
+    let (from, to) = (query_path(&from)?, query_path(&to)?);
+    let Reply::Applied { index, change } = submit(&state, Command::Move { from, to }).await?;
+    let Change::Moved { from, to, folder } = change else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "a move committed as something else",
+        ));
+    };
+    Ok(Json(json!({
+        "from": from.as_str(), "to": to.as_str(),
+        "kind": if folder { "folder" } else { "file" }, "index": index.0,
+    })))
+}
+
+/// A path given in a query: absolute (`/a/b`).
+fn query_path(raw: &str) -> Result<Path, ApiError> {
+    Path::parse(raw).map_err(|e| ApiError::from(dfs_core::CommandError::InvalidPath(e)))
+}
+
+/// Query of `GET /list/{path}`.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Continue after this child name (the previous page's `next`).
+    after: Option<String>,
+    /// Most children in this page (default 1,000, at most 10,000).
+    limit: Option<usize>,
+}
+
+/// `GET /list[?after=NAME][&limit=N]`: the root folder's children, a page at a time.
+pub async fn list_root(
+    state: State<ApiState>,
+    query: Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    list(state, UrlPath(String::new()), query).await
+}
+
+/// `GET /list/{path}[?after=NAME][&limit=N]`: a folder's live children in name order, a page at
+/// a time: `entries` and `next` (pass as `after`; `null` on the last page).
+pub async fn list(
+    State(state): State<ApiState>,
+    UrlPath(raw): UrlPath<String>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let folder = if raw.is_empty() { Path::root() } else { parse_path(&raw)? };
+    let limit = query.limit.unwrap_or(LIST_PAGE_DEFAULT).clamp(1, LIST_PAGE_MAX);
+    let after = query.after;
+    let (entries, next) = state
+        .driver
+        .query(move |node| {
+            let namespace = node.status().namespace;
+            let (children, more) = namespace.children_page(&folder, after.as_deref(), limit)?;
+            let next = children.last().filter(|_| more).map(|(path, _)| path.name().to_owned());
+            let entries: Vec<Value> =
+                children.into_iter().map(|(path, entry)| describe(path, entry)).collect();
+            Ok::<_, dfs_core::CommandError>((entries, next))
+        })
+        .await
+        .map_err(|_| ApiError::stopping())??;
+    Ok(Json(json!({ "entries": entries, "next": next })))
+}
+
+/// One listing row: name, kind, and for files the latest version's size and hash.
+fn describe(path: &Path, entry: &Entry) -> Value {
+    match &entry.kind {
+        EntryKind::Folder => {
+            json!({ "path": path.as_str(), "kind": "folder", "owner": entry.owner.0 })
+        }
+        EntryKind::File(file) => {
+            let latest = file.versions.last();
+            json!({
+                "path": path.as_str(),
+                "kind": "file",
+                "owner": entry.owner.0,
+                "version": latest.map(|v| v.version.0),
+                "size_bytes": latest.map(|v| v.content.size_bytes),
+                "hash": latest.map(|v| v.content.hash.to_hex()),
+                "chunks": latest.map(|v| v.content.chunks.len()),
+            })
+        }
+    }
+}
