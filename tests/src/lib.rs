@@ -69,6 +69,18 @@ where
     polled.unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
 }
 
+/// Failure-detection timings for tests that settle in seconds: heartbeats every 200 ms, suspect
+/// after 1 s, down after 2 s, copies reassigned after 4 s.
+pub fn quick_healing() -> dfs_runtime::config::HealingConfig {
+    dfs_runtime::config::HealingConfig {
+        heartbeat_interval_ms: 200,
+        suspect_after_ms: 1_000,
+        down_after_secs: 2,
+        reassign_after_secs: 4,
+        ..dfs_runtime::config::HealingConfig::default()
+    }
+}
+
 /// One node process of a test cluster.
 pub struct TestNode {
     /// Its config (ports, data dir).
@@ -363,6 +375,15 @@ impl TestCluster {
     /// Whether node `id`'s process is running (not killed).
     pub fn is_running(&self, id: u64) -> bool {
         self.node(id).child.is_some()
+    }
+
+    /// PUTs `body` at `path` through node `via`; fails the test unless it answers 201. Returns
+    /// the node's JSON answer.
+    pub async fn put(&self, via: u64, path: &str, body: impl Into<reqwest::Body>) -> Value {
+        let url = format!("{}/files{path}", self.node(via).url());
+        let response = self.http.put(url).body(body).send().await.expect("put reaches the node");
+        assert_eq!(response.status(), 201, "put {path}");
+        response.json().await.expect("json")
     }
 
     /// GET `/health` of a node, if it answers.

@@ -12,13 +12,6 @@ use serde_json::Value;
 
 const SMALL_FILES: usize = 1000;
 
-async fn put(cluster: &TestCluster, node: u64, path: &str, body: Vec<u8>) -> Value {
-    let url = format!("{}/files{path}", cluster.node(node).url());
-    let response = cluster.http.put(url).body(body).send().await.expect("put reaches the node");
-    assert_eq!(response.status(), 201, "put {path}");
-    response.json().await.expect("json")
-}
-
 async fn get(cluster: &TestCluster, node: u64, path: &str) -> Option<Vec<u8>> {
     let url = format!("{}/files{path}", cluster.node(node).url());
     let response = cluster.http.get(url).send().await.ok()?;
@@ -66,7 +59,7 @@ async fn three_nodes_store_replicate_and_survive_a_killed_follower() {
     let writes = stream::iter(0..SMALL_FILES)
         .map(|i| {
             let cluster = &cluster;
-            async move { put(cluster, (i % 3) as u64 + 1, &format!("/small/f{i}"), small(i)).await }
+            async move { cluster.put((i % 3) as u64 + 1, &format!("/small/f{i}"), small(i)).await }
         })
         .buffer_unordered(16)
         .count()
@@ -107,7 +100,7 @@ async fn three_nodes_store_replicate_and_survive_a_killed_follower() {
         );
     }
     check_small_files(&cluster, &alive).await;
-    put(&cluster, leader, "/after/kill", b"written with a follower down".to_vec()).await;
+    cluster.put(leader, "/after/kill", b"written with a follower down".to_vec()).await;
 
     cluster.restart(follower).await;
     let commit = cluster
@@ -130,7 +123,7 @@ async fn three_nodes_store_replicate_and_survive_a_killed_follower() {
 async fn a_node_with_the_wrong_secret_cannot_join() {
     let spec = ClusterSpec { wrong_secret: Some(3), ..ClusterSpec::new(3) };
     let cluster = TestCluster::start(spec).await;
-    put(&cluster, 1, "/members-only", b"secret".to_vec()).await;
+    cluster.put(1, "/members-only", b"secret".to_vec()).await;
     wait_for(Duration::from_secs(20), "a refused handshake in n1's or n2's log", || async {
         let logs =
             [1, 2].map(|n| std::fs::read_to_string(cluster.node(n).log()).unwrap_or_default());

@@ -15,13 +15,7 @@ use serde_json::Value;
 /// Suspect after 1 s of silence, down after 2 s; lost only after 60 s, so the killed node
 /// stays down for the rest of the test.
 fn quick() -> HealingConfig {
-    HealingConfig {
-        heartbeat_interval_ms: 200,
-        suspect_after_ms: 1_000,
-        down_after_secs: 2,
-        reassign_after_secs: 60,
-        ..HealingConfig::default()
-    }
+    HealingConfig { reassign_after_secs: 60, ..dfs_tests::quick_healing() }
 }
 
 /// Every node row on the page as (id, health, leader marker).
@@ -49,12 +43,6 @@ async fn wait_in_page<T>(
 
 fn screenshot_path(name: &str) -> PathBuf {
     artifact_dir().join(format!("dashboard-{name}.png"))
-}
-
-async fn put(cluster: &TestCluster, path: &str, body: &'static [u8]) {
-    let url = format!("{}/files{path}", cluster.node(1).url());
-    let response = cluster.http.put(url).body(body).send().await.expect("put");
-    assert_eq!(response.status(), 201, "{path} written");
 }
 
 #[tokio::test]
@@ -92,8 +80,8 @@ async fn the_dashboard_shows_every_node_and_a_killed_node_going_down_without_a_r
         TestCluster::start(ClusterSpec { healing: quick(), ..ClusterSpec::new(3) }).await;
     let folder = format!("{}/folders/photos/2026", cluster.node(1).url());
     assert_eq!(cluster.http.post(folder).send().await.expect("mkdir").status(), 201);
-    put(&cluster, "/photos/2026/cat.jpg", b"not really a cat").await;
-    put(&cluster, "/readme.txt", b"hello from the dashboard test\n").await;
+    cluster.put(1, "/photos/2026/cat.jpg", b"not really a cat".to_vec()).await;
+    cluster.put(1, "/readme.txt", b"hello from the dashboard test\n".to_vec()).await;
 
     // The browser watches a follower; the victim is the other follower.
     let leader = cluster.wait_for_leader(1).await;

@@ -11,12 +11,6 @@ use dfs_tests::{
 };
 use serde_json::{json, Value};
 
-async fn put(cluster: &TestCluster, path: &str, body: Vec<u8>) {
-    let url = format!("{}/files{path}", cluster.node(1).url());
-    let response = cluster.http.put(url).body(body).send().await.expect("put");
-    assert_eq!(response.status(), 201, "put {path}");
-}
-
 /// `dfs fsck --json [extra]`: exit code and report.
 fn fsck_json(cluster: &TestCluster, extra: &[&str]) -> (Option<i32>, Value) {
     let args = [&["fsck", "--json"], extra].concat();
@@ -34,10 +28,10 @@ fn problem(report: &Value, chunk: ChunkId) -> &Value {
 #[tokio::test]
 async fn fsck_reports_corrupt_missing_and_unreachable_copies() {
     let mut cluster = TestCluster::start(ClusterSpec::new(3)).await;
-    put(&cluster, "/docs/a", random_bytes(6 << 20, 1)).await;
-    put(&cluster, "/docs/b", b"first".to_vec()).await;
-    put(&cluster, "/docs/b", b"second".to_vec()).await;
-    put(&cluster, "/gone", random_bytes(1 << 20, 2)).await;
+    cluster.put(1, "/docs/a", random_bytes(6 << 20, 1)).await;
+    cluster.put(1, "/docs/b", b"first".to_vec()).await;
+    cluster.put(1, "/docs/b", b"second".to_vec()).await;
+    cluster.put(1, "/gone", random_bytes(1 << 20, 2)).await;
     let deleted = cluster.http.delete(format!("{}/files/gone", cluster.node(1).url()));
     assert_eq!(deleted.send().await.expect("delete").status(), 200);
     let a = chunk_ids(&cluster, "/docs/a").await;
@@ -117,7 +111,7 @@ fn request(chunks: &[String], rehash: bool) -> Vec<u8> {
 #[tokio::test]
 async fn the_verify_endpoint_refuses_bad_input_and_keeps_serving() {
     let cluster = TestCluster::start(ClusterSpec::new(1)).await;
-    put(&cluster, "/one", b"one chunk".to_vec()).await;
+    cluster.put(1, "/one", b"one chunk".to_vec()).await;
     let stored = chunk_ids(&cluster, "/one").await[0].0.to_hex().to_string();
     let absent = blake3::hash(b"never stored").to_hex().to_string();
 

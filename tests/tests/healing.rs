@@ -5,27 +5,15 @@
 use std::time::Duration;
 
 use dfs_runtime::config::HealingConfig;
-use dfs_tests::{chunk_file, chunk_ids, random_bytes, wait_for, ClusterSpec, TestCluster};
+use dfs_tests::{
+    chunk_file, chunk_ids, quick_healing, random_bytes, wait_for, ClusterSpec, TestCluster,
+};
 use serde_json::Value;
 
 /// Fast timings so the tests settle in seconds: suspect after 1 s, down after 2 s, copies
 /// reassigned after 4 s, scrub passes 1 s apart.
 fn quick() -> HealingConfig {
-    HealingConfig {
-        heartbeat_interval_ms: 200,
-        suspect_after_ms: 1_000,
-        down_after_secs: 2,
-        reassign_after_secs: 4,
-        scrub_rest_secs: 1,
-        rebalance_tolerance_pct: 0,
-        ..HealingConfig::default()
-    }
-}
-
-async fn put(cluster: &TestCluster, via: u64, path: &str, body: Vec<u8>) {
-    let url = format!("{}/files{path}", cluster.node(via).url());
-    let response = cluster.http.put(url).body(body).send().await.expect("put");
-    assert_eq!(response.status(), 201, "{path} written");
+    HealingConfig { scrub_rest_secs: 1, rebalance_tolerance_pct: 0, ..quick_healing() }
 }
 
 async fn nodes(cluster: &TestCluster, via: u64) -> Option<Value> {
@@ -63,7 +51,7 @@ async fn a_dead_node_goes_suspect_then_down_and_its_chunks_are_copied_elsewhere(
     })
     .await;
     for i in 0..4 {
-        put(&cluster, 1, &format!("/f{i}"), random_bytes(3 << 20, i)).await;
+        cluster.put(1, &format!("/f{i}"), random_bytes(3 << 20, i)).await;
     }
     let mut chunks = Vec::new();
     for i in 0..4 {
@@ -130,7 +118,7 @@ async fn recover_pulls_lost_chunks_back_and_reports_it() {
     // Scrub off, so only the recovery sync notices the lost file.
     let healing = HealingConfig { scrub_bytes_per_sec: 0, ..quick() };
     let cluster = TestCluster::start(ClusterSpec { healing, ..ClusterSpec::new(3) }).await;
-    put(&cluster, 1, "/data", random_bytes(6 << 20, 7)).await;
+    cluster.put(1, "/data", random_bytes(6 << 20, 7)).await;
     let chunks = chunk_ids(&cluster, "/data").await;
     assert!(chunks.len() >= 2, "a multi-chunk file");
     std::fs::remove_file(chunk_file(&cluster, 2, chunks[0])).expect("remove");
@@ -147,7 +135,7 @@ async fn recover_pulls_lost_chunks_back_and_reports_it() {
 #[tokio::test]
 async fn scrub_replaces_a_silently_corrupted_copy() {
     let cluster = TestCluster::start(ClusterSpec { healing: quick(), ..ClusterSpec::new(3) }).await;
-    put(&cluster, 1, "/data", random_bytes(6 << 20, 7)).await;
+    cluster.put(1, "/data", random_bytes(6 << 20, 7)).await;
     let chunks = chunk_ids(&cluster, "/data").await;
     let path = chunk_file(&cluster, 3, chunks[1]);
     let mut bytes = std::fs::read(&path).expect("read");
@@ -166,7 +154,7 @@ async fn scrub_replaces_a_silently_corrupted_copy() {
 async fn a_read_that_meets_a_corrupt_copy_gets_it_repaired() {
     let healing = HealingConfig { scrub_bytes_per_sec: 0, ..quick() };
     let cluster = TestCluster::start(ClusterSpec { healing, ..ClusterSpec::new(3) }).await;
-    put(&cluster, 1, "/r", random_bytes(2 << 20, 3)).await;
+    cluster.put(1, "/r", random_bytes(2 << 20, 3)).await;
     let chunk = chunk_ids(&cluster, "/r").await[0];
     let path = chunk_file(&cluster, 2, chunk);
     let mut bytes = std::fs::read(&path).expect("read");
@@ -186,7 +174,7 @@ async fn removal_waits_for_drain() {
     let spec = ClusterSpec { healing: quick(), ..ClusterSpec::new(4) };
     let cluster = TestCluster::start(spec).await;
     for i in 0..3 {
-        put(&cluster, 1, &format!("/d{i}"), random_bytes(2 << 20, 20 + i)).await;
+        cluster.put(1, &format!("/d{i}"), random_bytes(2 << 20, 20 + i)).await;
     }
     let mut chunks = Vec::new();
     for i in 0..3 {
@@ -217,7 +205,7 @@ async fn a_node_that_joins_is_filled_by_rebalance() {
     let spec = ClusterSpec { healing, joiners: 1, ..ClusterSpec::new(4) };
     let cluster = TestCluster::start(spec).await;
     for i in 0..12 {
-        put(&cluster, 1, &format!("/j{i}"), random_bytes(2 << 20, 40 + i)).await;
+        cluster.put(1, &format!("/j{i}"), random_bytes(2 << 20, 40 + i)).await;
     }
     let (ok, out, err) = cluster.cli(&["node", "add", "4"]);
     assert!(ok, "{out}{err}");

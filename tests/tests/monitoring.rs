@@ -4,28 +4,10 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use dfs_runtime::config::HealingConfig;
 use dfs_tests::sse::SseStream;
-use dfs_tests::{dfs_bin, random_bytes, wait_for, ClusterSpec, TestCluster};
+use dfs_tests::{dfs_bin, quick_healing, random_bytes, wait_for, ClusterSpec, TestCluster};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
-
-/// Suspect after 1 s, down after 2 s, lost after 4 s.
-fn quick() -> HealingConfig {
-    HealingConfig {
-        heartbeat_interval_ms: 200,
-        suspect_after_ms: 1_000,
-        down_after_secs: 2,
-        reassign_after_secs: 4,
-        ..HealingConfig::default()
-    }
-}
-
-async fn put(cluster: &TestCluster, via: u64, path: &str, body: Vec<u8>) {
-    let url = format!("{}/files{path}", cluster.node(via).url());
-    let response = cluster.http.put(url).body(body).send().await.expect("put");
-    assert_eq!(response.status(), 201, "{path} written");
-}
 
 async fn get_json(cluster: &TestCluster, via: u64, route: &str) -> (u16, Value) {
     let url = format!("{}{route}", cluster.node(via).url());
@@ -75,11 +57,11 @@ async fn files_are_listed_in_pages_with_versions_and_replicas() {
     let cluster = TestCluster::start(ClusterSpec::new(3)).await;
     cluster.wait_for_leader(1).await;
     for name in ["a", "b", "c", "d", "e"] {
-        put(&cluster, 1, &format!("/m/{name}"), random_bytes(3000, name.len() as u64)).await;
+        cluster.put(1, &format!("/m/{name}"), random_bytes(3000, name.len() as u64)).await;
     }
-    put(&cluster, 1, "/m/b", b"second version".to_vec()).await;
-    put(&cluster, 1, "/m b", b"a sibling that sorts inside /m's range".to_vec()).await;
-    put(&cluster, 1, "/other", b"outside".to_vec()).await;
+    cluster.put(1, "/m/b", b"second version".to_vec()).await;
+    cluster.put(1, "/m b", b"a sibling that sorts inside /m's range".to_vec()).await;
+    cluster.put(1, "/other", b"outside".to_vec()).await;
     let deleted = cluster.http.delete(format!("{}/files/m/e", cluster.node(1).url()));
     let deleted: Value = deleted.send().await.expect("delete").json().await.expect("json");
     let index = deleted["index"].as_u64().expect("the delete's raft index");
@@ -126,7 +108,7 @@ async fn files_are_listed_in_pages_with_versions_and_replicas() {
 
 #[tokio::test]
 async fn the_event_stream_reports_changes_and_resumes_on_another_node() {
-    let spec = ClusterSpec { healing: quick(), ..ClusterSpec::new(3) };
+    let spec = ClusterSpec { healing: quick_healing(), ..ClusterSpec::new(3) };
     let mut cluster = TestCluster::start(spec).await;
     let leader = cluster.wait_for_leader(1).await;
     let watcher = (1..=3).find(|&id| id != leader).expect("a follower");
@@ -134,8 +116,8 @@ async fn the_event_stream_reports_changes_and_resumes_on_another_node() {
         (1..=3).map(|id| format!("{}/events", cluster.node(id).url())).collect();
     let url = |id: u64| urls[(id - 1) as usize].clone();
     let mut events = SseStream::open(&cluster.http, &url(watcher), None).await;
-    put(&cluster, leader, "/feed/x", b"one".to_vec()).await;
-    put(&cluster, leader, "/feed/x", b"two".to_vec()).await;
+    cluster.put(leader, "/feed/x", b"one".to_vec()).await;
+    cluster.put(leader, "/feed/x", b"two".to_vec()).await;
     let del = cluster.http.delete(format!("{}/files/feed/x", cluster.node(leader).url()));
     assert_eq!(del.send().await.expect("delete").status(), 200);
     let seen = events.until(Duration::from_secs(10), |e| e.data["kind"] == "file_removed").await;
@@ -207,7 +189,7 @@ async fn metrics_name_everything_and_counters_move() {
         assert!(before.contains(&format!("# TYPE {name} ")), "{name} missing from\n{before}");
     }
     let body = random_bytes(50_000, 7);
-    put(&cluster, leader, "/metrics/a", body.clone()).await;
+    cluster.put(leader, "/metrics/a", body.clone()).await;
     let read = cluster.http.get(format!("{}/files/metrics/a", cluster.node(leader).url()));
     assert_eq!(read.send().await.expect("get").bytes().await.expect("body"), body);
     let after = scrape().await;
@@ -239,10 +221,10 @@ fn sample(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn explain_says_what_blocks_a_lost_nodes_copies_and_status_watches() {
-    let spec = ClusterSpec { healing: quick(), ..ClusterSpec::new(3) };
+    let spec = ClusterSpec { healing: quick_healing(), ..ClusterSpec::new(3) };
     let mut cluster = TestCluster::start(spec).await;
     let leader = cluster.wait_for_leader(1).await;
-    put(&cluster, leader, "/ex/f", random_bytes(10_000, 3)).await;
+    cluster.put(leader, "/ex/f", random_bytes(10_000, 3)).await;
     let (ok, out, err) = cluster.cli(&["explain", "/ex/f"]);
     assert!(ok, "{err}");
     assert!(out.starts_with("/ex/f: converged"), "{out}");
@@ -316,10 +298,10 @@ fn logged<'a>(lines: &'a [Value], message: &str) -> Vec<&'a Value> {
 
 #[tokio::test]
 async fn decisions_are_logged_as_json_with_node_term_path_and_chunk() {
-    let spec = ClusterSpec { healing: quick(), ..ClusterSpec::new(4) };
+    let spec = ClusterSpec { healing: quick_healing(), ..ClusterSpec::new(4) };
     let mut cluster = TestCluster::start(spec).await;
     let leader = cluster.wait_for_leader(1).await;
-    put(&cluster, leader, "/logs/f", random_bytes(20_000, 9)).await;
+    cluster.put(leader, "/logs/f", random_bytes(20_000, 9)).await;
     let (_, listed) = get_json(&cluster, leader, "/files?prefix=/logs/f").await;
     let holders = listed["files"][0]["versions"][0]["chunks"][0]["replicas"].clone();
     let holds = |id: u64| holders.as_array().is_some_and(|h| h.contains(&Value::from(id)));
