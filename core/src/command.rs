@@ -133,6 +133,9 @@ pub enum Command {
         /// Versions kept per file, the latest included; 0 keeps every version.
         keep_versions: u32,
     },
+    /// Changes nothing: a consistent read waits for it to apply on the node that reads, so the
+    /// read sees every write committed before the read began (a read through the log).
+    Barrier,
 }
 
 impl Command {
@@ -336,6 +339,8 @@ pub enum Change {
         /// Versions kept per file; 0 keeps every version.
         keep_versions: u32,
     },
+    /// A [`Command::Barrier`] applied.
+    Barrier,
 }
 
 /// A successful reply to a client command.

@@ -171,6 +171,8 @@ pub async fn run(
                     Err(_) => Ok(()),
                 };
             }
+            // Before inputs, so a steady stream of them cannot starve the core's timers.
+            () = sleep_until(wake) => node.handle(clock.now(), Input::Timeout),
             input = inputs.recv() => match input {
                 Some(DriverInput::Core(input)) => node.handle(clock.now(), input),
                 Some(DriverInput::Client { command, reply }) => {
@@ -188,7 +190,6 @@ pub async fn run(
                 }
                 None => return Ok(()),
             },
-            () = sleep_until(wake) => node.handle(clock.now(), Input::Timeout),
         }
     }
 }
@@ -215,12 +216,13 @@ async fn persist_loop(
             }
         }
         let last = batch.last().map(|(ready, _)| *ready).unwrap_or(ReadyNumber(0));
-        let store = store.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let writes: Vec<RaftWrite> = batch.into_iter().map(|(_, write)| write).collect();
-            store.persist_batch(&writes)
-        })
-        .await;
+        let (store, blocking) = (store.clone(), store.blocking());
+        let result = blocking
+            .run(move || {
+                let writes: Vec<RaftWrite> = batch.into_iter().map(|(_, write)| write).collect();
+                store.persist_batch(&writes)
+            })
+            .await;
         match result {
             Ok(Ok(())) => {}
             Ok(Err(error)) => {

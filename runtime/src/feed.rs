@@ -328,6 +328,7 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
         Change::RetentionSet { keep_versions } => {
             vec![("retention_changed", json!({ "keep_versions": keep_versions }))]
         }
+        Change::Barrier => Vec::new(),
     }
 }
 

@@ -29,6 +29,7 @@ pub async fn run(
 ) {
     loop {
         tokio::select! {
+            biased;
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(settings.interval) => {}
         }

@@ -5,6 +5,7 @@
 //! [`handshake`]), the redb raft store and the chunk store ([`store`]), the HTTP API
 //! ([`http`]) and the cluster-wide copy check behind `dfs fsck` ([`fsck`]). [`server::start`] puts them together from a [`config::NodeConfig`].
 
+pub mod blocking;
 pub mod chunker;
 pub mod clock;
 pub mod config;
@@ -19,11 +20,13 @@ pub mod http;
 pub mod metrics;
 pub mod net;
 pub mod peers;
+pub mod planted;
 pub mod ports;
 pub mod repair;
 pub mod server;
 pub mod store;
 pub mod tls;
 pub mod transport;
+pub mod wall;
 
 pub use dfs_core as core;

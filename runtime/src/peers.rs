@@ -2,9 +2,13 @@
 //! moves them). A node sends chunks to, and fetches them from, other members over their HTTP
 //! listener at `/internal/chunks/{hash}`, each request carrying a token keyed by the cluster
 //! secret. The receiver verifies the hash before storing; the fetcher verifies before using.
-//! The moving of bytes sits behind [`ChunkTransfer`] ([`HttpTransfer`] in production), so the
-//! simulation can carry chunks over its own network. fsck asks members about their copies the
-//! same way (`POST /internal/verify`, a token bound to the body).
+//! The moving of bytes sits behind [`ChunkTransfer`] ([`HttpTransfer`] in production,
+//! [`NetTransfer`](net_http::NetTransfer) over any [`Net`](crate::net::Net) in the simulation).
+//! fsck asks members about their copies the same way (`POST /internal/verify`, a token bound to
+//! the body), and cluster requests only another node can answer are forwarded through it too.
+
+/// Node-to-node HTTP over any [`crate::net::Net`] (the simulation's).
+pub mod net_http;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -100,18 +104,51 @@ pub trait ChunkTransfer: Send + Sync + 'static {
     ) -> TransferFuture<'_, ()>;
     /// Sends a verify request body (a [`VerifyRequest`] as JSON) to `node`; its answer's bytes.
     fn verify(&self, node: NodeId, addr: SocketAddr, body: Bytes) -> TransferFuture<'_, Bytes>;
+    /// Forwards a bodiless client API request (`method` on `path_and_query`) to `node`; its
+    /// status and body, whatever the status.
+    fn forward(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        forward: Forward,
+    ) -> TransferFuture<'_, Relayed>;
 }
+
+/// A client API request to pass on to another node.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    /// `GET`, `POST` or `DELETE`.
+    pub method: axum::http::Method,
+    /// The path and query, e.g. `/nodes/3/recover`.
+    pub path: String,
+    /// Longest the answer may take.
+    pub timeout: Duration,
+}
+
+/// Another node's answer to a forwarded request.
+#[derive(Clone, Debug)]
+pub struct Relayed {
+    /// Its HTTP status.
+    pub status: u16,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// Largest forwarded answer read back.
+pub const RELAYED_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// Idle pooled connections to other nodes are dropped after this, well before the listeners'
 /// header read timeout closes them (reusing a connection the server is closing fails a request).
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// Chunk transfer over the nodes' HTTP listeners, with a cluster token per request.
+/// Chunk transfer over the nodes' HTTP(S) listeners with reqwest, with a cluster token per
+/// request.
 pub struct HttpTransfer {
     me: NodeId,
     key: ClusterKey,
     scheme: &'static str,
     client: reqwest::Client,
+    forwarder: reqwest::Client,
 }
 
 impl HttpTransfer {
@@ -124,7 +161,8 @@ impl HttpTransfer {
             .pool_max_idle_per_host(16)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()?;
-        Ok(Self { me, key, scheme: http.scheme(), client })
+        let forwarder = http.client_builder().pool_idle_timeout(POOL_IDLE_TIMEOUT).build()?;
+        Ok(Self { me, key, scheme: http.scheme(), client, forwarder })
     }
 
     fn request(
@@ -133,14 +171,21 @@ impl HttpTransfer {
         addr: SocketAddr,
         chunk: ChunkId,
     ) -> reqwest::RequestBuilder {
-        let hex = chunk.0.to_hex();
-        let token = self.key.chunk_token(self.me, method.as_str(), &hex);
-        let route = if method == reqwest::Method::POST { "replicate" } else { "chunks" };
+        let (path, token) = chunk_route(self.me, &self.key, method.as_str(), chunk);
         self.client
-            .request(method, format!("{}://{addr}/internal/{route}/{hex}", self.scheme))
+            .request(method, format!("{}://{addr}{path}", self.scheme))
             .header(NODE_HEADER, self.me.0.to_string())
-            .header(TOKEN_HEADER, token.to_hex().as_str())
+            .header(TOKEN_HEADER, token)
     }
+}
+
+/// The path of a chunk request (`PUT`/`GET` on `/internal/chunks/{hash}`, `POST` on
+/// `/internal/replicate/{hash}`) and the token `me` signs it with.
+fn chunk_route(me: NodeId, key: &ClusterKey, method: &str, chunk: ChunkId) -> (String, String) {
+    let hex = chunk.0.to_hex();
+    let token = key.chunk_token(me, method, &hex).to_hex().to_string();
+    let route = if method == "POST" { "replicate" } else { "chunks" };
+    (format!("/internal/{route}/{hex}"), token)
 }
 
 fn unreachable(node: NodeId) -> impl FnOnce(reqwest::Error) -> TransferError {
@@ -216,16 +261,35 @@ impl ChunkTransfer for HttpTransfer {
             Ok(bytes)
         })
     }
+
+    fn forward(
+        &self,
+        node: NodeId,
+        addr: SocketAddr,
+        forward: Forward,
+    ) -> TransferFuture<'_, Relayed> {
+        Box::pin(async move {
+            let method = reqwest::Method::from_bytes(forward.method.as_str().as_bytes())
+                .map_err(|_| TransferError::BadAnswer { node })?;
+            let url = format!("{}://{addr}{}", self.scheme, forward.path);
+            let request = self.forwarder.request(method, url).timeout(forward.timeout);
+            let response = request.send().await.map_err(unreachable(node))?;
+            let status = response.status().as_u16();
+            if response.content_length().is_some_and(|n| n > RELAYED_BYTES_MAX as u64) {
+                return Err(TransferError::BadAnswer { node });
+            }
+            let body = response.bytes().await.map_err(unreachable(node))?;
+            Ok(Relayed { status, body })
+        })
+    }
 }
 
-/// The other members' HTTP addresses and the way chunks reach them.
+/// The other members' HTTP addresses and the way chunks and forwarded requests reach them.
 pub struct Peers {
     me: NodeId,
     key: ClusterKey,
     http_addrs: BTreeMap<NodeId, SocketAddr>,
     transfer: Arc<dyn ChunkTransfer>,
-    scheme: &'static str,
-    forwarder: reqwest::Client,
 }
 
 impl Peers {
@@ -238,26 +302,22 @@ impl Peers {
         http: &PeerHttp,
     ) -> Result<Self, reqwest::Error> {
         let transfer = Arc::new(HttpTransfer::new(me, key.clone(), http)?);
-        let forwarder = http.client_builder().pool_idle_timeout(POOL_IDLE_TIMEOUT).build()?;
-        Ok(Self { me, key, http_addrs, transfer, scheme: http.scheme(), forwarder })
+        Ok(Self::with_transfer(me, key, http_addrs, transfer))
     }
 
-    /// The same, moving chunks with `transfer` (the simulation's) and forwarding over plain HTTP.
+    /// The same, reaching other nodes with `transfer` (the simulation's).
     pub fn with_transfer(
         me: NodeId,
         key: ClusterKey,
         http_addrs: BTreeMap<NodeId, SocketAddr>,
         transfer: Arc<dyn ChunkTransfer>,
-    ) -> Result<Self, reqwest::Error> {
-        let forwarder = PeerHttp::plain().client_builder().build()?;
-        Ok(Self { me, key, http_addrs, transfer, scheme: "http", forwarder })
+    ) -> Self {
+        Self { me, key, http_addrs, transfer }
     }
 
-    /// The client and base URL (`http://addr` or `https://addr`) for forwarding a client
-    /// request to `node`, if its address is known.
-    pub fn forward_target(&self, node: NodeId) -> Option<(&reqwest::Client, String)> {
-        let addr = self.http_addrs.get(&node)?;
-        Some((&self.forwarder, format!("{}://{addr}", self.scheme)))
+    /// Passes a client API request on to `node` (one only it can answer); its answer.
+    pub async fn forward(&self, node: NodeId, forward: Forward) -> Result<Relayed, TransferError> {
+        self.transfer.forward(node, self.addr(node)?, forward).await
     }
 
     /// This node.

@@ -59,6 +59,11 @@ impl JobRunner {
 
     async fn run(&self, spec: &JobSpec) -> Result<JobReport, JobFault> {
         match *spec {
+            JobSpec::CopyChunk { .. }
+                if crate::planted::active(crate::planted::Bug::NoReReplication) =>
+            {
+                Err(JobFault::TargetUnavailable)
+            }
             JobSpec::CopyChunk { chunk, from, to } if to == self.me => {
                 pull(&self.peers, &self.chunks, &self.metrics, chunk, from).await?;
                 Ok(JobReport::ChunkStored { chunk, on: to })

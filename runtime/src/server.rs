@@ -1,20 +1,22 @@
 //! Starting and stopping one node (DESIGN §2 "cluster of N nodes"): open the stores, recover the
 //! core node from disk, bind the listeners, start the transport, driver and HTTP API, and record
-//! the bound addresses in `<data_dir>/endpoints.json` (useful when a port was 0).
+//! the bound addresses in `<data_dir>/endpoints.json` (useful when a port was 0). Everything that
+//! touches the outside world comes from a [`Platform`]: the real one ([`start`]) or the
+//! simulation's ([`start_on`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dfs_core::ids::NodeId;
 use dfs_core::Node;
 use rand::RngCore;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::blocking::Blocking;
 use crate::clock::Clock;
 use crate::config::NodeConfig;
 use crate::driver::{self, DriverChannels, DriverHandle, DriverInput};
@@ -25,10 +27,11 @@ use crate::http::limits::RateLimiter;
 use crate::http::serve::ServeSettings;
 use crate::http::{self, ApiState, WriteSettings};
 use crate::metrics::Metrics;
-use crate::net::TokioNet;
+use crate::net::{Net, TokioNet};
+use crate::peers::net_http::NetTransfer;
 use crate::peers::Peers;
 use crate::repair::JobRunner;
-use crate::store::chunks::{ChunkStore, StoreError};
+use crate::store::chunks::{ChunkStore, Disk, StdDisk, StoreError};
 use crate::store::raft_log::{RaftStore, RaftStoreError};
 use crate::tls::{self, PeerHttp, TlsError};
 use crate::transport::{self, TransportSetup};
@@ -94,37 +97,98 @@ impl NodeHandle {
     }
 }
 
-/// Starts a node from its config.
+/// What a node runs on: sockets, disks, randomness and the way it calls other nodes.
+pub struct Platform<N: Net> {
+    /// Listeners, peer links and (with [`PeerCalls::OverNet`]) node-to-node HTTP.
+    pub net: Arc<N>,
+    /// The chunk store's file system.
+    pub disk: Arc<dyn Disk>,
+    /// Opens (or creates) the raft store at a path.
+    pub open_raft: fn(&Path) -> Result<RaftStore, RaftStoreError>,
+    /// Where opening and recovering the raft store runs.
+    pub blocking: Blocking,
+    /// How this node calls other nodes' HTTP listeners.
+    pub peer_calls: PeerCalls,
+    /// Seed of the core's randomness (election timeouts); `None` draws one from the OS.
+    pub seed: Option<u64>,
+}
+
+/// How a node calls other nodes' HTTP listeners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerCalls {
+    /// reqwest, pooled, over HTTPS when TLS is configured (production).
+    Reqwest,
+    /// Plain HTTP over the platform's [`Net`] (the simulation).
+    OverNet,
+}
+
+impl Platform<TokioNet> {
+    /// The real machine: tokio's TCP, `std::fs`, redb on a file, reqwest, OS randomness.
+    pub fn real() -> Self {
+        Self {
+            net: Arc::new(TokioNet),
+            disk: Arc::new(StdDisk),
+            open_raft: RaftStore::open,
+            blocking: Blocking::Pool,
+            peer_calls: PeerCalls::Reqwest,
+            seed: None,
+        }
+    }
+}
+
+/// Starts a node from its config on the real machine.
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
+    start_on(config, Platform::real()).await
+}
+
+/// Starts a node from its config on `platform`.
+pub async fn start_on<N: Net>(
+    config: NodeConfig,
+    platform: Platform<N>,
+) -> Result<NodeHandle, RuntimeError> {
     let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
-        .map_err(|source| RuntimeError::DataDir { path: data_dir.clone(), source })?;
+    let disk = platform.disk.clone();
+    disk.create_dir_all(&data_dir).map_err(|source| RuntimeError::DataDir {
+        path: data_dir.clone(),
+        source: std::io::Error::other(source),
+    })?;
     let db_path = data_dir.join("raft.redb");
-    let store = tokio::task::spawn_blocking(move || RaftStore::open(&db_path))
+    let open_raft = platform.open_raft;
+    let store = platform
+        .blocking
+        .run(move || open_raft(&db_path))
         .await
         .map_err(|_| RuntimeError::Task)??;
     let store = Arc::new(store);
+    // The store file's directory entry (and the data dir's own) must survive a crash too: a
+    // node that lost its raft log after voting or acknowledging would break raft's promises.
+    let parent = data_dir.parent().filter(|p| !p.as_os_str().is_empty());
+    for dir in parent.into_iter().chain([data_dir.as_path()]) {
+        disk.sync_dir(dir).map_err(|source| RuntimeError::DataDir {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(source),
+        })?;
+    }
     let recovered = {
         let store = store.clone();
-        tokio::task::spawn_blocking(move || store.recover())
-            .await
-            .map_err(|_| RuntimeError::Task)??
+        platform.blocking.run(move || store.recover()).await.map_err(|_| RuntimeError::Task)??
     };
-    let seed = rand::rngs::OsRng.next_u64();
+    let seed = platform.seed.unwrap_or_else(|| rand::rngs::OsRng.next_u64());
     let id = NodeId(config.id);
     tracing::info!(node = %id, seed, fresh = recovered.is_empty(), "node starting");
     let clock = Clock::start();
     let node = Node::new(config.core_config(), recovered, seed, clock.now())?;
     let (serve_settings, peer_http) = tls_setup(&config)?;
-    let peer_listener = bind(config.peer_listen).await?;
-    let http_listener = bind(config.http_listen).await?;
-    let peer_addr = local_addr(&peer_listener, config.peer_listen)?;
-    let http_addr = local_addr(&http_listener, config.http_listen)?;
+    let net = platform.net.clone();
+    let peer_listener = bind(&*net, config.peer_listen).await?;
+    let http_listener = bind(&*net, config.http_listen).await?;
+    let peer_addr = local_addr(&*net, &peer_listener, config.peer_listen)?;
+    let http_addr = local_addr(&*net, &http_listener, config.http_listen)?;
     let shutdown = CancellationToken::new();
     let channels = DriverChannels::new(node.status().applied);
     let key = ClusterKey::from_secret(&config.cluster_secret);
     let transport = transport::start(TransportSetup {
-        net: Arc::new(TokioNet),
+        net: net.clone(),
         me: id,
         key: key.clone(),
         listener: peer_listener,
@@ -134,12 +198,19 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
         handshakes_per_ip_max: config.limits.peer_handshakes_per_ip_max,
         shutdown: shutdown.clone(),
     });
-    let chunks = ChunkStore::open(&data_dir).await?;
+    let chunks = ChunkStore::open_on(disk.clone(), &data_dir).await?;
     let mut http_addrs: BTreeMap<NodeId, SocketAddr> =
         config.peers.iter().map(|p| (NodeId(p.id), p.http_addr)).collect();
     http_addrs.insert(id, http_addr);
-    let peers =
-        Arc::new(Peers::new(id, key, http_addrs, &peer_http).map_err(RuntimeError::HttpClient)?);
+    let peers = Arc::new(match platform.peer_calls {
+        PeerCalls::Reqwest => {
+            Peers::new(id, key, http_addrs, &peer_http).map_err(RuntimeError::HttpClient)?
+        }
+        PeerCalls::OverNet => {
+            let transfer = Arc::new(NetTransfer::new(net.clone(), id, key.clone()));
+            Peers::with_transfer(id, key, http_addrs, transfer)
+        }
+    });
     let metrics = Arc::new(Metrics::default());
     let jobs = JobRunner::new(
         peers.clone(),
@@ -178,10 +249,10 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, RuntimeError> {
     let api = http::router(state, limiter);
     let scheme = peer_http.scheme();
     let http =
-        tokio::spawn(http::serve::serve(http_listener, api, serve_settings, shutdown.clone()));
+        tokio::spawn(http::serve::serve(net, http_listener, api, serve_settings, shutdown.clone()));
     let driver =
         tokio::spawn(driver::run(node, clock, channels, transport, jobs, store, shutdown.clone()));
-    write_endpoints(&data_dir, id, peer_addr, http_addr, scheme);
+    write_endpoints(&*disk, &data_dir, id, peer_addr, http_addr, scheme);
     tracing::info!(node = %id, %peer_addr, %http_addr, scheme, "node listening");
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -208,6 +279,7 @@ async fn report_usage(
     let mut ticks = tokio::time::interval(every);
     loop {
         tokio::select! {
+            biased;
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
@@ -243,16 +315,21 @@ fn tls_setup(config: &NodeConfig) -> Result<(ServeSettings, PeerHttp), RuntimeEr
     Ok((settings, peer_http))
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, RuntimeError> {
-    TcpListener::bind(addr).await.map_err(|source| RuntimeError::Bind { addr, source })
+async fn bind<N: Net>(net: &N, addr: SocketAddr) -> Result<N::Listener, RuntimeError> {
+    net.bind(addr).await.map_err(|source| RuntimeError::Bind { addr, source })
 }
 
-fn local_addr(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, RuntimeError> {
-    listener.local_addr().map_err(|source| RuntimeError::Bind { addr: asked, source })
+fn local_addr<N: Net>(
+    net: &N,
+    listener: &N::Listener,
+    asked: SocketAddr,
+) -> Result<SocketAddr, RuntimeError> {
+    net.local_addr(listener).map_err(|source| RuntimeError::Bind { addr: asked, source })
 }
 
 fn write_endpoints(
-    data_dir: &std::path::Path,
+    disk: &dyn Disk,
+    data_dir: &Path,
     id: NodeId,
     peer: SocketAddr,
     http: SocketAddr,
@@ -265,7 +342,10 @@ fn write_endpoints(
         "peer_addr": peer.to_string(),
         "http_addr": http.to_string(),
     });
-    if let Err(error) = std::fs::write(data_dir.join("endpoints.json"), text.to_string()) {
+    let (path, tmp) = (data_dir.join("endpoints.json"), data_dir.join("endpoints.json.tmp"));
+    let _ = disk.remove_file(&tmp);
+    let written = disk.write_synced(&tmp, text.to_string().as_bytes());
+    if let Err(error) = written.and_then(|()| disk.rename(&tmp, &path)) {
         tracing::warn!(%error, "could not write endpoints.json");
     }
 }

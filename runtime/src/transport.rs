@@ -163,6 +163,7 @@ async fn accept_loop<N: Net>(
     let per_ip = Arc::new(ConnCounter::default());
     loop {
         let accepted = tokio::select! {
+            biased;
             () = shutdown.cancelled() => return,
             accepted = net.accept(&listener) => accepted,
         };
@@ -243,6 +244,7 @@ impl<N: Net> Link<N> {
                     None => return,
                 },
                 None => tokio::select! {
+                    biased;
                     () = self.shutdown.cancelled() => return,
                     stream = accepted.recv() => match stream { Some(s) => s, None => return },
                 },
@@ -268,6 +270,7 @@ impl<N: Net> Link<N> {
                 Ok::<_, handshake::HandshakeError>(stream)
             };
             tokio::select! {
+                biased;
                 () = self.shutdown.cancelled() => return None,
                 result = attempt => match result {
                     Ok(stream) => return Some(stream),
@@ -276,6 +279,7 @@ impl<N: Net> Link<N> {
                 },
             }
             tokio::select! {
+                biased;
                 () = self.shutdown.cancelled() => return None,
                 () = tokio::time::sleep(backoff) => {}
             }
@@ -297,6 +301,7 @@ impl<N: Net> Link<N> {
         let mut writer = BufWriter::new(write);
         let replaced = loop {
             tokio::select! {
+                biased;
                 () = self.shutdown.cancelled() => break None,
                 _ = &mut reader => break None,
                 newer = accepted.recv() => break newer,

@@ -1,5 +1,6 @@
-//! `dfs-sim`: replay one seed (`--seed N`, writing its trace) or sweep a range (`--seeds A..B`),
-//! printing each failing seed with the command that replays it.
+//! `dfs-sim`: replay one seed of the real runtime under turmoil (`--seed N`, writing its trace and
+//! printing its hash) or sweep a range (`--seeds A..B`, with a progress bar), printing each
+//! failing seed with the command that replays it. `--model` runs the older core-only sweep.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,81 +8,154 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use dfs_sim::run::Settings;
+use dfs_sim::sweep::{self, replay_command};
 
 /// Seeded fault simulation of a dfs cluster.
 #[derive(Debug, Parser)]
 #[command(name = "dfs-sim", version)]
 struct Args {
-    /// Replay one seed and print its trace hash.
+    /// Replay one seed, write its trace and print its hash.
     #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
     /// Sweep a range of seeds, e.g. `0..200`.
     #[arg(long)]
     seeds: Option<String>,
-    /// Simulated seconds of faults per seed (the settle time comes on top).
-    #[arg(long, default_value_t = 60)]
+    /// Simulated seconds of faults (and workload) per seed; the settle time comes on top.
+    #[arg(long, default_value_t = 20)]
     fault_secs: u64,
+    /// Longest the cluster may take to converge once faults stop, in simulated seconds.
+    #[arg(long, default_value_t = 40)]
+    settle_secs: u64,
     /// Where `--seed` writes its trace (default: sim-trace-<seed>.txt).
     #[arg(long)]
     trace: Option<std::path::PathBuf>,
+    /// Run the older model sweep: core nodes on the core's in-memory harness.
+    #[arg(long)]
+    model: bool,
 }
 
 fn main() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
-    let faults_for = Duration::from_secs(args.fault_secs);
+    // `DFS_SIM_LOG=info` (or any filter) prints the nodes' logs, on simulated time.
+    if let Ok(filter) = std::env::var("DFS_SIM_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .without_time()
+            .init();
+    }
+    if args.model {
+        return model(&args);
+    }
+    let settings = Settings {
+        faults_for: Duration::from_secs(args.fault_secs),
+        settle_max: Duration::from_secs(args.settle_secs),
+        ..Settings::default()
+    };
     let mut out = std::io::stdout().lock();
     if let Some(seed) = args.seed {
-        let (outcome, lines) = dfs_sim::run(seed, faults_for, true);
+        let (outcome, trace) = dfs_sim::run::run(seed, &settings);
         let path = args.trace.unwrap_or_else(|| format!("sim-trace-{seed}.txt").into());
-        std::fs::write(&path, lines.join("\n") + "\n")
+        std::fs::write(&path, trace.lines().join("\n") + "\n")
             .with_context(|| format!("writing the trace to {}", path.display()))?;
-        writeln!(out, "SEED={seed} {:?}", outcome.options)?;
+        writeln!(
+            out,
+            "seed {seed}: {} nodes, {} ops, {} acknowledged writes",
+            outcome.nodes, outcome.ops, outcome.acknowledged
+        )?;
         writeln!(out, "faults fired: {:?}", outcome.faults)?;
-        writeln!(out, "acknowledged writes: {}", outcome.acknowledged)?;
+        writeln!(out, "simulated {:.1} s", outcome.simulated.as_secs_f64())?;
         writeln!(
             out,
             "trace: {} ({} lines) hash={}",
             path.display(),
             outcome.trace_lines,
-            outcome.trace_hash.to_hex()
+            outcome.trace_hash
         )?;
         return Ok(match outcome.failure {
             None => ExitCode::SUCCESS,
             Some(reason) => {
-                writeln!(out, "FAILED: {reason}\nreplay: {}", dfs_sim::replay_command(seed))?;
+                writeln!(out, "FAILED: {reason}\nreplay: {}", replay_command(seed))?;
                 ExitCode::FAILURE
             }
         });
     }
-    let Some(range) = args.seeds else { bail!("give --seed N or --seeds A..B") };
+    let Some(range) = &args.seeds else { bail!("give --seed N or --seeds A..B") };
+    let (start, end) = parse_range(range)?;
+    let bar = indicatif::ProgressBar::new(end - start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut failures = 0;
+    let sweep = sweep::sweep(start..end, &settings, |seed, outcome| {
+        let failure = match outcome {
+            Ok(outcome) => outcome.failure.clone(),
+            Err(reason) => Some(reason.clone()),
+        };
+        if let Some(reason) = failure {
+            failures += 1;
+            bar.println(format!(
+                "seed {seed} FAILED: {reason}\n  replay: {}",
+                replay_command(seed)
+            ));
+        }
+        bar.set_message(format!("{failures} failed"));
+        bar.inc(1);
+    });
+    bar.finish();
+    writeln!(out, "faults fired: {:?}", sweep.fired)?;
+    let minutes = sweep.simulated.as_secs_f64() / 60.0;
+    let wall = sweep.wall.as_secs_f64() / 60.0;
+    writeln!(
+        out,
+        "{} seeds, {} failed; {minutes:.1} simulated cluster-minutes in {wall:.2} wall-minutes ({:.0} per wall-minute)",
+        sweep.seeds,
+        sweep.failed.len(),
+        minutes / wall.max(1e-9)
+    )?;
+    for (seed, reason) in &sweep.failed {
+        writeln!(out, "FAILED seed {seed}: {reason}\n  replay: {}", replay_command(*seed))?;
+    }
+    let silent = sweep.silent_kinds();
+    if !silent.is_empty() && sweep.seeds >= 20 {
+        writeln!(out, "FAILED: fault kinds that never fired: {silent:?}")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if sweep.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn parse_range(range: &str) -> anyhow::Result<(u64, u64)> {
     let (start, end) = range.split_once("..").context("--seeds takes A..B")?;
     let (start, end): (u64, u64) = (start.parse()?, end.parse()?);
-    let started = std::time::Instant::now();
-    let mut failed = Vec::new();
-    let mut simulated = Duration::ZERO;
-    for seed in start..end {
-        let (outcome, _) = dfs_sim::run(seed, faults_for, false);
-        simulated += outcome.simulated * outcome.options.nodes as u32;
+    if end <= start {
+        bail!("--seeds A..B needs A < B");
+    }
+    Ok((start, end))
+}
+
+/// The model sweep (core nodes on the in-memory harness).
+fn model(args: &Args) -> anyhow::Result<ExitCode> {
+    let faults_for = Duration::from_secs(args.fault_secs);
+    let mut out = std::io::stdout().lock();
+    let seeds = match (args.seed, &args.seeds) {
+        (Some(seed), _) => (seed, seed + 1),
+        (None, Some(range)) => parse_range(range)?,
+        (None, None) => bail!("give --seed N or --seeds A..B"),
+    };
+    let mut failed = 0;
+    for seed in seeds.0..seeds.1 {
+        let (outcome, _) = dfs_sim::model::run(seed, faults_for, false);
         if let Some(reason) = outcome.failure {
+            failed += 1;
             writeln!(
                 out,
                 "seed {seed} FAILED: {reason}\n  replay: {}",
-                dfs_sim::replay_command(seed)
+                dfs_sim::model::replay_command(seed)
             )?;
-            failed.push(seed);
         }
-        eprint!("\r{}/{} seeds, {} failed", seed - start + 1, end - start, failed.len());
     }
-    let wall = started.elapsed();
-    eprintln!();
-    writeln!(
-        out,
-        "{} seeds, {} failed; {:.0} simulated node-minutes in {:.1} s wall ({:.0}x)",
-        end - start,
-        failed.len(),
-        simulated.as_secs_f64() / 60.0,
-        wall.as_secs_f64(),
-        simulated.as_secs_f64() / wall.as_secs_f64().max(1e-9)
-    )?;
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    writeln!(out, "{} model seeds, {failed} failed", seeds.1 - seeds.0)?;
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -19,7 +19,7 @@ fn seeded_sweep_finds_no_violation() {
     let mut fired = std::collections::BTreeMap::new();
     let mut failures = Vec::new();
     for seed in REGRESSIONS.iter().copied().chain(0..seeds) {
-        let (outcome, _) = dfs_sim::run(seed, faults_for, false);
+        let (outcome, _) = dfs_sim::model::run(seed, faults_for, false);
         for (kind, count) in &outcome.faults {
             *fired.entry(*kind).or_insert(0) += count;
         }
@@ -30,7 +30,7 @@ fn seeded_sweep_finds_no_violation() {
         if let Some(reason) = outcome.failure {
             failures.push(format!(
                 "seed {seed}: {reason}\n  replay: {}",
-                dfs_sim::replay_command(seed)
+                dfs_sim::model::replay_command(seed)
             ));
         }
     }
@@ -42,9 +42,12 @@ fn seeded_sweep_finds_no_violation() {
 
 #[test]
 fn a_seed_replays_to_the_same_trace() {
-    let first = dfs_sim::run(7, Duration::from_secs(10), false).0;
-    let second = dfs_sim::run(7, Duration::from_secs(10), false).0;
+    let first = dfs_sim::model::run(7, Duration::from_secs(10), false).0;
+    let second = dfs_sim::model::run(7, Duration::from_secs(10), false).0;
     assert_eq!(first, second);
     assert!(first.trace_lines > 1000, "the run did something");
-    assert_ne!(first.trace_hash, dfs_sim::run(8, Duration::from_secs(10), false).0.trace_hash);
+    assert_ne!(
+        first.trace_hash,
+        dfs_sim::model::run(8, Duration::from_secs(10), false).0.trace_hash
+    );
 }

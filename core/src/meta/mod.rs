@@ -319,6 +319,7 @@ impl Namespace {
                 self.delete_recursive(index, path, *deleted_at)
             }
             Command::SetRetention { keep_versions } => Ok(self.set_retention(*keep_versions)),
+            Command::Barrier => Ok(Change::Barrier),
         }
     }
 

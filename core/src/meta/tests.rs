@@ -730,7 +730,7 @@ fn random_precondition(rng: &mut XorShift) -> Precondition {
 
 fn random_command(rng: &mut XorShift) -> Command {
     let path = random_path(rng);
-    match rng.below(24) {
+    match rng.below(25) {
         0..=7 => {
             let lens: Vec<u32> = (0..rng.below(3)).map(|_| 1 + rng.below(5000) as u32).collect();
             let precondition = random_precondition(rng);
@@ -762,6 +762,7 @@ fn random_command(rng: &mut XorShift) -> Command {
         20 => Command::Move { from: p(&path), to: p(&random_path(rng)) },
         21 => Command::DeleteRecursive { path: p(&path), deleted_at: UnixMillis(rng.below(99)) },
         22 => Command::SetRetention { keep_versions: rng.below(4) as u32 },
+        23 => Command::Barrier,
         _ => {
             Command::SetNodeState { node: NodeId(1 + rng.below(5)), state: DeclaredState::Draining }
         }

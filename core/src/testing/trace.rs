@@ -125,6 +125,7 @@ pub fn describe_change(change: &Change) -> String {
             format!("delete-tree {path} files={} folders={}", files.len(), folders.len())
         }
         Change::RetentionSet { keep_versions } => format!("retention {keep_versions}"),
+        Change::Barrier => "barrier".to_owned(),
     }
 }
 
@@ -155,5 +156,6 @@ pub fn describe_command(command: &Command) -> String {
         Command::Move { from, to } => format!("mv {from} {to}"),
         Command::DeleteRecursive { path, .. } => format!("rm -r {path}"),
         Command::SetRetention { keep_versions } => format!("retention {keep_versions}"),
+        Command::Barrier => "barrier".to_owned(),
     }
 }

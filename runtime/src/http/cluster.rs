@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{submit, ApiError, ApiState};
+use crate::peers::{Forward, TransferError};
 
 /// How long a forwarded request may take (a recovery sync of a big node takes a while).
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -254,22 +255,14 @@ pub(super) async fn forward(
 ) -> Result<Value, ApiError> {
     let unavailable = ApiError::unavailable;
     let node = node.ok_or_else(|| unavailable("no leader is known yet".into()))?;
-    let (client, base) = state
-        .peers
-        .forward_target(node)
-        .ok_or_else(|| unavailable(format!("no address is known for {node}")))?;
-    let method = reqwest::Method::from_bytes(method.as_str().as_bytes())
-        .map_err(|e| unavailable(format!("bad method: {e}")))?;
-    let response = client
-        .request(method, format!("{base}{path}"))
-        .timeout(FORWARD_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| unavailable(format!("{node} did not answer: {e}")))?;
-    let status =
-        StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-    let body: Value =
-        response.json().await.map_err(|e| unavailable(format!("{node} sent a bad answer: {e}")))?;
+    let forward = Forward { method, path: path.to_owned(), timeout: FORWARD_TIMEOUT };
+    let relayed = state.peers.forward(node, forward).await.map_err(|e| match e {
+        TransferError::UnknownNode(_) => unavailable(format!("no address is known for {node}")),
+        e => unavailable(format!("{node} did not answer: {e}")),
+    })?;
+    let status = StatusCode::from_u16(relayed.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body: Value = serde_json::from_slice(&relayed.body)
+        .map_err(|e| unavailable(format!("{node} sent a bad answer: {e}")))?;
     if status.is_success() {
         Ok(body)
     } else {

@@ -107,6 +107,7 @@ impl Reader {
                 Read::Events(events, next) if events.is_empty() => {
                     self.cursor = next;
                     tokio::select! {
+                        biased;
                         () = self.shutdown.cancelled() => return None,
                         changed = self.changed.changed() => changed.ok()?,
                     }

@@ -25,7 +25,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dfs_core::command::{Command, Reply};
-use dfs_core::ids::UnixMillis;
 use dfs_core::{CommandError, Path};
 use serde_json::{json, Value};
 
@@ -161,11 +160,7 @@ pub fn fuzz_http_path(bytes: &[u8]) {
 }
 
 /// Wall-clock milliseconds, stamped into commands by the node that receives them.
-pub fn now_millis() -> UnixMillis {
-    let since =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    UnixMillis(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
-}
+pub use crate::wall::now_millis;
 
 async fn submit(state: &ApiState, command: Command) -> Result<Reply, ApiError> {
     let outcome = state.driver.submit(command).await.map_err(|_| ApiError::stopping())?;

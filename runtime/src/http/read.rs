@@ -31,6 +31,10 @@ pub struct ReadOptions {
     pub version: Option<u64>,
     /// The version a checkpoint names instead of the latest.
     pub checkpoint: Option<String>,
+    /// Read through the log (a [`Command::Barrier`](dfs_core::command::Command::Barrier)
+    /// first), so the read sees every write acknowledged before it began, on any node.
+    #[serde(default)]
+    pub consistent: bool,
 }
 
 struct Piece {
@@ -55,6 +59,9 @@ pub async fn get_file(
             "bad_request",
             "give version=N or checkpoint=NAME, not both",
         ));
+    }
+    if options.consistent && !crate::planted::active(crate::planted::Bug::StaleRead) {
+        super::submit(&state, dfs_core::command::Command::Barrier).await?;
     }
     let (record, replicas) = state
         .driver

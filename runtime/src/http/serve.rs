@@ -28,7 +28,6 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
@@ -36,6 +35,7 @@ use tower::ServiceExt;
 use super::limits::TimedBody;
 use super::ApiError;
 use crate::conns::ConnCounter;
+use crate::net::Net;
 
 /// Over-limit connections being answered at once; beyond this they are closed unanswered.
 pub const REJECTING_MAX: usize = 64;
@@ -57,9 +57,10 @@ pub struct ServeSettings {
     pub body_read_timeout: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
+/// Serves `router` on `listener` (of `net`) until `shutdown` is cancelled.
+pub async fn serve<N: Net>(
+    net: Arc<N>,
+    listener: N::Listener,
     router: Router,
     settings: ServeSettings,
     shutdown: CancellationToken,
@@ -68,8 +69,9 @@ pub async fn serve(
     let rejecting = Arc::new(Semaphore::new(REJECTING_MAX));
     loop {
         let (stream, addr) = tokio::select! {
+            biased;
             () = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
+            accepted = net.accept(&listener) => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: pause instead of spinning.
@@ -79,16 +81,16 @@ pub async fn serve(
                 }
             },
         };
-        // Small responses must not wait out delayed ACKs: no Nagle on client connections.
-        let _ = stream.set_nodelay(true);
+        // `Net::accept` turns Nagle off: small responses must not wait out delayed ACKs.
         let settings = settings.clone();
         let shutdown = shutdown.clone();
         match counter.try_open(addr.ip(), settings.connections_per_ip_max) {
             Some(guard) => {
-                let router = router.clone();
+                let (router, net) = (router.clone(), net.clone());
                 tokio::spawn(async move {
                     let _guard = guard;
-                    connection(stream, addr, Answer::Api(router), settings, shutdown).await;
+                    let answer = Answer::Api(router);
+                    connection(&*net, stream, addr, answer, settings, shutdown).await;
                 });
             }
             None => {
@@ -97,10 +99,11 @@ pub async fn serve(
                     continue;
                 };
                 tracing::debug!(%addr, "connection over the per-ip limit refused");
+                let net = net.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
                     let answer = Answer::TooManyConnections;
-                    connection(stream, addr, answer, settings, shutdown).await;
+                    connection(&*net, stream, addr, answer, settings, shutdown).await;
                 });
             }
         }
@@ -122,8 +125,9 @@ enum Answer {
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Runs one connection: TLS if configured, then HTTP/1.1 answering as `answer` says.
-async fn connection(
-    stream: TcpStream,
+async fn connection<N: Net>(
+    net: &N,
+    mut stream: N::Stream,
     addr: SocketAddr,
     answer: Answer,
     settings: ServeSettings,
@@ -133,7 +137,9 @@ async fn connection(
         return http(stream, addr, answer, &settings, shutdown).await;
     };
     let mut first = [0u8; 1];
-    match tokio::time::timeout(settings.header_read_timeout, stream.peek(&mut first)).await {
+    match tokio::time::timeout(settings.header_read_timeout, net.peek(&mut stream, &mut first))
+        .await
+    {
         Ok(Ok(1)) if first[0] != TLS_HANDSHAKE_RECORD => {
             tracing::debug!(%addr, "plain text on the tls listener");
             return http(stream, addr, Answer::HttpsRequired, &settings, shutdown).await;
@@ -182,6 +188,7 @@ async fn http<S>(
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     let outcome = tokio::select! {
+        biased;
         outcome = connection.as_mut() => outcome,
         () = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();

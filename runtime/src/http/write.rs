@@ -108,6 +108,9 @@ pub async fn put_file(
         replicas: upload.tally.replicas(),
         idempotency_key,
     };
+    if crate::planted::active(crate::planted::Bug::SkipRaftCommit) {
+        return acknowledge_uncommitted(state, command).await;
+    }
     let Reply::Applied { index, change } = submit(&state, command).await?;
     let Change::FileWritten { path, version, .. } = change else {
         return Err(ApiError::new(
@@ -131,6 +134,28 @@ pub async fn put_file(
             "hash": hash.to_hex(), "chunks": chunk_count, "index": index.0, "replicas": replicas,
         })),
     ))
+}
+
+/// The planted [`SkipRaftCommit`](crate::planted::Bug::SkipRaftCommit) bug: proposes the put in
+/// the background and acknowledges at once with the version it would probably get.
+async fn acknowledge_uncommitted(
+    state: ApiState,
+    command: Command,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Command::PutVersion { path, .. } = &command else {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "not a put"));
+    };
+    let lookup = path.clone();
+    let latest = state
+        .driver
+        .query(move |node| node.status().namespace.latest(&lookup).map_or(0, |r| r.version.0))
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    let background = state.clone();
+    tokio::spawn(async move {
+        let _ = submit(&background, command).await;
+    });
+    Ok((StatusCode::CREATED, Json(json!({ "version": latest + 1 }))))
 }
 
 struct Upload {

@@ -18,9 +18,9 @@
 //!   crash never returned `Ok`), fsyncs the existing directories, scans the tree once to rebuild
 //!   [`Usage`], and ignores, with a warning, any file that is not a well-named chunk in its own
 //!   folder.
-//! - **Threads.** All disk work runs in `tokio::task::spawn_blocking`. The `std::fs` calls live
-//!   only in the private `disk` module (`chunks/disk.rs`), so they can move behind the runtime's
-//!   `Disk` trait for simulation.
+//! - **Threads.** All disk work runs where the [`Disk`] says ([`Disk::blocking`]): tokio's
+//!   blocking pool for `std::fs`, inline for the simulation's file system. The `std::fs` calls
+//!   live only in `chunks/disk.rs`.
 //! - **Crash points.** `put` passes three [`crate::failpoint`]s (after the temp write, after the
 //!   rename, after the directory fsync), where the kill test makes the node abort. Unit tests
 //!   open a store whose every `put` fails after the temp write instead.
@@ -99,7 +99,7 @@ pub enum StoreError {
     TaskFailed {
         /// Why the task ended.
         #[source]
-        source: tokio::task::JoinError,
+        source: crate::blocking::TaskFailed,
     },
 }
 
@@ -324,14 +324,16 @@ impl ChunkStore {
         &self.inner.data_dir
     }
 
-    /// Runs `work` on tokio's blocking pool.
+    /// Runs `work` where the disk wants it: tokio's blocking pool, or inline for a simulated disk.
     async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || work(&inner))
+        let blocking = inner.disk.blocking();
+        blocking
+            .run(move || work(&inner))
             .await
             .map_err(|source| StoreError::TaskFailed { source })?
     }

@@ -39,6 +39,7 @@ use redb::{
 };
 use tracing::{debug, info};
 
+use crate::blocking::Blocking;
 use crate::failpoint::{self, CrashPoint};
 
 #[cfg(test)]
@@ -125,11 +126,12 @@ fn storage<E: Into<redb::Error>>(op: &'static str) -> impl FnOnce(E) -> RaftStor
 
 /// The redb-backed raft log, hard state and snapshot of one node.
 ///
-/// Blocking: call it from `spawn_blocking`. Shareable across threads; redb serializes writes,
-/// and the driver keeps `persist` calls in emission order.
+/// Blocking: call it where [`RaftStore::blocking`] says. Shareable across threads; redb
+/// serializes writes, and the driver keeps `persist` calls in emission order.
 #[derive(Debug)]
 pub struct RaftStore {
     db: Database,
+    blocking: Blocking,
 }
 
 impl RaftStore {
@@ -141,18 +143,23 @@ impl RaftStore {
             .map_err(|source| RaftStoreError::Open { path: path.to_path_buf(), source })?;
         let created = init(&db)?;
         info!(path = %path.display(), created, "raft store opened");
-        Ok(Self { db })
+        Ok(Self { db, blocking: Blocking::Pool })
     }
 
     /// Creates or opens the store on a redb storage backend (the simulator's filesystem, or
-    /// memory in tests).
+    /// memory in tests); its calls then run inline.
     pub fn open_backend(backend: impl StorageBackend) -> Result<Self, RaftStoreError> {
         let db = builder()
             .create_with_backend(backend)
             .map_err(|source| RaftStoreError::OpenBackend { source })?;
         let created = init(&db)?;
         info!(created, "raft store opened on backend");
-        Ok(Self { db })
+        Ok(Self { db, blocking: Blocking::Inline })
+    }
+
+    /// Where this store's blocking calls must run.
+    pub fn blocking(&self) -> Blocking {
+        self.blocking
     }
 
     /// Makes several writes durable, in order, with one transaction and one fsync (group commit):
@@ -259,7 +266,12 @@ fn init(db: &Database) -> Result<bool, RaftStoreError> {
 
 /// Commits `txn` with an fsync before returning.
 fn commit_durably(mut txn: WriteTransaction) -> Result<(), RaftStoreError> {
-    txn.set_durability(Durability::Immediate).map_err(storage("set durability"))?;
+    let durability = if crate::planted::active(crate::planted::Bug::AckBeforeFsync) {
+        Durability::None
+    } else {
+        Durability::Immediate
+    };
+    txn.set_durability(durability).map_err(storage("set durability"))?;
     txn.commit().map_err(storage("commit"))
 }
 

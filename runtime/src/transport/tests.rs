@@ -18,19 +18,35 @@ struct MemNet {
     listeners: Mutex<BTreeMap<SocketAddr, mpsc::Sender<(DuplexStream, SocketAddr)>>>,
 }
 
-struct MemListener(tokio::sync::Mutex<mpsc::Receiver<(DuplexStream, SocketAddr)>>);
+struct MemListener(tokio::sync::Mutex<mpsc::Receiver<(DuplexStream, SocketAddr)>>, SocketAddr);
 
 impl MemNet {
-    fn bind(&self, addr: SocketAddr) -> MemListener {
+    fn listen(&self, addr: SocketAddr) -> MemListener {
         let (tx, rx) = mpsc::channel(16);
         self.listeners.lock().expect("lock").insert(addr, tx);
-        MemListener(tokio::sync::Mutex::new(rx))
+        MemListener(tokio::sync::Mutex::new(rx), addr)
     }
 }
 
 impl Net for MemNet {
     type Stream = DuplexStream;
     type Listener = MemListener;
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<MemListener> {
+        Ok(self.listen(addr))
+    }
+
+    fn local_addr(&self, listener: &MemListener) -> io::Result<SocketAddr> {
+        Ok(listener.1)
+    }
+
+    fn peek<'a>(
+        &self,
+        _: &'a mut DuplexStream,
+        _: &'a mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<usize>> + Send + 'a {
+        std::future::ready(Err(io::ErrorKind::Unsupported.into()))
+    }
 
     async fn connect(&self, addr: SocketAddr) -> io::Result<DuplexStream> {
         let route = self.listeners.lock().expect("lock").get(&addr).cloned();
@@ -77,7 +93,7 @@ async fn messages_flow_both_ways_over_an_authenticated_connection() {
             net: net.clone(),
             me,
             key: key.clone(),
-            listener: net.bind(addrs[i]),
+            listener: net.listen(addrs[i]),
             peers: vec![(NodeId(other as u64 + 1), addrs[other])],
             inbound: tx,
             frame_bytes_max: dfs_core::wire::FRAME_BYTES_MAX_DEFAULT,
@@ -119,7 +135,7 @@ fn lone_node_2() -> Lone {
         net: net.clone(),
         me: NodeId(2),
         key: key.clone(),
-        listener: net.bind(addr),
+        listener: net.listen(addr),
         peers: vec![(NodeId(1), ([10, 0, 0, 1], 7001).into())],
         inbound: tx,
         frame_bytes_max: LONE_FRAME_BYTES_MAX,

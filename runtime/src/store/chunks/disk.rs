@@ -2,14 +2,13 @@
 //! operation the store makes, so the simulation can run the same store on turmoil's file system;
 //! [`StdDisk`] is `std::fs`. Each error carries the operation and the path.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
 
 /// Wraps an `io::Error` with what was being done and to which path.
-fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
+pub fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError {
     let path = path.to_path_buf();
     move |source| StoreError::Io { op, path, source }
 }
@@ -43,6 +42,11 @@ pub struct Entry {
 /// `sync_dir` fsync semantics: once they return, the data (or the directory entry) survives a
 /// crash.
 pub trait Disk: Send + Sync + std::fmt::Debug + 'static {
+    /// Where calls to this disk must run: tokio's blocking pool unless the file system only
+    /// exists on the caller's thread (the simulation's).
+    fn blocking(&self) -> crate::blocking::Blocking {
+        crate::blocking::Blocking::Pool
+    }
     /// Reads at most `limit_bytes` of the file; `None` if it does not exist.
     fn read_bounded(&self, path: &Path, limit_bytes: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// Creates `path` (which must not exist), writes `bytes` and syncs data and metadata.
@@ -69,72 +73,147 @@ pub trait Disk: Send + Sync + std::fmt::Debug + 'static {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StdDisk;
 
-impl Disk for StdDisk {
-    fn read_bounded(&self, path: &Path, limit_bytes: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        read_bounded(path, limit_bytes)
-    }
-    fn write_synced(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        write_synced(path, bytes)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> Result<(), StoreError> {
-        rename(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
-        remove_file(path)
-    }
-    fn file_len(&self, path: &Path) -> Result<Option<u64>, StoreError> {
-        file_len(path)
-    }
-    fn age(&self, path: &Path) -> Option<std::time::Duration> {
-        age(path)
-    }
-    fn create_dir(&self, path: &Path) -> Result<(), StoreError> {
-        create_dir(path)
-    }
-    fn create_dir_all(&self, path: &Path) -> Result<(), StoreError> {
-        create_dir_all(path)
-    }
-    fn sync_dir(&self, path: &Path) -> Result<(), StoreError> {
-        sync_dir(path)
-    }
-    fn list_dir(&self, path: &Path) -> Result<Vec<Entry>, StoreError> {
-        list_dir(path)
-    }
-}
+crate::impl_disk!(StdDisk, std::fs, std::time::SystemTime::now, crate::blocking::Blocking::Pool);
 
-/// Reads at most `limit_bytes` of the file; `None` if it does not exist.
-fn read_bounded(path: &Path, limit_bytes: u64) -> Result<Option<Vec<u8>>, StoreError> {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(io_error("open", path)(error)),
+/// Implements [`Disk`] for `$disk` with the functions of a `std::fs`-like module (`std::fs`, or
+/// the simulator's shim of it), whose clock `$now` gives file ages, running calls as `$blocking`
+/// says. One body for both, so the simulation runs the very file operations production runs.
+#[macro_export]
+macro_rules! impl_disk {
+    ($disk:ty, $($fs:ident)::+, $now:path, $blocking:expr) => {
+        impl $crate::store::chunks::Disk for $disk {
+            fn blocking(&self) -> $crate::blocking::Blocking {
+                $blocking
+            }
+
+            fn read_bounded(
+                &self,
+                path: &::std::path::Path,
+                limit_bytes: u64,
+            ) -> Result<Option<Vec<u8>>, $crate::store::chunks::StoreError> {
+                use ::std::io::Read;
+                let err = $crate::store::chunks::disk::io_error;
+                let file = match $($fs)::+::File::open(path) {
+                    Ok(file) => file,
+                    Err(error) if error.kind() == ::std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(error) => return Err(err("open", path)(error)),
+                };
+                let len_bytes = file.metadata().map_err(err("stat", path))?.len();
+                let capacity = usize::try_from(len_bytes.min(limit_bytes)).unwrap_or(0);
+                let mut bytes = Vec::with_capacity(capacity);
+                file.take(limit_bytes).read_to_end(&mut bytes).map_err(err("read", path))?;
+                Ok(Some(bytes))
+            }
+
+            fn write_synced(
+                &self,
+                path: &::std::path::Path,
+                bytes: &[u8],
+            ) -> Result<(), $crate::store::chunks::StoreError> {
+                use ::std::io::Write;
+                let err = $crate::store::chunks::disk::io_error;
+                let mut file = $($fs)::+::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+                    .map_err(err("create", path))?;
+                file.write_all(bytes).map_err(err("write", path))?;
+                file.sync_all().map_err(err("sync", path))
+            }
+
+            fn rename(
+                &self,
+                from: &::std::path::Path,
+                to: &::std::path::Path,
+            ) -> Result<(), $crate::store::chunks::StoreError> {
+                let err = $crate::store::chunks::disk::io_error;
+                $($fs)::+::rename(from, to).map_err(err("rename a temp file to", to))
+            }
+
+            fn remove_file(
+                &self,
+                path: &::std::path::Path,
+            ) -> Result<(), $crate::store::chunks::StoreError> {
+                let err = $crate::store::chunks::disk::io_error;
+                $($fs)::+::remove_file(path).map_err(err("remove", path))
+            }
+
+            fn file_len(
+                &self,
+                path: &::std::path::Path,
+            ) -> Result<Option<u64>, $crate::store::chunks::StoreError> {
+                let err = $crate::store::chunks::disk::io_error;
+                match $($fs)::+::symlink_metadata(path) {
+                    Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
+                    Ok(_) => Ok(None),
+                    Err(error) if error.kind() == ::std::io::ErrorKind::NotFound => Ok(None),
+                    Err(error) => Err(err("stat", path)(error)),
+                }
+            }
+
+            fn age(&self, path: &::std::path::Path) -> Option<::std::time::Duration> {
+                let modified = $($fs)::+::metadata(path).ok()?.modified().ok()?;
+                Some($now().duration_since(modified).unwrap_or_default())
+            }
+
+            fn create_dir(
+                &self,
+                path: &::std::path::Path,
+            ) -> Result<(), $crate::store::chunks::StoreError> {
+                let err = $crate::store::chunks::disk::io_error;
+                match $($fs)::+::create_dir(path) {
+                    Err(error) if error.kind() != ::std::io::ErrorKind::AlreadyExists => {
+                        Err(err("create directory", path)(error))
+                    }
+                    _ => Ok(()),
+                }
+            }
+
+            fn create_dir_all(
+                &self,
+                path: &::std::path::Path,
+            ) -> Result<(), $crate::store::chunks::StoreError> {
+                let err = $crate::store::chunks::disk::io_error;
+                $($fs)::+::create_dir_all(path).map_err(err("create directory", path))
+            }
+
+            fn sync_dir(
+                &self,
+                path: &::std::path::Path,
+            ) -> Result<(), $crate::store::chunks::StoreError> {
+                let err = $crate::store::chunks::disk::io_error;
+                $($fs)::+::File::open(path)
+                    .and_then(|dir| dir.sync_all())
+                    .map_err(err("fsync directory", path))
+            }
+
+            fn list_dir(
+                &self,
+                path: &::std::path::Path,
+            ) -> Result<Vec<$crate::store::chunks::disk::Entry>, $crate::store::chunks::StoreError>
+            {
+                use $crate::store::chunks::disk::{Entry, Kind};
+                let err = $crate::store::chunks::disk::io_error;
+                let mut entries = Vec::new();
+                for entry in $($fs)::+::read_dir(path).map_err(err("list", path))? {
+                    let entry = entry.map_err(err("list", path))?;
+                    let entry_path = entry.path();
+                    let file_type = entry.file_type().map_err(err("stat", &entry_path))?;
+                    let kind = if file_type.is_file() {
+                        let meta = entry.metadata().map_err(err("stat", &entry_path))?;
+                        Kind::File { len_bytes: meta.len() }
+                    } else if file_type.is_dir() {
+                        Kind::Dir
+                    } else {
+                        Kind::Other
+                    };
+                    let name = entry.file_name().into_string().ok();
+                    entries.push(Entry { path: entry_path, name, kind });
+                }
+                Ok(entries)
+            }
+        }
     };
-    let len_bytes = file.metadata().map_err(io_error("stat", path))?.len();
-    let capacity = usize::try_from(len_bytes.min(limit_bytes)).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity);
-    file.take(limit_bytes).read_to_end(&mut bytes).map_err(io_error("read", path))?;
-    Ok(Some(bytes))
-}
-
-/// Creates `path` (which must not exist), writes `bytes` and syncs data and metadata.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io_error("create", path))?;
-    file.write_all(bytes).map_err(io_error("write", path))?;
-    file.sync_all().map_err(io_error("sync", path))
-}
-
-/// Atomically replaces `to` with `from` (same file system).
-fn rename(from: &Path, to: &Path) -> Result<(), StoreError> {
-    fs::rename(from, to).map_err(io_error("rename a temp file to", to))
-}
-
-/// Removes one file.
-fn remove_file(path: &Path) -> Result<(), StoreError> {
-    fs::remove_file(path).map_err(io_error("remove", path))
 }
 
 /// Best-effort cleanup of a temp file after a failed put; `open` removes what this misses.
@@ -142,59 +221,4 @@ pub(super) fn remove_quietly(disk: &dyn Disk, path: &Path) {
     if let Err(error) = disk.remove_file(path) {
         tracing::debug!(path = %path.display(), error = %error, "temp chunk file not removed");
     }
-}
-
-/// The length of the regular file at `path`; `None` if nothing is there.
-fn file_len(path: &Path) -> Result<Option<u64>, StoreError> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.is_file() => Ok(Some(meta.len())),
-        Ok(_) => Ok(None),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(io_error("stat", path)(error)),
-    }
-}
-
-fn age(path: &Path) -> Option<std::time::Duration> {
-    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
-    Some(modified.elapsed().unwrap_or_default())
-}
-
-fn create_dir(path: &Path) -> Result<(), StoreError> {
-    match fs::create_dir(path) {
-        Err(error) if error.kind() != io::ErrorKind::AlreadyExists => {
-            Err(io_error("create directory", path)(error))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Creates a directory and its missing parents.
-fn create_dir_all(path: &Path) -> Result<(), StoreError> {
-    fs::create_dir_all(path).map_err(io_error("create directory", path))
-}
-
-/// Makes the entries of directory `path` durable.
-fn sync_dir(path: &Path) -> Result<(), StoreError> {
-    File::open(path).and_then(|dir| dir.sync_all()).map_err(io_error("fsync directory", path))
-}
-
-/// The entries of a directory, in no particular order.
-fn list_dir(path: &Path) -> Result<Vec<Entry>, StoreError> {
-    let mut entries = Vec::new();
-    for entry in fs::read_dir(path).map_err(io_error("list", path))? {
-        let entry = entry.map_err(io_error("list", path))?;
-        let entry_path = entry.path();
-        let file_type = entry.file_type().map_err(io_error("stat", &entry_path))?;
-        let kind = if file_type.is_file() {
-            let meta = entry.metadata().map_err(io_error("stat", &entry_path))?;
-            Kind::File { len_bytes: meta.len() }
-        } else if file_type.is_dir() {
-            Kind::Dir
-        } else {
-            Kind::Other
-        };
-        let name = entry.file_name().into_string().ok();
-        entries.push(Entry { path: entry_path, name, kind });
-    }
-    Ok(entries)
 }

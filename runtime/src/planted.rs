@@ -1,0 +1,41 @@
+//! Bugs planted on purpose, so the simulation can prove its checkers catch them (issue 5: the
+//! checkers must bite). The switch exists only with the `planted-bugs` feature, which only the
+//! simulator turns on, and even then every bug is off until the simulator plants one; without the
+//! feature [`active`] is `false` and compiles away.
+
+/// A bug the simulator can plant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Bug {
+    /// The raft log commits without fsync, so acknowledged entries die with a crash.
+    AckBeforeFsync = 1,
+    /// A put is acknowledged before its raft entry commits (and may never commit).
+    SkipRaftCommit = 2,
+    /// Copies that repair should make are never made.
+    NoReReplication = 3,
+    /// Consistent reads are served from the local, possibly stale, replica.
+    StaleRead = 4,
+}
+
+#[cfg(feature = "planted-bugs")]
+static PLANTED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Plants `bug` in this process (or none); the simulator's switch.
+#[cfg(feature = "planted-bugs")]
+pub fn plant(bug: Option<Bug>) {
+    PLANTED.store(bug.map_or(0, |b| b as u8), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether `bug` is planted.
+#[inline]
+pub fn active(bug: Bug) -> bool {
+    #[cfg(feature = "planted-bugs")]
+    {
+        PLANTED.load(std::sync::atomic::Ordering::Relaxed) == bug as u8
+    }
+    #[cfg(not(feature = "planted-bugs"))]
+    {
+        let _ = bug;
+        false
+    }
+}

@@ -1,0 +1,188 @@
+//! The simulated machine a node runs on (DESIGN §1 sim): turmoil's TCP for every socket, turmoil's
+//! file system for the chunk store and the raft log (redb on a [`StorageBackend`] over a simulated
+//! file), all calls inline on the host's thread. Crashes lose what was not fsynced; the fault
+//! schedule can also make the chunk store's disk fail or fill up ([`DiskFaults`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dfs_runtime::blocking::Blocking;
+use dfs_runtime::net::Net;
+use dfs_runtime::server::{PeerCalls, Platform};
+use dfs_runtime::store::chunks::disk::{io_error, Entry};
+use dfs_runtime::store::chunks::{Disk, StoreError};
+use dfs_runtime::store::raft_log::{RaftStore, RaftStoreError};
+use redb::StorageBackend;
+use turmoil::fs::shim::std::fs::{File, OpenOptions};
+
+/// turmoil's simulated TCP.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TurmoilNet;
+
+/// A listener and the address others reach it at (turmoil binds only the unspecified address).
+pub struct SimListener {
+    inner: turmoil::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl Net for TurmoilNet {
+    type Stream = turmoil::net::TcpStream;
+    type Listener = SimListener;
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        let any = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), addr.port());
+        let inner = turmoil::net::TcpListener::bind(any).await?;
+        let port = inner.local_addr()?.port();
+        Ok(SimListener { inner, addr: SocketAddr::new(addr.ip(), port) })
+    }
+
+    fn local_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr> {
+        Ok(listener.addr)
+    }
+
+    fn peek<'a>(
+        &self,
+        stream: &'a mut Self::Stream,
+        buf: &'a mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<usize>> + Send + 'a {
+        stream.peek(buf)
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> io::Result<Self::Stream> {
+        turmoil::net::TcpStream::connect(addr).await
+    }
+
+    async fn accept(&self, listener: &Self::Listener) -> io::Result<(Self::Stream, SocketAddr)> {
+        listener.inner.accept().await
+    }
+}
+
+/// Simulated wall-clock time (for file ages).
+fn sim_now() -> SystemTime {
+    UNIX_EPOCH + turmoil::since_epoch().unwrap_or(Duration::ZERO)
+}
+
+/// turmoil's file system, through the same file operations production makes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SimFs;
+
+dfs_runtime::impl_disk!(SimFs, turmoil::fs::shim::std::fs, sim_now, Blocking::Inline);
+
+/// Disk faults of one host's chunk store, switched by the fault schedule.
+#[derive(Debug, Default)]
+pub struct DiskFaults {
+    /// Every chunk-store write fails with EIO.
+    pub io_errors: AtomicBool,
+    /// Every chunk-store write fails with ENOSPC.
+    pub full: AtomicBool,
+}
+
+impl DiskFaults {
+    /// The error a write gets now, if any.
+    fn write_error(&self, op: &'static str, path: &Path) -> Result<(), StoreError> {
+        if self.full.load(Ordering::Relaxed) {
+            return Err(io_error(op, path)(io::Error::from(io::ErrorKind::StorageFull)));
+        }
+        if self.io_errors.load(Ordering::Relaxed) {
+            return Err(io_error(op, path)(io::Error::other("simulated I/O error")));
+        }
+        Ok(())
+    }
+}
+
+/// [`SimFs`] whose writes fail while the schedule says so.
+#[derive(Debug)]
+pub struct FaultyDisk {
+    fs: SimFs,
+    faults: Arc<DiskFaults>,
+}
+
+impl Disk for FaultyDisk {
+    fn blocking(&self) -> Blocking {
+        Blocking::Inline
+    }
+    fn read_bounded(&self, path: &Path, limit_bytes: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.fs.read_bounded(path, limit_bytes)
+    }
+    fn write_synced(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        self.faults.write_error("write", path)?;
+        self.fs.write_synced(path, bytes)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> Result<(), StoreError> {
+        self.fs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
+        self.fs.remove_file(path)
+    }
+    fn file_len(&self, path: &Path) -> Result<Option<u64>, StoreError> {
+        self.fs.file_len(path)
+    }
+    fn age(&self, path: &Path) -> Option<Duration> {
+        self.fs.age(path)
+    }
+    fn create_dir(&self, path: &Path) -> Result<(), StoreError> {
+        self.faults.write_error("create directory", path)?;
+        self.fs.create_dir(path)
+    }
+    fn create_dir_all(&self, path: &Path) -> Result<(), StoreError> {
+        self.fs.create_dir_all(path)
+    }
+    fn sync_dir(&self, path: &Path) -> Result<(), StoreError> {
+        // turmoil opens no directories as files: it has its own call for a directory fsync.
+        turmoil::fs::shim::std::fs::sync_dir(path).map_err(io_error("fsync directory", path))
+    }
+    fn list_dir(&self, path: &Path) -> Result<Vec<Entry>, StoreError> {
+        let mut entries = self.fs.list_dir(path)?;
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
+}
+
+/// redb's storage on one simulated file.
+#[derive(Debug)]
+struct SimFile(File);
+
+impl StorageBackend for SimFile {
+    fn len(&self) -> Result<u64, io::Error> {
+        Ok(self.0.metadata()?.len())
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+        self.0.read_exact_at(out, offset)
+    }
+    fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        self.0.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), io::Error> {
+        self.0.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        self.0.write_all_at(data, offset)
+    }
+}
+
+/// Opens the raft store at `path` on the simulated file system.
+fn open_raft(path: &Path) -> Result<RaftStore, RaftStoreError> {
+    let file = OpenOptions::new().read(true).write(true).create(true).open(path).map_err(|e| {
+        RaftStoreError::OpenBackend {
+            source: redb::DatabaseError::Storage(redb::StorageError::Io(e)),
+        }
+    })?;
+    RaftStore::open_backend(SimFile(file))
+}
+
+/// The platform of one simulated node: seeded, with its chunk store's faults in `faults`.
+pub fn platform(seed: u64, faults: Arc<DiskFaults>) -> Platform<TurmoilNet> {
+    Platform {
+        net: Arc::new(TurmoilNet),
+        disk: Arc::new(FaultyDisk { fs: SimFs, faults }),
+        open_raft,
+        blocking: Blocking::Inline,
+        peer_calls: PeerCalls::OverNet,
+        seed: Some(seed),
+    }
+}

@@ -1,0 +1,219 @@
+//! The probe: a simulated client host that watches the cluster during the run (leaders per term,
+//! for raft safety and for the leader-crash fault) and, once faults stop, waits for convergence and
+//! gathers what the end-of-run checkers need.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use axum::http::Method;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::client::{self, Answer};
+use crate::history::{Call, Op, Return};
+use crate::trace::Trace;
+use crate::workload;
+
+/// How long one probe request may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the probe saw.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Leaders seen per term (more than one is a raft safety violation).
+    pub leaders: BTreeMap<u64, Vec<u64>>,
+    /// The node index that leads now, as last seen.
+    pub leader: Option<usize>,
+    /// How long after the faults the cluster converged; `None` if it did not within the settle
+    /// time (the reason is in `unconverged`).
+    pub converged: Option<Duration>,
+    /// Why the cluster had not converged at the deadline.
+    pub unconverged: Option<String>,
+    /// Versions of never-deleted paths that did not read back byte-exact.
+    pub lost: Vec<String>,
+    /// Whether the probe finished.
+    pub finished: bool,
+}
+
+/// Shared between the probe and the driver.
+pub type Shared = Rc<RefCell<Report>>;
+
+/// Runs the probe: watch until `faults_end`, then settle for at most `settle_max`, then check.
+pub async fn run(
+    nodes: Vec<SocketAddr>,
+    faults_end: Duration,
+    settle_max: Duration,
+    replication_factor: usize,
+    history: Rc<RefCell<Vec<Op>>>,
+    report: Shared,
+    trace: Trace,
+) {
+    while crate::now() < faults_end {
+        watch(&nodes, &report, &trace).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = faults_end + settle_max;
+    let converged = loop {
+        watch(&nodes, &report, &trace).await;
+        match converged(&nodes, replication_factor).await {
+            Ok(()) => break Ok(crate::now() - faults_end),
+            Err(why) if crate::now() >= deadline => break Err(why),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    match &converged {
+        Ok(after) => trace.line(format!("converged {} ms after faults", after.as_millis())),
+        Err(why) => trace.line(format!("not converged: {why}")),
+    }
+    let mut shared = report.borrow_mut();
+    (shared.converged, shared.unconverged) = match converged {
+        Ok(after) => (Some(after), None),
+        Err(why) => (None, Some(why)),
+    };
+    drop(shared);
+    final_reads(&nodes, &history, &trace).await;
+    let lost = durability(&nodes, &history.borrow()).await;
+    report.borrow_mut().lost = lost;
+    report.borrow_mut().finished = true;
+}
+
+async fn get(node: SocketAddr, path: &str) -> Result<Answer, String> {
+    client::call(node, Method::GET, path, &[], Bytes::new(), PROBE_TIMEOUT).await
+}
+
+/// Asks every node for its raft view; records leaders per term.
+async fn watch(nodes: &[SocketAddr], report: &Shared, trace: &Trace) {
+    for (i, node) in nodes.iter().enumerate() {
+        let Ok(answer) = get(*node, "/health").await else { continue };
+        let health = answer.json();
+        if health["role"].as_str() != Some("leader") {
+            continue;
+        }
+        let (Some(term), Some(id)) = (health["term"].as_u64(), health["node"].as_u64()) else {
+            continue;
+        };
+        let mut report = report.borrow_mut();
+        let leaders = report.leaders.entry(term).or_default();
+        if !leaders.contains(&id) {
+            leaders.push(id);
+            trace.line(format!("n{id} leads term {term}"));
+        }
+        report.leader = Some(i);
+    }
+}
+
+/// `Ok` once every node is ready at the same applied index, the repair queue is empty, every
+/// node lists the same files, every live version's chunks have `replication_factor` copies on
+/// distinct members, and fsck finds every copy good.
+async fn converged(nodes: &[SocketAddr], replication_factor: usize) -> Result<(), String> {
+    let mut applied = Vec::new();
+    for node in nodes {
+        let health = get(*node, "/health").await?.json();
+        if health["ready"] != Value::Bool(true) {
+            return Err(format!(
+                "{node} not ready ({}, term {}, leader {}, commit {}, applied {}): {}",
+                health["role"],
+                health["term"],
+                health["leader"],
+                health["commit_index"],
+                health["applied_index"],
+                health["reason"]
+            ));
+        }
+        applied.push(health["applied_index"].as_u64());
+    }
+    if applied.windows(2).any(|w| w[0] != w[1]) {
+        return Err(format!("applied indexes differ: {applied:?}"));
+    }
+    let queue = get(nodes[0], "/replication-queue").await?.json();
+    if queue["total"].as_u64() != Some(0) {
+        return Err(format!("repair queue holds {}", queue["total"]));
+    }
+    let mut listings = Vec::new();
+    for node in nodes {
+        let answer = get(*node, "/files?deleted=true&limit=1000").await?;
+        listings.push(answer.body);
+    }
+    if listings.windows(2).any(|w| w[0] != w[1]) {
+        return Err("nodes list different files".to_owned());
+    }
+    let files: Value = serde_json::from_slice(&listings[0]).unwrap_or(Value::Null);
+    for file in files["files"].as_array().into_iter().flatten() {
+        if file["deleted"] == Value::Bool(true) {
+            continue;
+        }
+        for version in file["versions"].as_array().into_iter().flatten() {
+            for chunk in version["chunks"].as_array().into_iter().flatten() {
+                let copies = chunk["replicas"].as_array().map_or(0, Vec::len);
+                if copies < replication_factor {
+                    return Err(format!(
+                        "{} v{} chunk {} has {copies} copies",
+                        file["path"], version["version"], chunk["hash"]
+                    ));
+                }
+            }
+        }
+    }
+    let fsck = get(nodes[0], "/fsck").await?.json();
+    if fsck["problems_total"].as_u64() != Some(0)
+        || fsck["nodes_unreachable"].as_object().is_some_and(|m| !m.is_empty())
+    {
+        return Err(format!("fsck: {} problems", fsck["problems_total"]));
+    }
+    Ok(())
+}
+
+/// One consistent read of every path per node, added to the history (so the linearizability
+/// checker also covers the final state).
+async fn final_reads(nodes: &[SocketAddr], history: &Rc<RefCell<Vec<Op>>>, trace: &Trace) {
+    for path in workload::paths() {
+        for node in nodes {
+            let invoked = crate::now();
+            let ret = workload::perform(*node, &path, &Call::Read, Bytes::new()).await;
+            let completed = (ret != Return::Unknown).then(crate::now);
+            trace.line(format!("final read {path} -> {}", workload::ret_text(&ret)));
+            let op =
+                Op { client: 0, path: path.clone(), call: Call::Read, invoked, completed, ret };
+            history.borrow_mut().push(op);
+        }
+    }
+}
+
+/// Reads back every acknowledged version of the never-deleted paths; the ones that do not match.
+async fn durability(nodes: &[SocketAddr], history: &[Op]) -> Vec<String> {
+    let mut lost = Vec::new();
+    for (n, op) in history.iter().enumerate() {
+        let (Return::Written(version), Some(hash)) = (&op.ret, written_hash(&op.call)) else {
+            continue;
+        };
+        if !op.path.starts_with("/sim/k") {
+            continue;
+        }
+        let node = nodes[n % nodes.len()];
+        let url = format!("/files{}?version={version}", op.path);
+        let got = client::call(node, Method::GET, &url, &[], Bytes::new(), PROBE_TIMEOUT * 5).await;
+        match got {
+            Ok(answer) if answer.status == 200 => {
+                let have = blake3::hash(&answer.body).to_hex().to_string();
+                if have != *hash {
+                    lost.push(format!("{} v{version}: read back {have}, wrote {hash}", op.path));
+                }
+            }
+            Ok(answer) => lost.push(format!("{} v{version}: answered {}", op.path, answer.status)),
+            Err(error) => lost.push(format!("{} v{version}: {error}", op.path)),
+        }
+    }
+    lost
+}
+
+fn written_hash(call: &Call) -> Option<&String> {
+    match call {
+        Call::Put { hash, .. }
+        | Call::PutIfAbsent { hash, .. }
+        | Call::PutIfVersion { hash, .. } => Some(hash),
+        Call::Delete | Call::Read => None,
+    }
+}

@@ -1,0 +1,421 @@
+//! One seeded run of the real runtime under turmoil (DESIGN §1 sim): build the simulated hosts,
+//! drive the fault schedule while the workload runs, heal, let the probe wait for convergence,
+//! then judge: no host failure or panic, one leader per term, linearizable namespace operations,
+//! every acknowledged version durable, convergence within the settle time.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dfs_core::WriteQuorum;
+use dfs_runtime::config::{HealingConfig, NodeConfig, PeerConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use turmoil::fs::FsHandle;
+
+use crate::check::linear;
+use crate::faults::{self, Fault, FireCounts, Scheduled};
+use crate::history::{Op, Return};
+use crate::platform::{self, DiskFaults};
+use crate::probe::{self, Report};
+use crate::trace::Trace;
+use crate::workload;
+
+/// Every node's data directory (on its own simulated file system).
+const DATA_DIR: &str = "/var/dfs";
+/// Port of every node's peer listener.
+const PEER_PORT: u16 = 7000;
+/// Port of every node's HTTP listener.
+const HTTP_PORT: u16 = 8000;
+/// Time the cluster gets to elect a leader before clients and faults start.
+const WARMUP: Duration = Duration::from_secs(3);
+/// Copies every chunk must reach.
+const REPLICATION_FACTOR: usize = 3;
+/// A simulation step.
+const TICK: Duration = Duration::from_millis(1);
+/// The message delay outside latency faults.
+const LATENCY_MAX: Duration = Duration::from_millis(5);
+
+/// How a run is shaped.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Length of the fault period (the workload runs during it).
+    pub faults_for: Duration,
+    /// Longest the cluster may take to converge after faults stop.
+    pub settle_max: Duration,
+    /// Workload clients.
+    pub clients: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            faults_for: Duration::from_secs(20),
+            settle_max: Duration::from_secs(40),
+            clients: 2,
+        }
+    }
+}
+
+/// How a run went.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// Cluster size.
+    pub nodes: usize,
+    /// blake3 of the trace.
+    pub trace_hash: String,
+    /// Lines in the trace.
+    pub trace_lines: usize,
+    /// Client operations recorded.
+    pub ops: usize,
+    /// Writes acknowledged.
+    pub acknowledged: usize,
+    /// How often each fault kind fired.
+    pub faults: FireCounts,
+    /// Simulated time covered.
+    pub simulated: Duration,
+    /// Paths whose linearizability search ran out.
+    pub inconclusive: usize,
+    /// `None` when every check passed, else the first failure.
+    pub failure: Option<String>,
+}
+
+/// Runs seed `seed`; the outcome and the trace.
+pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
+    // Versions and events are stamped with simulated wall-clock time.
+    dfs_runtime::wall::install(turmoil::since_epoch);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let nodes = if rng.gen_bool(0.7) { 3 } else { 5 };
+    let trace = Trace::default();
+    let faults_end = WARMUP + settings.faults_for;
+    let schedule = faults::schedule(seed, nodes, WARMUP, faults_end);
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(seed)
+        .tick_duration(TICK)
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(LATENCY_MAX)
+        .simulation_duration(faults_end + settings.settle_max + Duration::from_secs(120))
+        .build();
+    let disk_faults: Vec<Arc<DiskFaults>> = (0..nodes).map(|_| Arc::default()).collect();
+    let fs_handles: Rc<RefCell<BTreeMap<usize, FsHandle>>> = Rc::default();
+    for i in 0..nodes {
+        let (faults, handles) = (disk_faults[i].clone(), fs_handles.clone());
+        let node_seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64 + 1);
+        sim.host(node_name(i), move || {
+            let (faults, handles) = (faults.clone(), handles.clone());
+            async move {
+                handles.borrow_mut().insert(i, FsHandle::current());
+                let config = node_config(i, nodes);
+                let handle =
+                    dfs_runtime::server::start_on(config, platform::platform(node_seed, faults))
+                        .await
+                        .map_err(|e| format!("n{} did not start: {}", i + 1, chain(&e)))?;
+                handle.wait().await.map_err(|e| format!("n{} stopped: {}", i + 1, chain(&e)))?;
+                Ok(())
+            }
+        });
+    }
+    let history: Rc<RefCell<Vec<Op>>> = Rc::default();
+    let report: probe::Shared = Rc::default();
+    let addrs = |sim: &turmoil::Sim| -> Vec<SocketAddr> {
+        (0..nodes).map(|i| SocketAddr::new(sim.lookup(node_name(i)), HTTP_PORT)).collect()
+    };
+    let node_addrs = addrs(&sim);
+    for c in 1..=settings.clients {
+        let (nodes, history, trace) = (node_addrs.clone(), history.clone(), trace.clone());
+        sim.client(format!("c{c}"), async move {
+            tokio::time::sleep(WARMUP).await;
+            workload::client(seed, c, nodes, faults_end, history, trace).await;
+            Ok(())
+        });
+    }
+    {
+        let (nodes, history, report, trace) =
+            (node_addrs.clone(), history.clone(), report.clone(), trace.clone());
+        let settle = settings.settle_max;
+        sim.client("probe", async move {
+            tokio::time::sleep(WARMUP / 2).await;
+            probe::run(nodes, faults_end, settle, REPLICATION_FACTOR, history, report, trace).await;
+            Ok(())
+        });
+    }
+    let mut driver = Driver {
+        nodes,
+        pending: schedule.into_iter().rev().collect(),
+        active: Vec::new(),
+        fired: FireCounts::new(),
+        disk_faults,
+        fs_handles,
+        report: report.clone(),
+        trace: trace.clone(),
+        rng: ChaCha8Rng::seed_from_u64(seed ^ 0xc0ff_ee),
+    };
+    trace.line_at(Duration::ZERO, format!("seed {seed}: {nodes} nodes"));
+    let mut failure = None;
+    loop {
+        driver.tick(&mut sim, faults_end);
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(error) => {
+                failure = Some(format!("a host failed: {error}"));
+                break;
+            }
+        }
+    }
+    let simulated = sim.elapsed();
+    // Stop every node inside the simulation: their stores close on the simulated file system.
+    for i in 0..nodes {
+        sim.crash(node_name(i));
+    }
+    let history = history.borrow().clone();
+    let report = report.borrow();
+    let verdict = linear::check(&history);
+    let failure = failure
+        .or_else(|| split_brain(&report))
+        .or_else(|| verdict.violations.first().map(|v| format!("not linearizable: {v}")))
+        .or_else(|| report.lost.first().map(|l| format!("acknowledged write lost: {l}")))
+        .or_else(|| match (&report.converged, &report.unconverged) {
+            (Some(_), _) => None,
+            (None, Some(why)) => Some(format!("did not converge: {why}")),
+            (None, None) => Some("the probe did not finish".to_owned()),
+        });
+    trace.line_at(
+        simulated,
+        match &failure {
+            None => "verdict: pass".to_owned(),
+            Some(why) => format!("verdict: FAIL {why}"),
+        },
+    );
+    let acknowledged = history.iter().filter(|op| matches!(op.ret, Return::Written(_))).count();
+    let outcome = Outcome {
+        seed,
+        nodes,
+        trace_hash: trace.hash().to_hex().to_string(),
+        trace_lines: trace.lines().len(),
+        ops: history.len(),
+        acknowledged,
+        faults: driver.fired,
+        simulated,
+        inconclusive: verdict.inconclusive.len(),
+        failure,
+    };
+    (outcome, trace)
+}
+
+/// Two leaders in one term, if the probe saw any.
+fn split_brain(report: &Report) -> Option<String> {
+    report
+        .leaders
+        .iter()
+        .find(|(_, leaders)| leaders.len() > 1)
+        .map(|(term, leaders)| format!("term {term} had leaders {leaders:?}"))
+}
+
+/// An error with its sources.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn node_name(i: usize) -> String {
+    format!("n{}", i + 1)
+}
+
+/// The config of node index `i` of `nodes` (run inside a simulated host: it looks up addresses).
+fn node_config(i: usize, nodes: usize) -> NodeConfig {
+    let ip = |j: usize| -> IpAddr { turmoil::lookup(node_name(j)) };
+    let peer = |j: usize| PeerConfig {
+        id: j as u64 + 1,
+        peer_addr: SocketAddr::new(ip(j), PEER_PORT),
+        http_addr: SocketAddr::new(ip(j), HTTP_PORT),
+    };
+    NodeConfig {
+        id: i as u64 + 1,
+        peer_listen: SocketAddr::new(ip(i), PEER_PORT),
+        http_listen: SocketAddr::new(ip(i), HTTP_PORT),
+        data_dir: PathBuf::from(DATA_DIR),
+        cluster_secret: "simulated cluster secret".to_owned(),
+        peers: (0..nodes).filter(|&j| j != i).map(peer).collect(),
+        initial_voters: (1..=nodes as u64).collect(),
+        replication_factor: REPLICATION_FACTOR,
+        write_quorum: WriteQuorum::Majority,
+        body_bytes_max: 64 * 1024 * 1024,
+        gc_interval_secs: 5,
+        gc_grace_secs: 30,
+        healing: HealingConfig {
+            heartbeat_interval_ms: 250,
+            suspect_after_ms: 1_000,
+            down_after_secs: 3,
+            reassign_after_secs: 8,
+            scrub_rest_secs: 5,
+            scrub_bytes_per_sec: 64 * 1024 * 1024,
+            ..HealingConfig::default()
+        },
+        tls_cert: None,
+        tls_key: None,
+        tls_ca: None,
+        limits: Default::default(),
+    }
+}
+
+/// Applies the fault schedule to the simulation.
+struct Driver {
+    nodes: usize,
+    /// Faults not started yet, the next last.
+    pending: Vec<Scheduled>,
+    /// Faults started and not ended.
+    active: Vec<(Duration, Fault, Option<usize>)>,
+    fired: FireCounts,
+    disk_faults: Vec<Arc<DiskFaults>>,
+    fs_handles: Rc<RefCell<BTreeMap<usize, FsHandle>>>,
+    report: probe::Shared,
+    trace: Trace,
+    rng: ChaCha8Rng,
+}
+
+impl Driver {
+    /// Starts and ends the faults due now; heals everything at `faults_end`.
+    fn tick(&mut self, sim: &mut turmoil::Sim, faults_end: Duration) {
+        let now = sim.elapsed();
+        while self.pending.last().is_some_and(|s| s.at <= now) {
+            let Some(next) = self.pending.pop() else { break };
+            if let Some(node) = self.start(sim, &next.fault, now) {
+                self.active.push((next.until, next.fault, node));
+            }
+        }
+        let (ended, active): (Vec<_>, Vec<_>) =
+            self.active.drain(..).partition(|(until, _, _)| *until <= now || now >= faults_end);
+        self.active = active;
+        for (_, fault, node) in ended {
+            self.end(sim, &fault, node, now);
+        }
+    }
+
+    /// Starts `fault`; the node it hit (for a crash of the leader), or `None` if it did not fire.
+    fn start(
+        &mut self,
+        sim: &mut turmoil::Sim,
+        fault: &Fault,
+        now: Duration,
+    ) -> Option<Option<usize>> {
+        let name = node_name;
+        let mut hit = None;
+        match fault {
+            Fault::Partition { side } => {
+                for &a in side {
+                    for b in (0..self.nodes).filter(|b| !side.contains(b)) {
+                        sim.partition(name(a), name(b));
+                    }
+                }
+            }
+            Fault::OneWay { from, to } => sim.partition_oneway(name(*from), name(*to)),
+            Fault::Hold { a, b } => sim.hold(name(*a), name(*b)),
+            Fault::Latency { max } => sim.set_max_message_latency(*max),
+            Fault::Crash { node } => {
+                let node = node.or(self.report.borrow().leader)?;
+                if self
+                    .active
+                    .iter()
+                    .any(|(_, f, n)| matches!(f, Fault::Crash { .. }) && *n == Some(node))
+                {
+                    return None;
+                }
+                sim.crash(name(node));
+                hit = Some(node);
+            }
+            Fault::DiskErrors { node } => {
+                self.disk_faults[*node].io_errors.store(true, Ordering::Relaxed)
+            }
+            Fault::DiskFull { node } => self.disk_faults[*node].full.store(true, Ordering::Relaxed),
+            Fault::Corrupt { node } => {
+                let handles = self.fs_handles.borrow();
+                let chunk = corrupt_one(handles.get(node)?, &mut self.rng)?;
+                self.trace.line_at(now, format!("corrupt n{} chunk {chunk}", node + 1));
+            }
+        }
+        *self.fired.entry(fault.kind()).or_default() += 1;
+        let target = hit.map(|n| format!(" (n{})", n + 1)).unwrap_or_default();
+        self.trace.line_at(now, format!("fault {fault:?}{target}"));
+        Some(hit)
+    }
+
+    /// Ends `fault`.
+    fn end(&mut self, sim: &mut turmoil::Sim, fault: &Fault, node: Option<usize>, now: Duration) {
+        let name = node_name;
+        match fault {
+            Fault::Partition { side } => {
+                for &a in side {
+                    for b in (0..self.nodes).filter(|b| !side.contains(b)) {
+                        sim.repair(name(a), name(b));
+                    }
+                }
+            }
+            Fault::OneWay { from, to } => sim.repair_oneway(name(*from), name(*to)),
+            Fault::Hold { a, b } => sim.release(name(*a), name(*b)),
+            Fault::Latency { .. } => sim.set_max_message_latency(LATENCY_MAX),
+            Fault::Crash { .. } => {
+                if let Some(node) = node {
+                    sim.bounce(name(node));
+                }
+            }
+            Fault::DiskErrors { node } => {
+                self.disk_faults[*node].io_errors.store(false, Ordering::Relaxed)
+            }
+            Fault::DiskFull { node } => {
+                self.disk_faults[*node].full.store(false, Ordering::Relaxed)
+            }
+            Fault::Corrupt { .. } => return,
+        }
+        self.trace.line_at(now, format!("heal {fault:?}"));
+    }
+}
+
+/// Flips one byte of one stored chunk on a host's file system; the chunk's name, or `None` if
+/// the host stores none.
+fn corrupt_one(handle: &FsHandle, rng: &mut ChaCha8Rng) -> Option<String> {
+    use std::os::unix::fs::FileExt;
+    use turmoil::fs::shim::std::fs;
+    let _inside = handle.enter();
+    let mut files = Vec::new();
+    let mut dirs = vec![PathBuf::from(DATA_DIR).join("chunks")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(t) if t.is_dir() && !path.ends_with("tmp") => dirs.push(path),
+                Ok(t) if t.is_file() => files.push(path),
+                _ => {}
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return None;
+    }
+    let path = &files[rng.gen_range(0..files.len())];
+    let file = fs::OpenOptions::new().read(true).write(true).open(path).ok()?;
+    let len = file.metadata().ok()?.len();
+    if len == 0 {
+        return None;
+    }
+    let at = rng.gen_range(0..len);
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at).ok()?;
+    file.write_all_at(&[byte[0] ^ 0x5a], at).ok()?;
+    file.sync_all().ok()?;
+    path.file_name().map(|n| n.to_string_lossy()[..12].to_owned())
+}
