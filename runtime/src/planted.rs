@@ -17,13 +17,17 @@ pub enum Bug {
     StaleRead = 4,
 }
 
+// Per thread: a simulation runs every node on the thread that drives it, so runs on other
+// threads (parallel tests) keep their own switch.
 #[cfg(feature = "planted-bugs")]
-static PLANTED: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+thread_local! {
+    static PLANTED: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
 
-/// Plants `bug` in this process (or none); the simulator's switch.
+/// Plants `bug` in the nodes this thread runs (or none); the simulator's switch.
 #[cfg(feature = "planted-bugs")]
 pub fn plant(bug: Option<Bug>) {
-    PLANTED.store(bug.map_or(0, |b| b as u8), std::sync::atomic::Ordering::Relaxed);
+    PLANTED.with(|planted| planted.set(bug.map_or(0, |b| b as u8)));
 }
 
 /// Whether `bug` is planted.
@@ -31,7 +35,7 @@ pub fn plant(bug: Option<Bug>) {
 pub fn active(bug: Bug) -> bool {
     #[cfg(feature = "planted-bugs")]
     {
-        PLANTED.load(std::sync::atomic::Ordering::Relaxed) == bug as u8
+        PLANTED.with(|planted| planted.get() == bug as u8)
     }
     #[cfg(not(feature = "planted-bugs"))]
     {

@@ -33,6 +33,16 @@ struct Args {
     /// Run the older model sweep: core nodes on the core's in-memory harness.
     #[arg(long)]
     model: bool,
+    /// Plant a bug in the nodes, to see the checkers catch it: ack-before-fsync,
+    /// skip-raft-commit, no-re-replication or stale-read.
+    #[arg(long, value_parser = parse_bug)]
+    plant: Option<dfs_runtime::planted::Bug>,
+}
+
+fn parse_bug(name: &str) -> Result<dfs_runtime::planted::Bug, String> {
+    dfs_sim::run::bug_named(name).ok_or_else(|| {
+        "expected ack-before-fsync, skip-raft-commit, no-re-replication or stale-read".to_owned()
+    })
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -51,6 +61,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let settings = Settings {
         faults_for: Duration::from_secs(args.fault_secs),
         settle_max: Duration::from_secs(args.settle_secs),
+        plant: args.plant,
         ..Settings::default()
     };
     let mut out = std::io::stdout().lock();

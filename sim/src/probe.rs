@@ -68,14 +68,16 @@ pub async fn run(
         Ok(after) => trace.line(format!("converged {} ms after faults", after.as_millis())),
         Err(why) => trace.line(format!("not converged: {why}")),
     }
-    let mut shared = report.borrow_mut();
-    (shared.converged, shared.unconverged) = match converged {
-        Ok(after) => (Some(after), None),
-        Err(why) => (None, Some(why)),
-    };
-    drop(shared);
+    {
+        let mut shared = report.borrow_mut();
+        (shared.converged, shared.unconverged) = match converged {
+            Ok(after) => (Some(after), None),
+            Err(why) => (None, Some(why)),
+        };
+    }
     final_reads(&nodes, &history, &trace).await;
-    let lost = durability(&nodes, &history.borrow()).await;
+    let ops = history.borrow().clone();
+    let lost = durability(&nodes, &ops).await;
     report.borrow_mut().lost = lost;
     report.borrow_mut().finished = true;
 }
@@ -193,7 +195,7 @@ async fn durability(nodes: &[SocketAddr], history: &[Op]) -> Vec<String> {
             continue;
         }
         let node = nodes[n % nodes.len()];
-        let url = format!("/files{}?version={version}", op.path);
+        let url = format!("/files{}?version={version}&consistent=true", op.path);
         let got = client::call(node, Method::GET, &url, &[], Bytes::new(), PROBE_TIMEOUT * 5).await;
         match got {
             Ok(answer) if answer.status == 200 => {

@@ -126,7 +126,7 @@ pub fn ret_text(ret: &Return) -> String {
     match ret {
         Return::Written(v) => format!("v{v}"),
         Return::Deleted => "deleted".to_owned(),
-        Return::Value(v, hash) => format!("v{v}:{}", &hash[..8]),
+        Return::Value(v, hash) => format!("v{v}:{}", hash.get(..8).unwrap_or(hash)),
         Return::Absent => "absent".to_owned(),
         Return::Conflict => "conflict".to_owned(),
         Return::Unknown => "unknown".to_owned(),

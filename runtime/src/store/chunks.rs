@@ -46,9 +46,6 @@ pub const CHUNK_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// Name of the temp folder inside `<data_dir>/chunks/`.
 const TMP_DIR: &str = "tmp";
 
-/// Per-process counter that makes temp file names unique.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// What went wrong in the chunk store, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -184,6 +181,8 @@ struct Inner {
     tmp: PathBuf,
     failpoint: Failpoint,
     state: Mutex<State>,
+    /// Makes temp file names unique.
+    temp_counter: AtomicU64,
 }
 
 /// Counters and directory bookkeeping, updated together under one lock.
@@ -233,6 +232,7 @@ impl ChunkStore {
             tmp: root.join(TMP_DIR),
             root,
             failpoint,
+            temp_counter: AtomicU64::new(0),
             state: Mutex::new(State::new()),
         });
         let store = Self { inner };
@@ -463,9 +463,10 @@ impl Inner {
         Ok(true)
     }
 
-    /// A fresh temp file name: the chunk's hex plus the per-process counter.
+    /// A fresh temp file name: the chunk's hex plus the store's counter (one store per data dir
+    /// per process, so names never collide; per store, so simulated runs name files alike).
     fn temp_path(&self, id: ChunkId) -> PathBuf {
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let n = self.temp_counter.fetch_add(1, Ordering::Relaxed);
         self.tmp.join(format!("{}.{n}.tmp", id.0.to_hex()))
     }
 
