@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Credential;
 use crate::health::Health;
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
@@ -132,6 +133,29 @@ pub enum Command {
     SetRetention {
         /// Versions kept per file, the latest included; 0 keeps every version.
         keep_versions: u32,
+    },
+    /// Create a user, with the credential of its token (the secret itself is never replicated).
+    AddUser {
+        /// The new user; the name must be valid and never used before.
+        user: UserName,
+        /// Salt and digest of its token's secret.
+        credential: Credential,
+        /// Whether it is an admin.
+        admin: bool,
+    },
+    /// Remove a user: its token stops working and its grants are dropped. Entries it owns keep
+    /// its name as owner, and the name is never given to a new user.
+    RemoveUser {
+        /// The user.
+        user: UserName,
+    },
+    /// Record the first admin from a node's configured admin token; applies only while the user
+    /// table is empty (a second leader's attempt is refused and changes nothing).
+    BootstrapAdmin {
+        /// The admin's name (the token's name part).
+        user: UserName,
+        /// Salt and digest of the token's secret.
+        credential: Credential,
     },
 }
 
@@ -335,6 +359,20 @@ pub enum Change {
     RetentionSet {
         /// Versions kept per file; 0 keeps every version.
         keep_versions: u32,
+    },
+    /// A user was created (by an admin, or the first admin at bootstrap).
+    UserAdded {
+        /// The user.
+        user: UserName,
+        /// Whether it is an admin.
+        admin: bool,
+    },
+    /// A user was removed.
+    UserRemoved {
+        /// The user.
+        user: UserName,
+        /// How many grants naming it were dropped.
+        grants_removed: u64,
     },
 }
 

@@ -125,6 +125,10 @@ pub fn describe_change(change: &Change) -> String {
             format!("delete-tree {path} files={} folders={}", files.len(), folders.len())
         }
         Change::RetentionSet { keep_versions } => format!("retention {keep_versions}"),
+        Change::UserAdded { user, admin } => format!("user-add {user} admin={admin}"),
+        Change::UserRemoved { user, grants_removed } => {
+            format!("user-rm {user} grants={grants_removed}")
+        }
     }
 }
 
@@ -155,5 +159,8 @@ pub fn describe_command(command: &Command) -> String {
         Command::Move { from, to } => format!("mv {from} {to}"),
         Command::DeleteRecursive { path, .. } => format!("rm -r {path}"),
         Command::SetRetention { keep_versions } => format!("retention {keep_versions}"),
+        Command::AddUser { user, admin, .. } => format!("user-add {user} admin={admin}"),
+        Command::RemoveUser { user } => format!("user-rm {user}"),
+        Command::BootstrapAdmin { user, .. } => format!("bootstrap-admin {user}"),
     }
 }
