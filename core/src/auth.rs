@@ -64,6 +64,11 @@ impl Token {
         ok.then(|| Self { user, secret: secret.to_owned() })
     }
 
+    /// The whole token, `NAME.SECRET`, to send or show once (never log it).
+    pub fn expose(&self) -> String {
+        format!("{}.{}", self.user, self.secret)
+    }
+
     /// The secret part (to derive a [`Credential`] from).
     pub fn secret(&self) -> &str {
         &self.secret

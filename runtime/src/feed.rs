@@ -328,6 +328,10 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
         Change::RetentionSet { keep_versions } => {
             vec![("retention_changed", json!({ "keep_versions": keep_versions }))]
         }
+        Change::UserAdded { user, admin } => {
+            vec![("user_added", json!({ "user": user.0, "admin": admin }))]
+        }
+        Change::UserRemoved { user, .. } => vec![("user_removed", json!({ "user": user.0 }))],
     }
 }
 
