@@ -221,6 +221,10 @@ pub enum CommandError {
         /// The user.
         user: UserName,
     },
+    /// No user can be added before the first admin is recorded (it is, within moments of the
+    /// first leader's election); retry shortly.
+    #[error("the first admin is not recorded yet; retry shortly")]
+    NotBootstrapped,
     /// The first admin is already recorded (a bootstrap raced another one).
     #[error("the user table is not empty; the first admin is already recorded")]
     AlreadyBootstrapped,

@@ -17,6 +17,14 @@ use crate::driver::DriverHandle;
 /// How often the node looks whether it must (still) record the first admin.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
+/// The command recording `token`'s user as the first admin, with a fresh salt.
+pub fn command(token: &Token) -> Command {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    let credential = Credential::derive(salt, token.secret());
+    Command::BootstrapAdmin { user: token.user.clone(), credential }
+}
+
 /// Until the user table is not empty: whenever this node leads, proposes the first admin.
 pub async fn run(driver: DriverHandle, token: Token, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(CHECK_EVERY);
@@ -36,11 +44,7 @@ pub async fn run(driver: DriverHandle, token: Token, shutdown: CancellationToken
         if !leading {
             continue;
         }
-        let mut salt = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        let credential = Credential::derive(salt, token.secret());
-        let command = Command::BootstrapAdmin { user: token.user.clone(), credential };
-        match driver.submit(command).await {
+        match driver.submit(command(&token)).await {
             Ok(Ok(_)) => {
                 tracing::info!(user = %token.user, "first admin recorded from the configured admin token");
                 return;

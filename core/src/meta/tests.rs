@@ -72,6 +72,11 @@ fn revert(path: &str, to: u64) -> Command {
     }
 }
 
+fn bootstrap(name: &str) -> Command {
+    let credential = crate::auth::Credential::derive([8; 16], &format!("{name}-secret-secret"));
+    Command::BootstrapAdmin { user: user(name), credential }
+}
+
 fn add_user(name: &str, admin: bool) -> Command {
     let credential = crate::auth::Credential::derive([7; 16], &format!("{name}-secret-secret"));
     Command::AddUser { user: user(name), credential, admin }
@@ -395,6 +400,7 @@ fn version_numbers_continue_across_delete_and_recreate() {
     setup(
         &mut ns,
         &[
+            bootstrap("root"),
             add_user("dave", false),
             grant("/f", "dave", Some(Access::Write)),
             del("/f", Precondition::None),
@@ -577,7 +583,8 @@ fn revert_refusals() {
 #[test]
 fn grants_are_set_overwritten_and_revoked() {
     let mut ns = Namespace::new();
-    setup(&mut ns, &[add_user("eve", false), add_user("ops", false), put("/d/f", 1)]);
+    setup(&mut ns, &[bootstrap("root"), add_user("eve", false), add_user("ops", false)]);
+    setup(&mut ns, &[put("/d/f", 1)]);
     let change = run(&mut ns, &grant("/d/f", "eve", Some(Access::Read)));
     let expected =
         Change::GrantChanged { path: p("/d/f"), user: user("eve"), access: Some(Access::Read) };
@@ -600,7 +607,8 @@ fn grants_are_set_overwritten_and_revoked() {
 #[test]
 fn grant_refusals() {
     let mut ns = Namespace::new();
-    setup(&mut ns, &[add_user("eve", false), put("/gone", 1), del("/gone", Precondition::None)]);
+    setup(&mut ns, &[bootstrap("root"), add_user("eve", false), put("/gone", 1)]);
+    setup(&mut ns, &[del("/gone", Precondition::None)]);
     assert_refused(&mut ns, &grant("/nothing", "eve", Some(Access::Read)), not_found("/nothing"));
     let unknown = CommandError::UnknownUser { user: user("mallory") };
     assert_refused(&mut ns, &grant("/", "mallory", Some(Access::Read)), unknown);
@@ -772,7 +780,8 @@ fn random_command(rng: &mut XorShift) -> Command {
             "eve",
             [None, Some(Access::Read), Some(Access::Write)][rng.below(3) as usize],
         ),
-        19 => add_user(["eve", "root"][rng.below(2) as usize], rng.below(2) == 0),
+        19 if rng.below(2) == 0 => bootstrap("root"),
+        19 => add_user(["eve", "ops"][rng.below(2) as usize], rng.below(2) == 0),
         17 => Command::AddNode { node: NodeId(1 + rng.below(5)), role: MemberRole::Voter },
         18 => Command::RemoveNode { node: NodeId(1 + rng.below(5)) },
         20 => Command::Move { from: p(&path), to: p(&random_path(rng)) },
@@ -870,7 +879,7 @@ fn sample() -> Namespace {
     setup(&mut ns, &[put("/d/f", 1), put("/d/f", 2), checkpoint("/d/f", "v1", Some(1))]);
     setup(&mut ns, &[put("/g", 3), del("/g", Precondition::None), put("/x", 4)]);
     setup(&mut ns, &[del("/x", Precondition::None), mkdir("/x", "bob")]);
-    setup(&mut ns, &[add_user("root", true), add_user("eve", false)]);
+    setup(&mut ns, &[bootstrap("root"), add_user("eve", false)]);
     ns
 }
 

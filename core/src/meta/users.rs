@@ -5,7 +5,9 @@
 //! - `RemoveUser` drops every grant naming the user; it is refused for the last admin, so the
 //!   cluster can always be administered.
 //! - `BootstrapAdmin` applies only to an empty table: every founding node may race to record its
-//!   configured admin token, and the first one committed wins on every replica.
+//!   configured admin token, and the first one committed wins on every replica. `AddUser` is
+//!   refused on an empty table, so the configured admin is always the first user (a user added
+//!   by the bootstrap token before it was recorded would otherwise lock the admin out).
 
 use serde::{Deserialize, Serialize};
 
@@ -57,12 +59,25 @@ impl Namespace {
         credential: Credential,
         admin: bool,
     ) -> Result<Change, CommandError> {
+        if self.users.is_empty() {
+            return Err(CommandError::NotBootstrapped);
+        }
         if UserName::parse(&name.0).is_none() {
             return Err(CommandError::InvalidUserName { name: name.0.clone() });
         }
         if self.users.contains_key(name) {
             return Err(CommandError::UserExists { user: name.clone() });
         }
+        self.insert_user(name, credential, admin)
+    }
+
+    /// Records a new user (the checks are done).
+    fn insert_user(
+        &mut self,
+        name: &UserName,
+        credential: Credential,
+        admin: bool,
+    ) -> Result<Change, CommandError> {
         self.users.insert(name.clone(), User { credential, admin, removed: false });
         Ok(Change::UserAdded { user: name.clone(), admin })
     }
@@ -76,7 +91,10 @@ impl Namespace {
         if !self.users.is_empty() {
             return Err(CommandError::AlreadyBootstrapped);
         }
-        self.add_user(name, credential, true)
+        if UserName::parse(&name.0).is_none() {
+            return Err(CommandError::InvalidUserName { name: name.0.clone() });
+        }
+        self.insert_user(name, credential, true)
     }
 
     /// `RemoveUser`: marks the user removed and drops its grants; never the last admin.

@@ -122,6 +122,8 @@ impl From<CommandError> for ApiError {
             E::InvalidUserName { .. } => (S::BAD_REQUEST, "invalid_user_name"),
             E::LastAdmin { .. } => (S::CONFLICT, "last_admin"),
             E::AlreadyBootstrapped => (S::CONFLICT, "already_bootstrapped"),
+            // Retryable: the first leader records the admin within moments.
+            E::NotBootstrapped => (S::SERVICE_UNAVAILABLE, "not_bootstrapped"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());

@@ -67,6 +67,13 @@ pub async fn add(
     })?;
     let user = UserName::parse(&request.name)
         .ok_or(CommandError::InvalidUserName { name: request.name.clone() })?;
+    // The bootstrap token works before the first leader has recorded it; record it now, so the
+    // admin stays the first user (core refuses other users before it).
+    let empty = state.driver.query(|node| node.status().namespace.has_no_users()).await;
+    if empty.map_err(|_| ApiError::stopping())? {
+        let first = crate::admin_bootstrap::command(&state.admin_token);
+        let _ = submit(&state, first).await;
+    }
     let mut secret = [0u8; 32];
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut secret);

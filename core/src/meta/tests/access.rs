@@ -11,7 +11,7 @@ fn caller(name: &str, admin: bool) -> Caller {
 /// root (admin), alice and bob; /alice owned by alice with a file; /pub owned by root.
 fn users_and_folders() -> Namespace {
     let mut ns = Namespace::new();
-    setup(&mut ns, &[add_user("root", true), add_user("alice", false), add_user("bob", false)]);
+    setup(&mut ns, &[bootstrap("root"), add_user("alice", false), add_user("bob", false)]);
     setup(
         &mut ns,
         &[
@@ -27,6 +27,7 @@ fn users_and_folders() -> Namespace {
 fn a_token_authenticates_only_with_its_secret_and_a_current_user() {
     let mut ns = Namespace::new();
     let credential = Credential::derive([3; 16], "0123456789abcdef0123");
+    setup(&mut ns, &[bootstrap("root")]);
     setup(&mut ns, &[Command::AddUser { user: user("alice"), credential, admin: false }]);
     let good = Token::parse("alice.0123456789abcdef0123").expect("token");
     assert_eq!(ns.authenticate(&good), Some(caller("alice", false)));
@@ -34,7 +35,7 @@ fn a_token_authenticates_only_with_its_secret_and_a_current_user() {
     assert_eq!(ns.authenticate(&wrong), None, "wrong secret");
     let nobody = Token::parse("bob.0123456789abcdef0123").expect("token");
     assert_eq!(ns.authenticate(&nobody), None, "unknown user");
-    setup(&mut ns, &[add_user("root", true), Command::RemoveUser { user: user("alice") }]);
+    setup(&mut ns, &[Command::RemoveUser { user: user("alice") }]);
     assert_eq!(ns.authenticate(&good), None, "a removed user's token stops working");
 }
 
@@ -154,6 +155,8 @@ fn bad_user_commands_change_nothing() {
 #[test]
 fn only_the_first_bootstrap_applies_and_users_survive_a_snapshot() {
     let mut ns = Namespace::new();
+    // Nobody can be added before the first admin (who would otherwise be locked out).
+    assert_refused(&mut ns, &add_user("early", true), CommandError::NotBootstrapped);
     let first = Credential::derive([1; 16], "first-secret-first");
     let second = Credential::derive([2; 16], "other-secret-other");
     let change = run(&mut ns, &Command::BootstrapAdmin { user: user("admin"), credential: first });
