@@ -69,13 +69,14 @@ async fn run_data(args: DataArgs, json_out: bool) -> anyhow::Result<()> {
     let disk_mbps = disk_write_mbps(&dir.join("baseline.bin"), args.large_mib)?;
     let disk_small = disk_small_files_per_sec(&dir.join("baseline-small"), 500)?;
     let configs = dev_cluster::configs(&dir.join("cluster"), 3)?;
+    let token = configs.first().map(|c| c.admin_token().expose()).unwrap_or_default();
     let exe = std::env::current_exe()?;
     let mut nodes = Vec::new();
     for config in configs {
         let child = dev_cluster::spawn(&exe, &config)?;
         nodes.push(Started { config, child });
     }
-    let result = measure(&mut nodes, &args, disk_mbps, disk_small).await;
+    let result = measure(&mut nodes, &args, &token, disk_mbps, disk_small).await;
     dev_cluster::stop(&mut nodes).await;
     let _ = std::fs::remove_dir_all(&dir);
     let report = result?;
@@ -103,13 +104,17 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
 async fn measure(
     nodes: &mut [Started],
     args: &DataArgs,
+    token: &str,
     disk_mbps: f64,
     disk_small: f64,
 ) -> anyhow::Result<Value> {
     dev_cluster::wait_ready(nodes).await?;
     let urls: Vec<String> =
         nodes.iter().map(|n| format!("http://{}", n.config.http_listen)).collect();
-    let http = dfs_runtime::tls::client_builder().timeout(Duration::from_secs(600)).build()?;
+    let http = dfs_runtime::tls::client_builder()
+        .timeout(Duration::from_secs(600))
+        .default_headers(crate::client::bearer(Some(token))?)
+        .build()?;
     wait_for_leader(&http, &urls).await?;
     let large = Bytes::from(random(args.large_mib << 20));
     let started = Instant::now();

@@ -41,12 +41,18 @@ impl Client {
     /// A client for these base URLs (`http://host:port` or `https://...`), tried in order.
     /// With `ca_cert` (a PEM file), HTTPS trusts exactly those certificates (a cluster CA or a
     /// self-signed node certificate); without it, the system's roots.
-    pub fn new(nodes: Vec<String>, ca_cert: Option<&Path>) -> anyhow::Result<Self> {
+    /// Every request carries `token` (if any) as its bearer token.
+    pub fn new(
+        nodes: Vec<String>,
+        ca_cert: Option<&Path>,
+        token: Option<&str>,
+    ) -> anyhow::Result<Self> {
         if nodes.is_empty() {
             bail!("no node given: use --node URL (repeatable) or DFS_NODES=url,url");
         }
-        let mut builder =
-            dfs_runtime::tls::client_builder().connect_timeout(Duration::from_secs(2));
+        let mut builder = dfs_runtime::tls::client_builder()
+            .connect_timeout(Duration::from_secs(2))
+            .default_headers(bearer(token)?);
         if let Some(ca) = ca_cert {
             builder = builder.tls_certs_only(dfs_runtime::tls::load_roots(ca)?);
         }
@@ -126,6 +132,18 @@ impl Client {
         let response = self.send(|http, node| http.get(format!("{node}{path}"))).await?;
         json_or_error(response).await
     }
+}
+
+/// Headers that send `token` as the bearer token (none for `None`).
+pub fn bearer(token: Option<&str>) -> anyhow::Result<reqwest::header::HeaderMap> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token.map(str::trim).filter(|t| !t.is_empty()) {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .context("the token must be visible ASCII (NAME.SECRET)")?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
 }
 
 /// 503: no leader yet, or the node is stopping; 504: the outcome is unknown (e.g. the leader

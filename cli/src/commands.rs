@@ -48,8 +48,14 @@ pub(crate) fn print(
 }
 
 /// `dfs mkdir PATH`.
-pub async fn mkdir(client: &Client, path: &str, json: bool) -> anyhow::Result<()> {
-    let url = url_path(path);
+pub async fn mkdir(
+    client: &Client,
+    path: &str,
+    owner: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let owner: Vec<(&str, &str)> = owner.map(|o| ("owner", o)).into_iter().collect();
+    let url = format!("{}{}", url_path(path), query(&owner));
     let response = client.send(|http, node| http.post(format!("{node}/folders/{url}"))).await?;
     let value = json_or_error(response).await?;
     print(json, &value, |out| writeln!(out, "created {path}"))

@@ -81,6 +81,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
     }
     let addrs = dfs_runtime::ports::free_loopback_addrs(2 * nodes as usize)?;
     let secret = new_secret();
+    let admin_token = format!("admin.{}", new_secret().trim_start_matches("dev-cluster-"));
     let peer = |id: u64| PeerConfig {
         id,
         peer_addr: addrs[2 * (id as usize - 1)],
@@ -107,6 +108,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             tls_key: None,
             tls_ca: None,
             limits: Default::default(),
+            admin_token: Some(admin_token.clone()),
         };
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::write(config_path(dir, id), config.to_toml())?;
@@ -151,7 +153,7 @@ pub fn spawn(exe: &Path, config: &NodeConfig) -> anyhow::Result<Child> {
 pub async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     for node in started.iter_mut() {
-        let client = Client::new(vec![format!("http://{}", node.config.http_listen)], None)?;
+        let client = Client::new(vec![format!("http://{}", node.config.http_listen)], None, None)?;
         loop {
             if client.get_json("/health").await.is_ok() {
                 break;
@@ -184,7 +186,8 @@ fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
         let (id, http, dir) =
             (node.config.id, node.config.http_listen, node.config.data_dir.display());
         if json {
-            let line = serde_json::json!({ "id": id, "pid": pid, "http": format!("http://{http}"), "data_dir": dir.to_string() });
+            let token = node.config.admin_token().expose();
+            let line = serde_json::json!({ "id": id, "pid": pid, "http": format!("http://{http}"), "data_dir": dir.to_string(), "token": token });
             writeln!(out, "{line}")?;
         } else {
             writeln!(out, "{id:<4} {pid:<8} {:<24} {dir}", format!("http://{http}"))?;
@@ -193,7 +196,12 @@ fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
     if !json {
         let nodes: Vec<String> =
             started.iter().map(|n| format!("http://{}", n.config.http_listen)).collect();
+        let token = started.first().map(|n| n.config.admin_token().expose()).unwrap_or_default();
         writeln!(out, "\nDFS_NODES={}    (Ctrl-C stops the cluster)", nodes.join(","))?;
+        writeln!(out, "DFS_TOKEN={token}    (the admin's token; dfs user add makes more)")?;
+        if let Some(first) = nodes.first() {
+            writeln!(out, "dashboard: {first}/#token={token}")?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -1,6 +1,7 @@
 //! `dfs`: the one binary operators run (DESIGN.md §2): `dfs node` runs a member, `dfs
 //! dev-cluster` runs a local cluster, and the client commands talk to any node over HTTP.
 
+mod access;
 mod bench;
 mod client;
 mod cluster_cmds;
@@ -36,6 +37,10 @@ struct Cli {
     /// certificate) instead of the system's roots.
     #[arg(long, global = true, env = "DFS_CA_CERT")]
     ca_cert: Option<std::path::PathBuf>,
+    /// Bearer token (NAME.SECRET) sent with every request; `dfs dev-cluster` prints the admin's,
+    /// `dfs user add` makes new ones.
+    #[arg(long, global = true, env = "DFS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -82,7 +87,22 @@ enum Cmd {
     Mkdir {
         /// The folder, e.g. /photos/2026.
         path: String,
+        /// Who owns the new folders (admins only; default: you), e.g. a user's home folder.
+        #[arg(long)]
+        owner: Option<String>,
     },
+    /// Manage users and their tokens (admins only).
+    User {
+        #[command(subcommand)]
+        action: access::UserAction,
+    },
+    /// Show, grant or revoke read/write access to files and folders.
+    Acl {
+        #[command(subcommand)]
+        action: access::AclAction,
+    },
+    /// Show the user your token proves.
+    Whoami,
     /// List a folder (fetched a page at a time).
     Ls {
         /// The folder (default: /).
@@ -212,7 +232,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let urls: Vec<String> =
         cli.node_urls.iter().filter(|u| !u.trim().is_empty()).cloned().collect();
     let ca_cert = cli.ca_cert.clone();
-    let client = || client::Client::new(urls.clone(), ca_cert.as_deref());
+    let token = cli.token.clone();
+    let client = || client::Client::new(urls.clone(), ca_cert.as_deref(), token.as_deref());
     match cli.command {
         Cmd::Node(mut args) => match args.action.take() {
             Some(node_cmd::NodeAction::Drain { id, wait }) => {
@@ -232,7 +253,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench(args) => bench::run(args, cli.json).await,
         Cmd::Status { watch } => status::status(&client()?, watch, cli.json).await,
         Cmd::Explain { ref target } => explain::explain(&client()?, target, cli.json).await,
-        Cmd::Mkdir { ref path } => commands::mkdir(&client()?, path, cli.json).await,
+        Cmd::Mkdir { ref path, ref owner } => {
+            commands::mkdir(&client()?, path, owner.as_deref(), cli.json).await
+        }
+        Cmd::User { action } => access::user(&client()?, action, cli.json).await,
+        Cmd::Acl { action } => access::acl(&client()?, action, cli.json).await,
+        Cmd::Whoami => access::whoami(&client()?, cli.json).await,
         Cmd::Ls { ref path, page_size } => {
             commands::ls(&client()?, path, page_size, cli.json).await
         }

@@ -51,6 +51,10 @@ pub struct NodeArgs {
     /// PEM certificates to trust when calling other nodes over HTTPS (default: --tls-cert).
     #[arg(long, env = "DFS_TLS_CA")]
     pub tls_ca: Option<PathBuf>,
+    /// The first admin's token, NAME.SECRET, recorded (hashed) while the cluster has no users
+    /// (default: admin. and a secret derived from the cluster secret).
+    #[arg(long, env = "DFS_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// What `dfs node ACTION` does to a member of a running cluster.
@@ -129,6 +133,7 @@ impl NodeArgs {
                     tls_key: None,
                     tls_ca: None,
                     limits: Default::default(),
+                    admin_token: None,
                 }
             }
         };
@@ -164,6 +169,9 @@ impl NodeArgs {
         }
         if let Some(v) = self.tls_ca {
             config.tls_ca = Some(v);
+        }
+        if let Some(v) = self.admin_token {
+            config.admin_token = Some(v);
         }
         config.check()?;
         Ok(config)

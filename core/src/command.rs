@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Credential;
 use crate::health::Health;
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
@@ -136,6 +137,29 @@ pub enum Command {
     /// Changes nothing: a consistent read waits for it to apply on the node that reads, so the
     /// read sees every write committed before the read began (a read through the log).
     Barrier,
+    /// Create a user, with the credential of its token (the secret itself is never replicated).
+    AddUser {
+        /// The new user; the name must be valid and never used before.
+        user: UserName,
+        /// Salt and digest of its token's secret.
+        credential: Credential,
+        /// Whether it is an admin.
+        admin: bool,
+    },
+    /// Remove a user: its token stops working and its grants are dropped. Entries it owns keep
+    /// its name as owner, and the name is never given to a new user.
+    RemoveUser {
+        /// The user.
+        user: UserName,
+    },
+    /// Record the first admin from a node's configured admin token; applies only while the user
+    /// table is empty (a second leader's attempt is refused and changes nothing).
+    BootstrapAdmin {
+        /// The admin's name (the token's name part).
+        user: UserName,
+        /// Salt and digest of the token's secret.
+        credential: Credential,
+    },
 }
 
 impl Command {
@@ -341,6 +365,20 @@ pub enum Change {
     },
     /// A [`Command::Barrier`] applied.
     Barrier,
+    /// A user was created (by an admin, or the first admin at bootstrap).
+    UserAdded {
+        /// The user.
+        user: UserName,
+        /// Whether it is an admin.
+        admin: bool,
+    },
+    /// A user was removed.
+    UserRemoved {
+        /// The user.
+        user: UserName,
+        /// How many grants naming it were dropped.
+        grants_removed: u64,
+    },
 }
 
 /// A successful reply to a client command.

@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Need;
 use crate::command::Precondition;
-use crate::ids::{NodeId, Version};
+use crate::ids::{NodeId, UserName, Version};
 use crate::path::{Path, PathError};
 
 /// A frame or message from a peer could not be decoded. The connection's bytes are dropped and
@@ -178,6 +179,65 @@ pub enum CommandError {
         /// The destination, inside the source.
         to: Path,
     },
+    /// The user lacks the permission on the path (no owner, admin or grant gives it).
+    #[error("{}", forbidden_message(user, path, need))]
+    Forbidden {
+        /// The user.
+        user: UserName,
+        /// The path.
+        path: Path,
+        /// What was missing.
+        need: Need,
+    },
+    /// A cluster operation or user management by a user who is not an admin.
+    #[error("{user} is not an admin: {what} needs an admin token")]
+    AdminOnly {
+        /// The user.
+        user: UserName,
+        /// What was asked (e.g. "adding a node").
+        what: String,
+    },
+    /// No (current) user has this name.
+    #[error("no user is named {user}; see dfs user list")]
+    UnknownUser {
+        /// The name.
+        user: UserName,
+    },
+    /// The name is taken, now or by a removed user (names are never reused).
+    #[error("user {user} already exists or existed (names are never reused); pick another name")]
+    UserExists {
+        /// The name.
+        user: UserName,
+    },
+    /// Not a valid user name.
+    #[error("{name:?} is not a valid user name: 1 to 32 of a-z 0-9 _ -, starting with a letter or digit")]
+    InvalidUserName {
+        /// What was given.
+        name: String,
+    },
+    /// Removing this user would leave no admin.
+    #[error("{user} is the last admin; add another admin before removing it")]
+    LastAdmin {
+        /// The user.
+        user: UserName,
+    },
+    /// No user can be added before the first admin is recorded (it is, within moments of the
+    /// first leader's election); retry shortly.
+    #[error("the first admin is not recorded yet; retry shortly")]
+    NotBootstrapped,
+    /// The first admin is already recorded (a bootstrap raced another one).
+    #[error("the user table is not empty; the first admin is already recorded")]
+    AlreadyBootstrapped,
+}
+
+/// The message of a `Forbidden`: who lacks what on which path, and how to get it.
+fn forbidden_message(user: &UserName, path: &Path, need: &Need) -> String {
+    let how = match need {
+        Need::Read => format!("an owner or admin can grant it: dfs acl add {path} {user} r"),
+        Need::Write => format!("an owner or admin can grant it: dfs acl add {path} {user} w"),
+        Need::Manage => "only its owner (or the owner of a folder above it) or an admin can".into(),
+    };
+    format!("{user} may not {need} {path}: no grant on it or on a folder above it; {how}")
 }
 
 /// The message of a `VersionConflict`: what was expected and what the path holds now.

@@ -17,6 +17,7 @@
 //! replicated namespace; [`proposals`] tracks client commands through raft; [`wire`] is the peer
 //! protocol; [`command`] and [`error`] are what clients see.
 
+pub mod auth;
 pub mod command;
 pub mod config;
 pub(crate) mod consensus;

@@ -65,6 +65,21 @@ pub struct NodeConfig {
     /// Limits on clients and peers (the `[limits]` table).
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The first admin's bearer token, `NAME.SECRET` (secret: 16 to 256 visible bytes). The
+    /// first leader records it, hashed, while the cluster has no users; until then this node
+    /// accepts it as an admin. Default: `admin.` + a secret derived from `cluster_secret`
+    /// ([`Self::admin_token`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
+}
+
+/// The default bootstrap admin token of a cluster: `admin.` and 64 hex digits derived (blake3
+/// derive-key) from the cluster secret. Anyone holding the cluster secret can compute it, which
+/// gives them nothing new: the secret already lets a node join and vote.
+pub fn derived_admin_token(cluster_secret: &str) -> dfs_core::auth::Token {
+    let secret = blake3::derive_key("dfs 2026-01 default admin token", cluster_secret.as_bytes());
+    let raw = format!("admin.{}", blake3::Hash::from_bytes(secret).to_hex());
+    dfs_core::auth::Token::parse(&raw).expect("admin and 64 hex digits form a valid token")
 }
 
 /// Failure detection, re-replication, recovery sync, scrub and rebalance settings.
@@ -224,7 +239,22 @@ impl NodeConfig {
         if self.tls_ca.is_some() && self.tls_cert.is_none() {
             return Err(ConfigFileError::Invalid("tls_ca needs tls_cert and tls_key"));
         }
+        if self.admin_token.as_deref().is_some_and(|t| dfs_core::auth::Token::parse(t).is_none()) {
+            return Err(ConfigFileError::Invalid(
+                "admin_token must be NAME.SECRET: a user name (a-z 0-9 _ -) and 16 to 256 \
+                 visible characters",
+            ));
+        }
         self.limits.check()
+    }
+
+    /// The bootstrap admin token: [`Self::admin_token`] if set, else [`derived_admin_token`] of
+    /// the cluster secret (so every node of a cluster agrees on it without more config).
+    pub fn admin_token(&self) -> dfs_core::auth::Token {
+        self.admin_token
+            .as_deref()
+            .and_then(dfs_core::auth::Token::parse)
+            .unwrap_or_else(|| derived_admin_token(&self.cluster_secret))
     }
 
     /// The founding voters: as configured, or this node and every peer.
@@ -276,6 +306,7 @@ mod tests {
             tls_key: None,
             tls_ca: None,
             limits: LimitsConfig::default(),
+            admin_token: None,
         }
     }
 

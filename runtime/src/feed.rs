@@ -329,6 +329,10 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
             vec![("retention_changed", json!({ "keep_versions": keep_versions }))]
         }
         Change::Barrier => Vec::new(),
+        Change::UserAdded { user, admin } => {
+            vec![("user_added", json!({ "user": user.0, "admin": admin }))]
+        }
+        Change::UserRemoved { user, .. } => vec![("user_removed", json!({ "user": user.0 }))],
     }
 }
 

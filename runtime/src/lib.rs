@@ -5,6 +5,7 @@
 //! [`handshake`]), the redb raft store and the chunk store ([`store`]), the HTTP API
 //! ([`http`]) and the cluster-wide copy check behind `dfs fsck` ([`fsck`]). [`server::start`] puts them together from a [`config::NodeConfig`].
 
+pub mod admin_bootstrap;
 pub mod blocking;
 pub mod chunker;
 pub mod clock;

@@ -123,6 +123,8 @@ pub struct Forward {
     pub path: String,
     /// Longest the answer may take.
     pub timeout: Duration,
+    /// The client's bearer token, so the other node checks the same user.
+    pub token: Option<String>,
 }
 
 /// Another node's answer to a forwarded request.
@@ -272,7 +274,10 @@ impl ChunkTransfer for HttpTransfer {
             let method = reqwest::Method::from_bytes(forward.method.as_str().as_bytes())
                 .map_err(|_| TransferError::BadAnswer { node })?;
             let url = format!("{}://{addr}{}", self.scheme, forward.path);
-            let request = self.forwarder.request(method, url).timeout(forward.timeout);
+            let mut request = self.forwarder.request(method, url).timeout(forward.timeout);
+            if let Some(token) = &forward.token {
+                request = request.bearer_auth(token);
+            }
             let response = request.send().await.map_err(unreachable(node))?;
             let status = response.status().as_u16();
             if response.content_length().is_some_and(|n| n > RELAYED_BYTES_MAX as u64) {

@@ -236,6 +236,12 @@ pub async fn start_on<N: Net>(
     };
     tokio::spawn(gc::run(channels.handle.clone(), chunks.clone(), gc_settings, shutdown.clone()));
     let limiter = RateLimiter::new(config.limits.requests_per_sec, config.limits.request_burst);
+    let admin_token = config.admin_token();
+    tokio::spawn(crate::admin_bootstrap::run(
+        channels.handle.clone(),
+        admin_token.clone(),
+        shutdown.clone(),
+    ));
     let state = ApiState {
         driver: channels.handle.clone(),
         chunks,
@@ -245,6 +251,7 @@ pub async fn start_on<N: Net>(
         shutdown: shutdown.clone(),
         metrics,
         links: transport.link_states(),
+        admin_token,
     };
     let api = http::router(state, limiter);
     let scheme = peer_http.scheme();

@@ -9,6 +9,9 @@ use axum::http::{header, HeaderMap, Method, Request};
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 
+/// The cluster's bootstrap admin token, which every simulated client uses.
+pub const ADMIN_TOKEN: &str = "admin.00112233445566778899aabbccddeeff";
+
 /// Largest answer body read back (the largest file the workload writes, with room).
 pub const ANSWER_BYTES_MAX: usize = 8 * 1024 * 1024;
 
@@ -45,8 +48,11 @@ pub async fn call(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, String> {
-    let mut request =
-        Request::builder().method(method).uri(path).header(header::HOST, addr.to_string());
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, addr.to_string())
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
     for (name, value) in headers {
         request = request.header(*name, value.as_str());
     }

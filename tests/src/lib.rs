@@ -46,6 +46,29 @@ pub fn dfs_bin() -> PathBuf {
     bin
 }
 
+/// The secret of every test cluster.
+pub const CLUSTER_SECRET: &str = "the test cluster's secret";
+
+/// The admin token of every test cluster (derived from [`CLUSTER_SECRET`], as a node does when
+/// its config names no `admin_token`).
+pub fn admin_token() -> String {
+    dfs_runtime::config::derived_admin_token(CLUSTER_SECRET).expose()
+}
+
+/// An HTTP client builder whose requests carry `token` as their bearer token.
+pub fn client_builder_with_token(token: &str) -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .expect("tokens are visible ASCII");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    dfs_runtime::tls::client_builder().default_headers(headers)
+}
+
+/// An HTTP client builder whose requests carry the admin token.
+pub fn admin_client_builder() -> reqwest::ClientBuilder {
+    client_builder_with_token(&admin_token())
+}
+
 /// How often conditions are re-checked while waiting for them.
 pub const POLL_EVERY: Duration = Duration::from_millis(20);
 
@@ -273,7 +296,7 @@ impl TestCluster {
             let secret = if spec.wrong_secret == Some(id) {
                 "an impostor's secret!!"
             } else {
-                "the test cluster's secret"
+                CLUSTER_SECRET
             };
             let config = NodeConfig {
                 id,
@@ -293,12 +316,13 @@ impl TestCluster {
                 tls_key: tls.as_ref().map(|(_, key)| key.clone()),
                 tls_ca: None,
                 limits: spec.limits,
+                admin_token: None,
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");
             nodes.push(TestNode { config, child: None, env: Vec::new() });
         }
-        let mut http = dfs_runtime::tls::client_builder()
+        let mut http = admin_client_builder()
             .timeout(Duration::from_secs(60))
             .pool_idle_timeout(dfs_runtime::peers::POOL_IDLE_TIMEOUT);
         if let Some((cert, _)) = &tls {
@@ -417,11 +441,17 @@ impl TestCluster {
         (code == Some(0), out, err)
     }
 
-    /// Runs the `dfs` CLI against every node; returns (exit code, stdout, stderr).
+    /// Runs the `dfs` CLI against every node as the admin; returns (exit code, stdout, stderr).
     pub fn cli_code(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        self.cli_as(&admin_token(), args)
+    }
+
+    /// Runs the `dfs` CLI against every node with `token` (empty: none); returns (exit code,
+    /// stdout, stderr).
+    pub fn cli_as(&self, token: &str, args: &[&str]) -> (Option<i32>, String, String) {
         let nodes: Vec<String> = self.nodes.iter().map(TestNode::url).collect();
         let mut command = Command::new(dfs_bin());
-        command.args(args).env("DFS_NODES", nodes.join(","));
+        command.args(args).env("DFS_NODES", nodes.join(",")).env("DFS_TOKEN", token);
         if let Some(ca) = &self.ca_cert {
             command.env("DFS_CA_CERT", ca);
         }
@@ -506,7 +536,8 @@ pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
-/// Sends `request` (a whole raw HTTP/1.1 request) to `addr` exactly as written, so paths reach the
+/// Sends `request` (a whole raw HTTP/1.1 request) to `addr` as written but for an added
+/// `Authorization` header with the admin token (after the request line), so paths reach the
 /// server without client-side normalisation; returns the status and the body.
 pub async fn raw_http(addr: SocketAddr, request: &str) -> (u16, String) {
     raw_http_with_body(addr, request, &[]).await
@@ -516,6 +547,12 @@ pub async fn raw_http(addr: SocketAddr, request: &str) -> (u16, String) {
 pub async fn raw_http_with_body(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = match head.split_once("\r\n") {
+        Some((line, rest)) => {
+            format!("{line}\r\nAuthorization: Bearer {}\r\n{rest}", admin_token())
+        }
+        None => head.to_owned(),
+    };
     stream.write_all(head.as_bytes()).await.expect("send");
     let _ = stream.write_all(body).await;
     let mut response = Vec::new();

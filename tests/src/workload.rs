@@ -122,7 +122,7 @@ enum Written {
 impl Workload {
     /// A workload against `urls`.
     pub fn new(urls: Vec<String>, seed: u64) -> Self {
-        let http = dfs_runtime::tls::client_builder()
+        let http = crate::admin_client_builder()
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(30))
             .build()

@@ -88,7 +88,9 @@ async fn the_dashboard_shows_every_node_and_a_killed_node_going_down_without_a_r
     let watched = (1..=3).find(|&id| id != leader).expect("a follower");
     let victim = (1..=3).find(|&id| id != leader && id != watched).expect("another follower");
     let browser = Browser::start(1400, 1000, &artifact_dir().join("chromedriver.log")).await;
-    browser.goto(&cluster.node(watched).url()).await;
+    browser
+        .goto(&format!("{}/#token={}", cluster.node(watched).url(), dfs_tests::admin_token()))
+        .await;
 
     let three_up = |v: &Value| {
         let rows = rows(v);
@@ -122,7 +124,7 @@ async fn the_dashboard_shows_every_node_and_a_killed_node_going_down_without_a_r
                 .map(String::from)
         })
         .await;
-    assert!(readme_href.ends_with("/files/readme.txt"), "{readme_href}");
+    assert!(readme_href.contains("/files/readme.txt?access_token="), "{readme_href}");
     let download = cluster.http.get(&readme_href).send().await.expect("download");
     assert_eq!(download.bytes().await.expect("body").as_ref(), b"hello from the dashboard test\n");
     let queue = "return document.getElementById('queue-summary').dataset.total;";

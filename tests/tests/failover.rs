@@ -26,7 +26,7 @@ struct Reads {
 
 /// A client's HTTP connection settings: a dead node refuses at once on loopback.
 fn client() -> reqwest::Client {
-    dfs_runtime::tls::client_builder()
+    dfs_tests::admin_client_builder()
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(10))
         .build()
@@ -135,6 +135,7 @@ async fn dfs_get(path: &str, nodes: &[&str]) -> Result<Vec<u8>, String> {
     let run = tokio::process::Command::new(dfs_bin())
         .args(["get", path, "-"])
         .env("DFS_NODES", nodes.join(","))
+        .env("DFS_TOKEN", dfs_tests::admin_token())
         .kill_on_drop(true)
         .output();
     match tokio::time::timeout(LIMIT, run).await {

@@ -108,7 +108,11 @@ async fn slow_headers_and_stalled_bodies_are_cut_off_while_others_are_served() {
     assert_eq!(others_served, 3, "other clients were served meanwhile");
     // A body that stops moving: 408 body_timeout.
     let mut stalled = connect_from([127, 0, 0, 1], addr).await;
-    let head = "PUT /files/stalled HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n0123456789";
+    let head = format!(
+        "PUT /files/stalled HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 100\r\n\r\n0123456789",
+        dfs_tests::admin_token()
+    );
     stalled.write_all(head.as_bytes()).await.expect("send");
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(5), stalled.read_to_end(&mut answer));
@@ -181,11 +185,19 @@ async fn requests_over_a_clients_rate_get_429_with_retry_after_and_other_clients
         l.request_burst = 20;
     });
     let cluster = TestCluster::start(ClusterSpec { limits, ..ClusterSpec::new(1) }).await;
-    let url = format!("{}/health", cluster.node(1).url());
+    let base = cluster.node(1).url();
+    let mut tokens = Vec::new();
+    for name in ["alice", "bob"] {
+        let made =
+            cluster.http.post(format!("{base}/users")).json(&serde_json::json!({ "name": name }));
+        let made: Value = made.send().await.expect("user add").json().await.expect("json");
+        tokens.push(made["token"].as_str().expect("token").to_owned());
+    }
+    let url = format!("{base}/whoami");
     let as_client = |token: &str| cluster.http.get(&url).bearer_auth(token).send();
     let mut served = 0;
     let limited = loop {
-        let response = as_client("alice").await.expect("answered");
+        let response = as_client(&tokens[0]).await.expect("answered");
         if response.status() == 429 {
             break response;
         }
@@ -198,6 +210,14 @@ async fn requests_over_a_clients_rate_get_429_with_retry_after_and_other_clients
     assert!(retry_after.and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1));
     let body: Value = limited.json().await.expect("json");
     assert_eq!(body["error"]["code"], "rate_limited", "{body}");
-    let bob = as_client("bob").await.expect("answered");
+    let bob = as_client(&tokens[1]).await.expect("answered");
     assert_eq!(bob.status(), 200, "another client is served");
+    // Invented tokens are not clients of their own: they share their IP's bucket.
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        let invented = format!("mallory{n}.0123456789abcdef0123");
+        statuses.push(as_client(&invented).await.expect("answered").status().as_u16());
+    }
+    assert!(statuses.iter().all(|&s| s == 401 || s == 429), "{statuses:?}");
+    assert!(statuses.contains(&429), "invented tokens were never limited: {statuses:?}");
 }

@@ -256,6 +256,7 @@ async fn explain_says_what_blocks_a_lost_nodes_copies_and_status_watches() {
     assert!(out.contains(&format!("leader n{leader}")) && out.contains("queue: "), "{out}");
     let mut watch = tokio::process::Command::new(dfs_bin())
         .args(["--node", &cluster.node(leader).url(), "--json", "status", "--watch", "0.2"])
+        .env("DFS_TOKEN", dfs_tests::admin_token())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)

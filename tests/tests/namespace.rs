@@ -31,6 +31,7 @@ fn cli_get(cluster: &TestCluster, path: &str, args: &[&str]) -> Result<Vec<u8>, 
         .args(["get", path, "-"])
         .args(args)
         .env("DFS_NODES", nodes)
+        .env("DFS_TOKEN", dfs_tests::admin_token())
         .stdin(Stdio::null())
         .output()
         .expect("run dfs get");
@@ -183,6 +184,7 @@ fn edit(cluster: &TestCluster, path: &str, script: &str) -> std::process::Output
     Command::new(dfs_bin())
         .args(["edit", path])
         .env("DFS_NODES", cluster.urls().join(","))
+        .env("DFS_TOKEN", dfs_tests::admin_token())
         .env("EDITOR", editor)
         .stdin(Stdio::null())
         .output()

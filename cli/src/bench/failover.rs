@@ -82,7 +82,11 @@ async fn measure(nodes: &mut [Started], exe: &Path, args: &FailoverArgs) -> anyh
     dev_cluster::wait_ready(nodes).await?;
     let urls: Vec<String> =
         nodes.iter().map(|n| format!("http://{}", n.config.http_listen)).collect();
-    let http = dfs_runtime::tls::client_builder().timeout(Duration::from_secs(10)).build()?;
+    let token = nodes[0].config.admin_token().expose();
+    let http = dfs_runtime::tls::client_builder()
+        .timeout(Duration::from_secs(10))
+        .default_headers(crate::client::bearer(Some(&token))?)
+        .build()?;
     let load_before = load_average();
     let (leader, _) = stable_leader(&http, &urls).await?;
     let seed = Bytes::from(super::random_seeded(args.seed_kib as usize * 1024, 7));
@@ -92,7 +96,7 @@ async fn measure(nodes: &mut [Started], exe: &Path, args: &FailoverArgs) -> anyh
     for url in &urls {
         applied(&http, url, index).await?;
     }
-    let load = Load::start(urls.clone(), SEED_PATH.into(), seed)?;
+    let load = Load::start(urls.clone(), &token, SEED_PATH.into(), seed)?;
     let bar = progress(args.kills);
     let mut rounds = Vec::new();
     for _ in 0..args.kills {

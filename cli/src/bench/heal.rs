@@ -208,7 +208,11 @@ where
         std::fs::write(config.data_dir.join("node.toml"), config.to_toml())?;
     }
     let exe = std::env::current_exe().context("locating the dfs binary")?;
-    let http = dfs_runtime::tls::client_builder().timeout(Duration::from_secs(600)).build()?;
+    let token = configs.first().map(|c| c.admin_token().expose()).unwrap_or_default();
+    let http = dfs_runtime::tls::client_builder()
+        .timeout(Duration::from_secs(600))
+        .default_headers(crate::client::bearer(Some(&token))?)
+        .build()?;
     let mut cluster = Cluster { nodes: Vec::new(), exe, http };
     for config in configs {
         let child = dev_cluster::spawn(&cluster.exe, &config)?;

@@ -73,8 +73,14 @@ pub struct Load {
 impl Load {
     /// Starts writing under `/bench/failover/w/` and reading `seed_path` (which holds `seed`)
     /// through the nodes at `urls`.
-    pub fn start(urls: Vec<String>, seed_path: String, seed: Bytes) -> anyhow::Result<Self> {
+    pub fn start(
+        urls: Vec<String>,
+        token: &str,
+        seed_path: String,
+        seed: Bytes,
+    ) -> anyhow::Result<Self> {
         let http = dfs_runtime::tls::client_builder()
+            .default_headers(crate::client::bearer(Some(token))?)
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .build()?;

@@ -243,13 +243,17 @@ impl Namespace {
         })
     }
 
-    /// `SetGrant`: sets (`Some`) or revokes (`None`) a user's access to a live entry.
+    /// `SetGrant`: sets (`Some`) or revokes (`None`) a user's access to a live entry. Granting
+    /// needs a current user; revoking works for any name (cleaning up is always allowed).
     pub(super) fn set_grant(
         &mut self,
         path: &Path,
         user: &UserName,
         access: Option<Access>,
     ) -> Result<Change, CommandError> {
+        if access.is_some() && self.user(user).is_none() {
+            return Err(CommandError::UnknownUser { user: user.clone() });
+        }
         let Some(entry) = self.entries.get_mut(path).filter(|entry| entry.is_live()) else {
             return Err(CommandError::NotFound { path: path.clone() });
         };

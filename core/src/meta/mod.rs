@@ -40,6 +40,7 @@
 //! - **Snapshots** are postcard, prefixed by a format byte; [`Namespace::restore`] re-checks every
 //!   structural invariant ([`Namespace::check_invariants`]) and never panics on bad bytes.
 
+mod access;
 mod apply;
 mod query;
 mod retention;
@@ -47,6 +48,7 @@ mod snapshot;
 #[cfg(test)]
 mod tests;
 mod tree;
+mod users;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,10 +60,12 @@ use crate::health::Health;
 use crate::ids::{ChunkId, LogIndex, NodeId, UnixMillis, UserName, Version};
 use crate::path::Path;
 
+pub use access::{GrantLine, Level};
 pub use apply::is_valid_checkpoint_name;
 pub use query::ChildrenPage;
 pub use snapshot::{InvariantViolation, SnapshotError, SNAPSHOT_FORMAT, SNAPSHOT_FORMAT_OLDEST};
 pub use tree::TreeCounts;
+pub use users::User;
 
 /// How many log indexes an idempotency key is remembered for: a retry must arrive within this
 /// many commands of the first attempt.
@@ -93,6 +97,9 @@ pub struct Namespace {
     live_files: usize,
     // Cluster-wide settings changed by commands (retention).
     settings: Settings,
+    // INVARIANT: every key is a valid user name; removed users stay (their names are never
+    // reused).
+    users: BTreeMap<UserName, User>,
 }
 
 /// Cluster-wide namespace settings, replicated like everything else.
@@ -246,6 +253,7 @@ impl Namespace {
             applied: LogIndex(0),
             live_files: 0,
             settings: Settings::default(),
+            users: BTreeMap::new(),
         }
     }
 
@@ -320,6 +328,11 @@ impl Namespace {
             }
             Command::SetRetention { keep_versions } => Ok(self.set_retention(*keep_versions)),
             Command::Barrier => Ok(Change::Barrier),
+            Command::AddUser { user, credential, admin } => {
+                self.add_user(user, *credential, *admin)
+            }
+            Command::RemoveUser { user } => self.remove_user(user),
+            Command::BootstrapAdmin { user, credential } => self.bootstrap_admin(user, *credential),
         }
     }
 

@@ -3,7 +3,8 @@
 //!
 //! Format: one byte [`SNAPSHOT_FORMAT`], then the postcard encoding of the applied index and the
 //! entry, retired-version, member, replica and idempotency maps, each as a sequence of
-//! `(key, value)` pairs in key order, then (since format 3) the settings.
+//! `(key, value)` pairs in key order, then (since format 3) the settings, then (since format 4)
+//! the user table as `(name, user)` pairs in name order.
 //! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
@@ -12,15 +13,18 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::{is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace, Settings};
+use super::{
+    is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace, Settings, User,
+};
 use crate::command::{Change, IdempotencyKey};
-use crate::ids::{ChunkId, Hash, LogIndex, NodeId, Version};
+use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UserName, Version};
 use crate::path::Path;
 
 /// The snapshot format this build writes (the first byte of every snapshot). Format 3 is format
-/// 2 followed by the [`Settings`]; this build reads both (a format 2 snapshot restores with the
-/// default settings).
-pub const SNAPSHOT_FORMAT: u8 = 3;
+/// 2 followed by the [`Settings`]; format 4 is format 3 followed by the user table. This build
+/// reads all three (a format 2 snapshot restores with the default settings, formats 2 and 3 with
+/// no users: the next leader bootstraps the configured admin).
+pub const SNAPSHOT_FORMAT: u8 = 4;
 
 /// The oldest snapshot format this build still reads.
 pub const SNAPSHOT_FORMAT_OLDEST: u8 = 2;
@@ -117,6 +121,12 @@ pub enum InvariantViolation {
         /// The path.
         path: Path,
     },
+    /// A user table key is not a valid user name.
+    #[error("user name {name:?} is invalid")]
+    BadUserName {
+        /// The name.
+        name: String,
+    },
     /// The cached live-file count disagrees with the entries.
     #[error("live file count is {recorded}, entries hold {counted}")]
     FileCount {
@@ -143,6 +153,9 @@ struct Body<'a> {
     idempotency: &'a BTreeMap<IdempotencyKey, (LogIndex, Change)>,
     // Since format 3.
     settings: Settings,
+    // Since format 4.
+    #[serde(serialize_with = "as_pairs")]
+    users: &'a BTreeMap<UserName, User>,
 }
 
 /// What a snapshot decodes to, before the order of keys and the invariants are checked.
@@ -184,6 +197,7 @@ impl Namespace {
             replicas: &self.replicas,
             idempotency: &self.idempotency,
             settings: self.settings,
+            users: &self.users,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
             .expect("meta: a namespace always encodes (every sequence has a known length)")
@@ -210,6 +224,12 @@ impl Namespace {
         } else {
             (Settings::default(), rest)
         };
+        // Format 4 appends the user table.
+        let (users, rest) = if format >= 4 {
+            postcard::take_from_bytes::<Vec<(UserName, User)>>(rest).map_err(decode_error)?
+        } else {
+            (Vec::new(), rest)
+        };
         if !rest.is_empty() {
             return Err(SnapshotError::TrailingBytes { extra_bytes: rest.len() });
         }
@@ -229,6 +249,7 @@ impl Namespace {
             applied: decoded.applied,
             live_files,
             settings,
+            users: sorted_map(users)?,
         };
         namespace.check_invariants()?;
         Ok(namespace)
@@ -271,6 +292,9 @@ impl Namespace {
             .find(|path| self.entries.get(*path).is_some_and(|entry| entry.file().is_some()))
         {
             return Err(InvariantViolation::RetiredFile { path: path.clone() });
+        }
+        if let Some(name) = self.users.keys().find(|name| UserName::parse(&name.0).is_none()) {
+            return Err(InvariantViolation::BadUserName { name: name.0.clone() });
         }
         if counted != self.live_files {
             return Err(InvariantViolation::FileCount { recorded: self.live_files, counted });

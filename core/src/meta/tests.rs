@@ -8,6 +8,7 @@ use crate::command::{ChunkRef, IdempotencyKey, Precondition};
 use crate::error::{CheckpointProblem, ContentProblem};
 use crate::ids::{ChunkId, Hash};
 
+mod access;
 mod tree;
 
 // ---- helpers ----------------------------------------------------------------------------------
@@ -69,6 +70,16 @@ fn revert(path: &str, to: u64) -> Command {
         author: user("bob"),
         created_at: UnixMillis(7),
     }
+}
+
+fn bootstrap(name: &str) -> Command {
+    let credential = crate::auth::Credential::derive([8; 16], &format!("{name}-secret-secret"));
+    Command::BootstrapAdmin { user: user(name), credential }
+}
+
+fn add_user(name: &str, admin: bool) -> Command {
+    let credential = crate::auth::Credential::derive([7; 16], &format!("{name}-secret-secret"));
+    Command::AddUser { user: user(name), credential, admin }
 }
 
 fn grant(path: &str, who: &str, access: Option<Access>) -> Command {
@@ -386,7 +397,15 @@ fn put_precondition_matrix() {
 fn version_numbers_continue_across_delete_and_recreate() {
     let mut ns = Namespace::new();
     setup(&mut ns, &[put("/f", 1), put("/f", 2), checkpoint("/f", "keep", Some(1))]);
-    setup(&mut ns, &[grant("/f", "dave", Some(Access::Write)), del("/f", Precondition::None)]);
+    setup(
+        &mut ns,
+        &[
+            bootstrap("root"),
+            add_user("dave", false),
+            grant("/f", "dave", Some(Access::Write)),
+            del("/f", Precondition::None),
+        ],
+    );
     assert_eq!(ns.file_count(), 0);
     let change = run(&mut ns, &put_as("/f", Precondition::Absent, 3, "carol"));
     assert!(
@@ -564,6 +583,7 @@ fn revert_refusals() {
 #[test]
 fn grants_are_set_overwritten_and_revoked() {
     let mut ns = Namespace::new();
+    setup(&mut ns, &[bootstrap("root"), add_user("eve", false), add_user("ops", false)]);
     setup(&mut ns, &[put("/d/f", 1)]);
     let change = run(&mut ns, &grant("/d/f", "eve", Some(Access::Read)));
     let expected =
@@ -587,8 +607,11 @@ fn grants_are_set_overwritten_and_revoked() {
 #[test]
 fn grant_refusals() {
     let mut ns = Namespace::new();
-    setup(&mut ns, &[put("/gone", 1), del("/gone", Precondition::None)]);
+    setup(&mut ns, &[bootstrap("root"), add_user("eve", false), put("/gone", 1)]);
+    setup(&mut ns, &[del("/gone", Precondition::None)]);
     assert_refused(&mut ns, &grant("/nothing", "eve", Some(Access::Read)), not_found("/nothing"));
+    let unknown = CommandError::UnknownUser { user: user("mallory") };
+    assert_refused(&mut ns, &grant("/", "mallory", Some(Access::Read)), unknown);
     assert_refused(&mut ns, &grant("/gone", "eve", None), not_found("/gone"));
 }
 
@@ -757,6 +780,8 @@ fn random_command(rng: &mut XorShift) -> Command {
             "eve",
             [None, Some(Access::Read), Some(Access::Write)][rng.below(3) as usize],
         ),
+        19 if rng.below(2) == 0 => bootstrap("root"),
+        19 => add_user(["eve", "ops"][rng.below(2) as usize], rng.below(2) == 0),
         17 => Command::AddNode { node: NodeId(1 + rng.below(5)), role: MemberRole::Voter },
         18 => Command::RemoveNode { node: NodeId(1 + rng.below(5)) },
         20 => Command::Move { from: p(&path), to: p(&random_path(rng)) },
@@ -828,6 +853,7 @@ struct RawSnapshot<K: Serialize> {
     replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
     idempotency: Vec<(IdempotencyKey, (LogIndex, Change))>,
     settings: Settings,
+    users: Vec<(UserName, User)>,
 }
 
 impl<K: Serialize> RawSnapshot<K> {
@@ -845,6 +871,7 @@ fn raw(ns: &Namespace) -> RawSnapshot<Path> {
         replicas: ns.replicas.clone().into_iter().collect(),
         idempotency: ns.idempotency.clone().into_iter().collect(),
         settings: ns.settings,
+        users: ns.users.clone().into_iter().collect(),
     }
 }
 
@@ -853,6 +880,7 @@ fn sample() -> Namespace {
     setup(&mut ns, &[put("/d/f", 1), put("/d/f", 2), checkpoint("/d/f", "v1", Some(1))]);
     setup(&mut ns, &[put("/g", 3), del("/g", Precondition::None), put("/x", 4)]);
     setup(&mut ns, &[del("/x", Precondition::None), mkdir("/x", "bob")]);
+    setup(&mut ns, &[bootstrap("root"), add_user("eve", false)]);
     ns
 }
 
@@ -926,6 +954,7 @@ fn raw_with(entries: &[(&str, Entry)]) -> RawSnapshot<String> {
         replicas: vec![],
         idempotency: vec![],
         settings: Settings::default(),
+        users: vec![],
     }
 }
 

@@ -126,6 +126,10 @@ pub fn describe_change(change: &Change) -> String {
         }
         Change::RetentionSet { keep_versions } => format!("retention {keep_versions}"),
         Change::Barrier => "barrier".to_owned(),
+        Change::UserAdded { user, admin } => format!("user-add {user} admin={admin}"),
+        Change::UserRemoved { user, grants_removed } => {
+            format!("user-rm {user} grants={grants_removed}")
+        }
     }
 }
 
@@ -157,5 +161,8 @@ pub fn describe_command(command: &Command) -> String {
         Command::DeleteRecursive { path, .. } => format!("rm -r {path}"),
         Command::SetRetention { keep_versions } => format!("retention {keep_versions}"),
         Command::Barrier => "barrier".to_owned(),
+        Command::AddUser { user, admin, .. } => format!("user-add {user} admin={admin}"),
+        Command::RemoveUser { user } => format!("user-rm {user}"),
+        Command::BootstrapAdmin { user, .. } => format!("bootstrap-admin {user}"),
     }
 }

@@ -17,6 +17,7 @@ use dfs_core::Node;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::{require_admin, Authed, BearerToken};
 use super::{submit, ApiError, ApiState};
 use crate::peers::{Forward, TransferError};
 
@@ -76,8 +77,11 @@ pub struct QueueQuery {
 /// `GET /replication-queue`: the leader's queue, each entry with the files its chunk belongs to.
 pub async fn replication_queue(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
+    token: BearerToken,
     Query(query): Query<QueueQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller, "the replication queue")?;
     let limit = query.limit.unwrap_or(100).min(QueueView::ENTRIES_MAX);
     let local = state
         .driver
@@ -91,7 +95,7 @@ pub async fn replication_queue(
         Ok(view) => Ok(Json(view)),
         Err(leader) => {
             let path = format!("/replication-queue?limit={limit}");
-            forward(&state, leader, Method::GET, &path).await.map(Json)
+            forward(&state, &token, leader, Method::GET, &path).await.map(Json)
         }
     }
 }
@@ -163,11 +167,14 @@ pub(super) fn queue_entry(e: &QueueEntry) -> Value {
 /// `POST /nodes/{id}/recover`: runs a recovery sync on that node and returns its summary.
 pub async fn recover(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
+    token: BearerToken,
     UrlPath(id): UrlPath<u64>,
 ) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller, "a recovery sync")?;
     let node = NodeId(id);
     if node != state.peers.me() {
-        return forward(&state, Some(node), Method::POST, &format!("/nodes/{id}/recover"))
+        return forward(&state, &token, Some(node), Method::POST, &format!("/nodes/{id}/recover"))
             .await
             .map(Json);
     }
@@ -178,8 +185,10 @@ pub async fn recover(
 /// `POST /nodes/{id}/drain`: marks the node draining; the leader moves its copies off.
 pub async fn drain(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(id): UrlPath<u64>,
 ) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller, "draining a node")?;
     let command = Command::SetNodeState { node: NodeId(id), state: DeclaredState::Draining };
     let Reply::Applied { index, .. } = submit(&state, command).await?;
     Ok(Json(json!({ "node": id, "state": "draining", "index": index.0 })))
@@ -196,9 +205,12 @@ pub struct AddQuery {
 /// must already be in every member's peer list; once it is up, rebalance fills it.
 pub async fn add(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
+    token: BearerToken,
     UrlPath(id): UrlPath<u64>,
     Query(query): Query<AddQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller, "adding a node")?;
     let role = match query.role.as_deref() {
         None | Some("voter") => MemberRole::Voter,
         Some("learner") => MemberRole::Learner,
@@ -218,7 +230,7 @@ pub async fn add(
         Err(error) if error.code == "not_leader" => {
             let leader = leader_of(&state).await?;
             let role = if role == MemberRole::Learner { "learner" } else { "voter" };
-            forward(&state, leader, Method::POST, &format!("/nodes/{id}?role={role}"))
+            forward(&state, &token, leader, Method::POST, &format!("/nodes/{id}?role={role}"))
                 .await
                 .map(Json)
         }
@@ -229,14 +241,17 @@ pub async fn add(
 /// `DELETE /nodes/{id}`: removes the member, refused while it holds copies others lack.
 pub async fn remove(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
+    token: BearerToken,
     UrlPath(id): UrlPath<u64>,
 ) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller, "removing a node")?;
     let command = Command::RemoveNode { node: NodeId(id) };
     match submit(&state, command).await {
         Ok(Reply::Applied { index, .. }) => Ok(Json(json!({ "removed": id, "index": index.0 }))),
         Err(error) if error.code == "not_leader" => {
             let leader = leader_of(&state).await?;
-            forward(&state, leader, Method::DELETE, &format!("/nodes/{id}")).await.map(Json)
+            forward(&state, &token, leader, Method::DELETE, &format!("/nodes/{id}")).await.map(Json)
         }
         Err(error) => Err(error),
     }
@@ -246,16 +261,23 @@ async fn leader_of(state: &ApiState) -> Result<Option<NodeId>, ApiError> {
     state.driver.query(|node| node.status().leader).await.map_err(|_| ApiError::stopping())
 }
 
-/// Sends the same request to `node`'s client API and returns its JSON answer (or its error).
+/// Sends the same request to `node`'s client API, with the client's own bearer token (so `node`
+/// authorizes the same user), and returns its JSON answer (or its error).
 pub(super) async fn forward(
     state: &ApiState,
+    token: &BearerToken,
     node: Option<NodeId>,
     method: Method,
     path: &str,
 ) -> Result<Value, ApiError> {
     let unavailable = ApiError::unavailable;
     let node = node.ok_or_else(|| unavailable("no leader is known yet".into()))?;
-    let forward = Forward { method, path: path.to_owned(), timeout: FORWARD_TIMEOUT };
+    let forward = Forward {
+        method,
+        path: path.to_owned(),
+        timeout: FORWARD_TIMEOUT,
+        token: Some(token.0.clone()),
+    };
     let relayed = state.peers.forward(node, forward).await.map_err(|e| match e {
         TransferError::UnknownNode(_) => unavailable(format!("no address is known for {node}")),
         e => unavailable(format!("{node} did not answer: {e}")),

@@ -115,9 +115,29 @@ impl From<CommandError> for ApiError {
                 (S::SERVICE_UNAVAILABLE, "membership_change_in_progress")
             }
             E::MoveIntoItself { .. } => (S::CONFLICT, "move_into_itself"),
+            E::Forbidden { .. } => (S::FORBIDDEN, "forbidden"),
+            E::AdminOnly { .. } => (S::FORBIDDEN, "admin_only"),
+            E::UnknownUser { .. } => (S::NOT_FOUND, "unknown_user"),
+            E::UserExists { .. } => (S::CONFLICT, "user_exists"),
+            E::InvalidUserName { .. } => (S::BAD_REQUEST, "invalid_user_name"),
+            E::LastAdmin { .. } => (S::CONFLICT, "last_admin"),
+            E::AlreadyBootstrapped => (S::CONFLICT, "already_bootstrapped"),
+            // Retryable: the first leader records the admin within moments.
+            E::NotBootstrapped => (S::SERVICE_UNAVAILABLE, "not_bootstrapped"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());
+        if let E::Forbidden { user, path, need } = &error {
+            // Clients and scripts can tell which permission is missing without parsing text.
+            api.details.insert("user".into(), user.0.clone().into());
+            api.details.insert("path".into(), path.as_str().into());
+            let need = match need {
+                dfs_core::auth::Need::Read => "read",
+                dfs_core::auth::Need::Write => "write",
+                dfs_core::auth::Need::Manage => "manage",
+            };
+            api.details.insert("need".into(), need.into());
+        }
         if let E::VersionConflict { found, expected, .. } = &error {
             // Clients (`dfs edit`, `--if-version`) tell people which version is there now.
             let current = found.map_or(serde_json::Value::Null, |v| v.0.into());

@@ -3,6 +3,10 @@
 //! Each event is one `data:` line of JSON with a `kind`; committed events carry the raft index as
 //! their SSE id, so `Last-Event-ID` (or `?after=ID`) resumes exactly where a client left off, on
 //! any node. A `reset` event says events were missed (the node no longer holds them): list again.
+//!
+//! Access control: admins get every event. Other users get the events about paths they may read
+//! (judged when the event is sent; a move when either end is readable) and the cluster events
+//! (nodes, repairs, leader), but not `acl_changed` on paths they cannot read nor `user_*` events.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,7 +23,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::{ApiError, ApiState};
+use crate::driver::DriverHandle;
 use crate::feed::{Feed, FeedEvent, Position, Read};
+use dfs_core::auth::{Caller, Need};
 
 /// Events read from the feed at a time.
 const BATCH: usize = 256;
@@ -39,6 +45,7 @@ pub struct EventsQuery {
 /// or from after `Last-Event-ID`.
 pub async fn events(
     State(state): State<ApiState>,
+    super::auth::Authed(caller): super::auth::Authed,
     headers: HeaderMap,
     Query(query): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -60,7 +67,8 @@ pub async fn events(
         },
     };
     let shutdown = state.shutdown.clone();
-    let reader = Reader { feed, changed, pending: VecDeque::new(), cursor, gap, shutdown };
+    let viewer = (!caller.admin).then(|| (caller, state.driver.clone()));
+    let reader = Reader { feed, changed, pending: VecDeque::new(), cursor, gap, shutdown, viewer };
     let stream = futures_util::stream::unfold(reader, |mut reader| async move {
         let event = reader.next().await?;
         Some((Ok(event), reader))
@@ -85,6 +93,8 @@ struct Reader {
     /// A gap to report before anything else: the lowest index still held.
     gap: Option<u64>,
     shutdown: CancellationToken,
+    /// A caller who is not an admin, whose events are filtered; `None` for admins.
+    viewer: Option<(Caller, DriverHandle)>,
 }
 
 impl Reader {
@@ -114,10 +124,46 @@ impl Reader {
                 }
                 Read::Events(events, next) => {
                     self.cursor = next;
+                    let events = self.visible(events).await?;
                     self.pending.extend(events);
                 }
             }
         }
+    }
+}
+
+impl Reader {
+    /// The events of `events` the viewer may see (all for an admin); `None` if the node stops.
+    async fn visible(&self, events: Vec<FeedEvent>) -> Option<Vec<FeedEvent>> {
+        let Some((caller, driver)) = &self.viewer else { return Some(events) };
+        let caller = caller.clone();
+        driver
+            .query(move |node| {
+                let namespace = node.status().namespace;
+                let readable = |field: &serde_json::Value| {
+                    let path = field.as_str().and_then(|raw| dfs_core::Path::parse(raw).ok());
+                    path.is_some_and(|path| namespace.level(&caller, &path).allows(Need::Read))
+                };
+                events
+                    .into_iter()
+                    .filter(|event| {
+                        let body = &event.body;
+                        let kind = body["kind"].as_str().unwrap_or("");
+                        if kind.starts_with("user_") {
+                            return false;
+                        }
+                        if body.get("path").is_some() {
+                            return readable(&body["path"]);
+                        }
+                        if kind == "moved" {
+                            return readable(&body["from"]) || readable(&body["to"]);
+                        }
+                        true
+                    })
+                    .collect()
+            })
+            .await
+            .ok()
     }
 }
 

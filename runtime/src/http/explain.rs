@@ -11,8 +11,10 @@ use dfs_core::repair::explain::{explain_chunks, explain_node, ChunkExplanation};
 use dfs_core::Node;
 use serde_json::{json, Value};
 
+use super::auth::{check, require_admin, Authed, BearerToken};
 use super::cluster::{forward, queue_entry};
 use super::{parse_path, ApiError, ApiState};
+use dfs_core::auth::Need;
 
 /// Unconverged chunks explained in full for a node (the rest are counted).
 const NODE_CHUNKS_MAX: usize = 100;
@@ -20,9 +22,12 @@ const NODE_CHUNKS_MAX: usize = 100;
 /// `GET /explain/file/{path}`: every chunk of every kept version of the file.
 pub async fn file(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
+    token: BearerToken,
     UrlPath(raw): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
+    check(&state, &caller, &path, Need::Read).await?;
     let rf = state.settings.replication_factor;
     let local = state
         .driver
@@ -33,7 +38,7 @@ pub async fn file(
         .await
         .map_err(|_| ApiError::stopping())?;
     let url = format!("/explain/file/{}", super::url_path(&raw));
-    answer(&state, local, &url, move |node| {
+    answer(&state, &token, local, &url, move |node| {
         let path = parse_path(&raw)?;
         explain_file(node, &path, rf, false)
     })
@@ -43,8 +48,11 @@ pub async fn file(
 /// `GET /explain/node/{id}`: the node's health and each of its chunks that is not converged.
 pub async fn node(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
+    token: BearerToken,
     UrlPath(id): UrlPath<u64>,
 ) -> Result<Json<Value>, ApiError> {
+    require_admin(&caller, "explaining a node")?;
     let rf = state.settings.replication_factor;
     let local = state
         .driver
@@ -54,7 +62,7 @@ pub async fn node(
         })
         .await
         .map_err(|_| ApiError::stopping())?;
-    answer(&state, local, &format!("/explain/node/{id}"), move |node| {
+    answer(&state, &token, local, &format!("/explain/node/{id}"), move |node| {
         Ok(explain_member(node, NodeId(id), rf, false))
     })
     .await
@@ -63,6 +71,7 @@ pub async fn node(
 /// The local answer if this node leads; else the leader's, or the local one without the queue.
 async fn answer(
     state: &ApiState,
+    token: &BearerToken,
     (has_queue, leader, local): (bool, Option<NodeId>, Result<Value, ApiError>),
     path: &str,
     without_queue: impl FnOnce(&Node) -> Result<Value, ApiError> + Send + 'static,
@@ -70,7 +79,7 @@ async fn answer(
     if has_queue {
         return local.map(Json);
     }
-    let reason = match forward(state, leader, Method::GET, path).await {
+    let reason = match forward(state, token, leader, Method::GET, path).await {
         Ok(answer) => return Ok(Json(answer)),
         Err(error) if error.status.is_client_error() => return Err(error),
         Err(error) => error.message,

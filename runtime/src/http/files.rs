@@ -5,6 +5,7 @@ use std::ops::Bound;
 
 use axum::extract::{Query, State};
 use axum::Json;
+use dfs_core::auth::Need;
 use dfs_core::meta::{Entry, EntryKind, Namespace};
 use dfs_core::Path;
 use serde::Deserialize;
@@ -33,6 +34,7 @@ pub struct FilesQuery {
 /// `GET /files[?prefix=/dir][&after=/dir/x][&limit=N][&deleted=true]`: one page of files.
 pub async fn files(
     State(state): State<ApiState>,
+    super::auth::Authed(caller): super::auth::Authed,
     Query(query): Query<FilesQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let prefix = optional_path(query.prefix.as_deref())?;
@@ -43,7 +45,8 @@ pub async fn files(
         .driver
         .query(move |node| {
             let namespace = node.status().namespace;
-            page(namespace, prefix.as_ref(), after.as_ref(), limit, deleted)
+            let readable = |path: &Path| namespace.level(&caller, path).allows(Need::Read);
+            page(namespace, prefix.as_ref(), after.as_ref(), limit, deleted, readable)
         })
         .await
         .map_err(|_| ApiError::stopping())?;
@@ -64,6 +67,7 @@ fn page(
     after: Option<&Path>,
     limit: usize,
     deleted: bool,
+    readable: impl Fn(&Path) -> bool,
 ) -> Value {
     let root = Path::root();
     let prefix = prefix.unwrap_or(&root);
@@ -84,7 +88,7 @@ fn page(
             continue;
         }
         let EntryKind::File(record) = &entry.kind else { continue };
-        if record.is_deleted() && !deleted {
+        if (record.is_deleted() && !deleted) || !readable(path) {
             continue;
         }
         if files.len() == limit {

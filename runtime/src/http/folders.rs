@@ -13,20 +13,52 @@ use dfs_core::{Change, Path};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::{check, Authed};
 use super::{now_millis, parse_path, submit, ApiError, ApiState};
+use dfs_core::auth::Need;
 
 /// Children listed when the query names no limit.
 pub const LIST_PAGE_DEFAULT: usize = 1000;
 /// Most children listed in one page.
 pub const LIST_PAGE_MAX: usize = 10_000;
 
-/// `POST /folders/{path}`: creates a folder and its missing parents.
+/// Query of `POST /folders/{path}`.
+#[derive(Debug, Deserialize)]
+pub struct FolderQuery {
+    /// The new folders' owner (admins only; default: the caller).
+    owner: Option<String>,
+}
+
+/// `POST /folders/{path}[?owner=USER]`: creates a folder and its missing parents.
 pub async fn create_folder(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
+    Query(query): Query<FolderQuery>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = parse_path(&raw)?;
-    let command = Command::CreateFolder { path, owner: UserName("admin".into()) };
+    check(&state, &caller, &path, Need::Write).await?;
+    let owner = match query.owner {
+        None => caller.user,
+        Some(name) => {
+            super::auth::require_admin(&caller, "creating a folder for another user")?;
+            let owner = UserName::parse(&name)
+                .ok_or(dfs_core::CommandError::InvalidUserName { name: name.clone() })?;
+            let known = state
+                .driver
+                .query({
+                    let owner = owner.clone();
+                    move |node| node.status().namespace.user(&owner).is_some()
+                })
+                .await
+                .map_err(|_| ApiError::stopping())?;
+            if !known {
+                return Err(dfs_core::CommandError::UnknownUser { user: owner }.into());
+            }
+            owner
+        }
+    };
+    let command = Command::CreateFolder { path, owner };
     let Reply::Applied { index, .. } = submit(&state, command).await?;
     Ok((StatusCode::CREATED, Json(json!({ "created": format!("/{raw}"), "index": index.0 }))))
 }
@@ -42,10 +74,12 @@ pub struct DeleteQuery {
 /// `recursive=true`, removes a folder with every file and folder under it in one command.
 pub async fn delete_file(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
+    check(&state, &caller, &path, Need::Write).await?;
     if query.recursive != Some(true) {
         let command =
             Command::Delete { path, precondition: Precondition::None, deleted_at: now_millis() };
@@ -79,6 +113,7 @@ pub struct MoveQuery {
 /// everything under it, in one raft command.
 pub async fn move_entry(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     Query(query): Query<MoveQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let (Some(from), Some(to)) = (query.from, query.to) else {
@@ -89,6 +124,8 @@ pub async fn move_entry(
         ));
     };
     let (from, to) = (query_path(&from)?, query_path(&to)?);
+    check(&state, &caller, &from, Need::Write).await?;
+    check(&state, &caller, &to, Need::Write).await?;
     let Reply::Applied { index, change } = submit(&state, Command::Move { from, to }).await?;
     let Change::Moved { from, to, folder } = change else {
         return Err(ApiError::new(
@@ -120,19 +157,22 @@ pub struct ListQuery {
 /// `GET /list[?after=NAME][&limit=N]`: the root folder's children, a page at a time.
 pub async fn list_root(
     state: State<ApiState>,
+    caller: Authed,
     query: Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    list(state, UrlPath(String::new()), query).await
+    list(state, caller, UrlPath(String::new()), query).await
 }
 
 /// `GET /list/{path}[?after=NAME][&limit=N]`: a folder's live children in name order, a page at
 /// a time: `entries` and `next` (pass as `after`; `null` on the last page).
 pub async fn list(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let folder = if raw.is_empty() { Path::root() } else { parse_path(&raw)? };
+    check(&state, &caller, &folder, Need::Read).await?;
     let limit = query.limit.unwrap_or(LIST_PAGE_DEFAULT).clamp(1, LIST_PAGE_MAX);
     let after = query.after;
     let (entries, next) = state

@@ -28,8 +28,10 @@ pub struct FsckOptions {
 /// Handles `GET /fsck`: 200 with the report whatever it found (`ok` says whether it is clean).
 pub async fn fsck(
     State(state): State<ApiState>,
+    super::auth::Authed(caller): super::auth::Authed,
     Query(options): Query<FsckOptions>,
 ) -> Result<Json<FsckReport>, ApiError> {
+    super::auth::require_admin(&caller, "fsck")?;
     let verify = match options.verify.as_deref() {
         None | Some("true") => true,
         Some("false") => false,

@@ -4,9 +4,9 @@
 //! timeout are in [`super::serve`]; the body size limit in `write.rs`.
 //!
 //! Rules:
-//! - **Who is a client.** A request's bearer token (`Authorization: Bearer ...`, hashed) if it
-//!   has one, else its IP address. Until tokens are checked against users (the ACL issue), a
-//!   client can invent tokens; the per-IP connection limit stays the backstop.
+//! - **Who is a client.** The user of a request whose bearer token is valid (set by
+//!   [`super::auth::authenticate`], which runs first), else its IP address: invented or wrong
+//!   tokens share their IP's bucket, so they cannot multiply a client's rate.
 //! - **Bounded.** At most [`RATE_CLIENTS_MAX`] clients are tracked; when full, clients whose
 //!   bucket has refilled are forgotten first (they lose nothing), then arbitrary ones.
 //! - **Stalled bodies.** The wait for the next piece of a body is bounded, not the whole body:
@@ -102,7 +102,7 @@ pub fn is_stall(error: &(dyn std::error::Error + 'static)) -> bool {
 /// A client's identity for rate limiting.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum ClientKey {
-    Token(blake3::Hash),
+    User(blake3::Hash),
     Ip(std::net::IpAddr),
     Unknown,
 }
@@ -167,13 +167,9 @@ impl RateLimiter {
 }
 
 fn client_key(request: &Request) -> ClientKey {
-    let bearer = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (bearer, request.extensions().get::<ClientAddr>()) {
-        (Some(token), _) => ClientKey::Token(blake3::hash(token.as_bytes())),
+    let caller = request.extensions().get::<dfs_core::auth::Caller>();
+    match (caller, request.extensions().get::<ClientAddr>()) {
+        (Some(caller), _) => ClientKey::User(blake3::hash(caller.user.0.as_bytes())),
         (None, Some(addr)) => ClientKey::Ip(addr.0.ip()),
         (None, None) => ClientKey::Unknown,
     }
@@ -228,7 +224,7 @@ mod tests {
         let limiter = RateLimiter::new(1, 1).expect("on");
         let t0 = Instant::now();
         for n in 0..(RATE_CLIENTS_MAX as u64 + 10) {
-            let key = ClientKey::Token(blake3::hash(&n.to_be_bytes()));
+            let key = ClientKey::User(blake3::hash(&n.to_be_bytes()));
             assert_eq!(limiter.take(key, t0), Ok(()));
         }
         let held = limiter.buckets.lock().map(|b| b.len()).unwrap_or(0);

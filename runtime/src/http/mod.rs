@@ -2,6 +2,8 @@
 //! file bodies with the chunk store. Any node serves any path; writes go through raft from
 //! whichever node received them.
 
+mod acl;
+pub mod auth;
 mod cluster;
 mod dashboard;
 mod error;
@@ -15,6 +17,7 @@ pub mod limits;
 mod metrics;
 mod read;
 pub mod serve;
+mod users;
 mod versions;
 mod write;
 
@@ -56,6 +59,8 @@ pub struct ApiState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Which peers the raft transport is connected to.
     pub links: crate::transport::LinkStates,
+    /// This node's configured admin token (accepted while the cluster has no users).
+    pub admin_token: dfs_core::auth::Token,
 }
 
 /// How writes are replicated and bounded on this node.
@@ -70,7 +75,10 @@ pub struct WriteSettings {
 }
 
 /// The router for the client API, with `limiter` (if any) bounding each client's request rate.
+/// Layers, outermost first: authentication (finds the caller), the rate limiter (per caller,
+/// else per IP), the refusal of unauthenticated requests, metrics, the routes.
 pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Router {
+    let auth = auth::AuthState::new(state.driver.clone(), state.admin_token.clone());
     Router::new()
         .merge(dashboard::routes())
         .route("/health", get(health))
@@ -102,6 +110,11 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
         .route("/internal/replicate/{hash}", post(internal::replicate))
         .route("/fsck", get(fsck::fsck))
         .route("/internal/verify", post(fsck::verify))
+        .route("/users", get(users::list).post(users::add))
+        .route("/users/{name}", axum::routing::delete(users::remove))
+        .route("/whoami", get(users::whoami))
+        .route("/acl/{*path}", get(acl::show).post(acl::set).delete(acl::revoke))
+        .route("/acl", get(acl::show_root).post(acl::set_root).delete(acl::revoke_root))
         .route(
             "/internal/chunks/{hash}",
             get(internal::get_chunk)
@@ -110,7 +123,9 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
         )
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
+        .layer(axum::middleware::from_fn(auth::require))
         .layer(axum::middleware::from_fn_with_state(limiter, limits::rate_limit))
+        .layer(axum::middleware::from_fn_with_state(auth, auth::authenticate))
 }
 
 /// The path in a URL (`a/b` after the route prefix) as a namespace path.

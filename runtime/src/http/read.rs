@@ -18,8 +18,10 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::{check, Authed};
 use super::{parse_path, ApiError, ApiState};
 use crate::store::chunks::StoreError;
+use dfs_core::auth::Need;
 
 /// Chunks fetched ahead of the one being sent.
 pub const CHUNKS_PREFETCH: usize = 2;
@@ -48,11 +50,13 @@ struct Piece {
 /// Handles `GET /files/{path}` (and `HEAD`).
 pub async fn get_file(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
     Query(options): Query<ReadOptions>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = parse_path(&raw)?;
+    check(&state, &caller, &path, Need::Read).await?;
     if options.version.is_some() && options.checkpoint.is_some() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -227,9 +231,11 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, Api
 /// Handles `GET /stat/{path}`: every version with its chunks and where their copies are.
 pub async fn stat(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
+    check(&state, &caller, &path, Need::Read).await?;
     let view = state
         .driver
         .query(move |node| {

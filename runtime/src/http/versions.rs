@@ -8,20 +8,24 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use dfs_core::command::{Command, Reply};
-use dfs_core::ids::{UserName, Version};
+use dfs_core::ids::Version;
 use dfs_core::{Change, CommandError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth::{check, Authed};
 use super::{now_millis, parse_path, submit, ApiError, ApiState};
+use dfs_core::auth::Need;
 
 /// `GET /history/{path}`: every kept version (oldest first) with its size, hash, author,
 /// creation time and checkpoint names; works on a deleted file too.
 pub async fn history(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
+    check(&state, &caller, &path, Need::Read).await?;
     let view = state
         .driver
         .query(move |node| {
@@ -78,10 +82,12 @@ pub struct CheckpointQuery {
 /// `POST /checkpoints/{path}?name=NAME[&version=N]`: names a version; retention never drops it.
 pub async fn checkpoint(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
     Query(query): Query<CheckpointQuery>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = parse_path(&raw)?;
+    check(&state, &caller, &path, Need::Write).await?;
     let Some(name) = query.name else {
         return Err(bad_request("missing_name", "name=NAME is required"));
     };
@@ -105,19 +111,17 @@ pub struct RevertQuery {
 /// `POST /revert/{path}?version=N`: a new version with version N's content.
 pub async fn revert(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
     Query(query): Query<RevertQuery>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = parse_path(&raw)?;
+    check(&state, &caller, &path, Need::Write).await?;
     let Some(to) = query.version else {
         return Err(bad_request("missing_version", "version=N is required"));
     };
-    let command = Command::Revert {
-        path,
-        to: Version(to),
-        author: UserName("admin".into()),
-        created_at: now_millis(),
-    };
+    let command =
+        Command::Revert { path, to: Version(to), author: caller.user, created_at: now_millis() };
     let Reply::Applied { index, change } = submit(&state, command).await?;
     let Change::FileWritten { path, version, size_bytes, hash, .. } = change else {
         return Err(committed_as_something_else());
@@ -143,8 +147,10 @@ pub async fn get_retention(State(state): State<ApiState>) -> Result<Json<Value>,
 /// versions of each file (and every checkpointed one) from each file's next write on.
 pub async fn put_retention(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    super::auth::require_admin(&caller, "changing the retention setting")?;
     let bad = || {
         bad_request(
             "bad_retention",

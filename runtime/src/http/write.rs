@@ -11,11 +11,12 @@ use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
+use dfs_core::auth::Need;
 use dfs_core::command::{
     ChunkRef, Command, Content, DeclaredState, IdempotencyKey, Precondition, Reply,
 };
 use dfs_core::health::Health;
-use dfs_core::ids::{ChunkId, Hash, NodeId, UserName, Version};
+use dfs_core::ids::{ChunkId, Hash, NodeId, Version};
 use dfs_core::placement::{self, Candidate};
 use dfs_core::write::Tally;
 use dfs_core::Change;
@@ -23,6 +24,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
+use super::auth::{check, Authed};
 use super::{now_millis, parse_path, submit, ApiError, ApiState};
 use crate::chunker::Chunker;
 use crate::failpoint::{self, CrashPoint};
@@ -37,11 +39,14 @@ type Landed = (ChunkId, Vec<NodeId>);
 /// Handles `PUT /files/{path}`.
 pub async fn put_file(
     State(state): State<ApiState>,
+    Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let path = parse_path(&raw)?;
+    // Before a byte of the body is read or stored.
+    check(&state, &caller, &path, Need::Write).await?;
     let precondition = precondition(&headers)?;
     let expected = expected_hash(&headers)?;
     let idempotency_key = idempotency_key(&headers)?;
@@ -103,7 +108,7 @@ pub async fn put_file(
         path,
         precondition,
         content,
-        author: UserName("admin".into()),
+        author: caller.user,
         created_at: now_millis(),
         replicas: upload.tally.replicas(),
         idempotency_key,

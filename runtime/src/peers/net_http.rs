@@ -177,10 +177,12 @@ impl<N: Net> ChunkTransfer for NetTransfer<N> {
         forward: Forward,
     ) -> TransferFuture<'_, Relayed> {
         Box::pin(async move {
-            let request = self
-                .request(forward.method, addr, &forward.path)
-                .body(Body::empty())
-                .map_err(|_| TransferError::BadAnswer { node })?;
+            let mut request = self.request(forward.method, addr, &forward.path);
+            if let Some(token) = &forward.token {
+                request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            let request =
+                request.body(Body::empty()).map_err(|_| TransferError::BadAnswer { node })?;
             self.exchange(node, addr, request, forward.timeout, RELAYED_BYTES_MAX).await
         })
     }

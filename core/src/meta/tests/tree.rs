@@ -213,7 +213,9 @@ struct FormatTwo {
 
 #[test]
 fn a_format_two_snapshot_restores_with_default_settings() {
-    let ns = sample();
+    // Format 2 has no users.
+    let mut ns = sample();
+    ns.users.clear();
     let full = raw(&ns);
     let old = FormatTwo {
         applied: full.applied,
@@ -227,8 +229,22 @@ fn a_format_two_snapshot_restores_with_default_settings() {
     let restored = Namespace::restore(&bytes).expect("format 2 restores");
     assert_eq!(restored, ns);
     assert_eq!(restored.settings(), Settings::default());
-    // The format 3 encoding of the same namespace is the format 2 body plus the settings.
+    // The format 3 and 4 encodings of the same namespace are the format 2 body plus more.
     assert_eq!(ns.snapshot()[1..bytes.len()], bytes[1..]);
+}
+
+#[test]
+fn a_format_three_snapshot_restores_with_no_users() {
+    let mut ns = sample();
+    ns.users.clear();
+    let current = ns.snapshot();
+    // Format 3 is format 4 without the (here empty: one zero length byte) user table.
+    let mut old = current[..current.len() - 1].to_vec();
+    old[0] = 3;
+    assert_eq!(current.last(), Some(&0));
+    let restored = Namespace::restore(&old).expect("format 3 restores");
+    assert_eq!(restored, ns);
+    assert!(restored.has_no_users());
 }
 
 // ---- conflicts -------------------------------------------------------------------------------

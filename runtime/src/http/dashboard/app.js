@@ -15,6 +15,22 @@
   const QUEUE_SHOWN = 50;
 
   const $ = (id) => document.getElementById(id);
+
+  // ---- token ---------------------------------------------------------------------------------
+  // The API needs a bearer token. Open the page as /#token=NAME.SECRET (dfs dev-cluster prints
+  // that link): the token moves into this tab's sessionStorage and out of the address bar. The
+  // event stream and download links cannot send headers, so they carry ?access_token=.
+  const TOKEN_KEY = "dfs-token";
+  (() => {
+    const match = /^#token=([^&]+)/.exec(location.hash);
+    if (!match) return;
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    history.replaceState(null, "", location.pathname + location.search + "#/");
+  })();
+  const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
+  const authHeaders = () => (token() ? { Authorization: "Bearer " + token() } : {});
+  const withToken = (url) =>
+    token() ? url + (url.includes("?") ? "&" : "?") + "access_token=" + encodeURIComponent(token()) : url;
   const state = {
     folder: "/",
     nodesSeq: 0,
@@ -56,8 +72,12 @@
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timeoutMs);
     try {
-      const response = await fetch(url, { signal: abort.signal, cache: "no-store" });
+      const response = await fetch(url, { signal: abort.signal, cache: "no-store", headers: authHeaders() });
       const body = await response.json().catch(() => null);
+      if (response.status === 401) {
+        const message = "this page needs a token: open it as /#token=NAME.SECRET (dfs dev-cluster prints the link)";
+        throw new RequestError(401, "unauthenticated", message);
+      }
       if (!response.ok) {
         const error = body && body.error;
         const code = error ? error.code : response.status === 404 ? "no_endpoint" : "http_" + response.status;
@@ -249,7 +269,7 @@
 
   function connectEvents() {
     // The last 50 events the node holds first, then live (reconnects resume by Last-Event-ID).
-    const source = new EventSource("/events?recent=50");
+    const source = new EventSource(withToken("/events?recent=50"));
     source.onopen = () => eventsStatus("live", "live");
     source.onmessage = (message) => {
       let event;
@@ -280,7 +300,7 @@
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), FETCH_TIMEOUT_MS);
     try {
-      const response = await fetch("/events", { signal: abort.signal, cache: "no-store" });
+      const response = await fetch("/events", { signal: abort.signal, cache: "no-store", headers: authHeaders() });
       abort.abort();
       return response.status === 404 ? "not available on this node" : `unavailable (HTTP ${response.status})`;
     } catch {
@@ -433,7 +453,7 @@
   }
 
   function fileRow(entry) {
-    const href = "/files/" + encodePath(entry.path);
+    const href = withToken("/files/" + encodePath(entry.path));
     return el(
       "tr",
       { "data-path": entry.path, "data-kind": "file", "data-version": entry.version },

@@ -1,0 +1,154 @@
+//! Access lists (DESIGN §2 "access control"): `GET /acl/{path}` shows a file's or folder's
+//! owner, its own grants and those inherited from the folders above it (needs read access);
+//! `POST /acl/{path}?user=U&access=r|w` grants and `DELETE /acl/{path}?user=U` revokes (need
+//! ownership of the path or a folder above it, or an admin).
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use dfs_core::auth::Need;
+use dfs_core::command::{Access, Command, Reply};
+use dfs_core::ids::UserName;
+use dfs_core::{CommandError, Path};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{check, Authed};
+use super::{parse_path, submit, ApiError, ApiState};
+
+/// Query of `POST` and `DELETE /acl/{path}`.
+#[derive(Debug, Deserialize)]
+pub struct GrantQuery {
+    /// The user granted to or revoked from.
+    user: Option<String>,
+    /// `r` or `w` (POST only).
+    access: Option<String>,
+}
+
+fn access_name(access: Access) -> &'static str {
+    match access {
+        Access::Read => "r",
+        Access::Write => "w",
+    }
+}
+
+/// `GET /acl` (the root).
+pub async fn show_root(state: State<ApiState>, caller: Authed) -> Result<Json<Value>, ApiError> {
+    show(state, caller, UrlPath(String::new())).await
+}
+
+/// `GET /acl/{path}`: owner, explicit grants and inherited grants and owners.
+pub async fn show(
+    State(state): State<ApiState>,
+    Authed(caller): Authed,
+    UrlPath(raw): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_of(&raw)?;
+    check(&state, &caller, &path, Need::Read).await?;
+    let target = path.clone();
+    let lines = state
+        .driver
+        .query(move |node| node.status().namespace.access_list(&target))
+        .await
+        .map_err(|_| ApiError::stopping())??;
+    let mut owner = Value::Null;
+    let (mut grants, mut inherited) = (Vec::new(), Vec::new());
+    for line in lines {
+        let own = line.on == path;
+        match (own, line.access) {
+            (true, None) => owner = json!(line.user.0),
+            (true, Some(access)) => {
+                grants.push(json!({ "user": line.user.0, "access": access_name(access) }));
+            }
+            (false, access) => inherited.push(json!({
+                "from": line.on.as_str(),
+                "user": line.user.0,
+                "access": access.map_or("owner", access_name),
+            })),
+        }
+    }
+    Ok(Json(
+        json!({ "path": path.as_str(), "owner": owner, "grants": grants, "inherited": inherited }),
+    ))
+}
+
+/// `POST /acl`: grant on the root.
+pub async fn set_root(
+    state: State<ApiState>,
+    caller: Authed,
+    query: Query<GrantQuery>,
+) -> Result<Json<Value>, ApiError> {
+    set(state, caller, UrlPath(String::new()), query).await
+}
+
+/// `POST /acl/{path}?user=U&access=r|w`: grants U read or write access to the path and
+/// everything below it.
+pub async fn set(
+    State(state): State<ApiState>,
+    Authed(caller): Authed,
+    UrlPath(raw): UrlPath<String>,
+    Query(query): Query<GrantQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_of(&raw)?;
+    let user = user_of(query.user.as_deref())?;
+    let access = match query.access.as_deref() {
+        Some("r" | "read") => Access::Read,
+        Some("w" | "write") => Access::Write,
+        other => {
+            let message = format!("access must be r (read) or w (write), not {other:?}");
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_access", message));
+        }
+    };
+    check(&state, &caller, &path, Need::Manage).await?;
+    let command =
+        Command::SetGrant { path: path.clone(), user: user.clone(), access: Some(access) };
+    let Reply::Applied { index, .. } = submit(&state, command).await?;
+    tracing::info!(path = %path, user = %user, access = access_name(access), by = %caller.user, "grant set");
+    let answer = json!({ "path": path.as_str(), "user": user.0, "access": access_name(access), "index": index.0 });
+    Ok(Json(answer))
+}
+
+/// `DELETE /acl`: revoke on the root.
+pub async fn revoke_root(
+    state: State<ApiState>,
+    caller: Authed,
+    query: Query<GrantQuery>,
+) -> Result<Json<Value>, ApiError> {
+    revoke(state, caller, UrlPath(String::new()), query).await
+}
+
+/// `DELETE /acl/{path}?user=U`: revokes U's grant on the path (grants on folders above stay).
+pub async fn revoke(
+    State(state): State<ApiState>,
+    Authed(caller): Authed,
+    UrlPath(raw): UrlPath<String>,
+    Query(query): Query<GrantQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let path = path_of(&raw)?;
+    let user = user_of(query.user.as_deref())?;
+    check(&state, &caller, &path, Need::Manage).await?;
+    let command = Command::SetGrant { path: path.clone(), user: user.clone(), access: None };
+    let Reply::Applied { index, .. } = submit(&state, command).await?;
+    tracing::info!(path = %path, user = %user, by = %caller.user, "grant revoked");
+    Ok(Json(json!({ "path": path.as_str(), "user": user.0, "access": null, "index": index.0 })))
+}
+
+fn path_of(raw: &str) -> Result<Path, ApiError> {
+    if raw.is_empty() {
+        Ok(Path::root())
+    } else {
+        parse_path(raw)
+    }
+}
+
+fn user_of(raw: Option<&str>) -> Result<UserName, ApiError> {
+    let Some(raw) = raw else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_user",
+            "user=NAME is required",
+        ));
+    };
+    UserName::parse(raw)
+        .ok_or_else(|| CommandError::InvalidUserName { name: raw.to_owned() }.into())
+}
