@@ -30,6 +30,7 @@ pub async fn run(driver: DriverHandle, token: Token, shutdown: CancellationToken
     let mut ticks = tokio::time::interval(CHECK_EVERY);
     loop {
         tokio::select! {
+            biased;
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
