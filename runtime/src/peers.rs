@@ -2,10 +2,11 @@
 //! moves them). A node sends chunks to, and fetches them from, other members over their HTTP
 //! listener at `/internal/chunks/{hash}`, each request carrying a token keyed by the cluster
 //! secret. The receiver verifies the hash before storing; the fetcher verifies before using.
-//! The moving of bytes sits behind [`ChunkTransfer`] ([`HttpTransfer`] in production,
-//! [`NetTransfer`](net_http::NetTransfer) over any [`Net`](crate::net::Net) in the simulation).
 //! fsck asks members about their copies the same way (`POST /internal/verify`, a token bound to
-//! the body), and cluster requests only another node can answer are forwarded through it too.
+//! the body), and cluster requests only another node can answer are forwarded too. What each
+//! request carries and what its answer means is decided here, once; sending it sits behind
+//! [`PeerClient`] ([`ReqwestClient`] in production, [`NetClient`](net_http::NetClient) over any
+//! [`Net`](crate::net::Net) in the simulation).
 
 /// Node-to-node HTTP over any [`crate::net::Net`] (the simulation's).
 pub mod net_http;
@@ -17,11 +18,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::{header, HeaderName, Method};
 use bytes::Bytes;
 use dfs_core::ids::{ChunkId, Hash, NodeId};
 
 use crate::fsck::verify::{CopyState, VerifyAnswer, VerifyRequest, VERIFY_CHUNKS_MAX};
 use crate::handshake::ClusterKey;
+use crate::store::chunks::CHUNK_BYTES_MAX;
 use crate::tls::PeerHttp;
 
 /// Header naming the node that makes a chunk request.
@@ -77,48 +80,42 @@ pub enum TransferError {
     },
 }
 
-/// A transfer in progress.
+/// An exchange in progress.
 pub type TransferFuture<'a, T> =
     Pin<Box<dyn Future<Output = Result<T, TransferError>> + Send + 'a>>;
 
-/// Moves one chunk's bytes to or from another node.
-pub trait ChunkTransfer: Send + Sync + 'static {
-    /// Stores `bytes` as `chunk` on `node` (at `addr`); resolves once it is durable there.
-    fn put(
-        &self,
-        node: NodeId,
-        addr: SocketAddr,
-        chunk: ChunkId,
-        bytes: Bytes,
-    ) -> TransferFuture<'_, ()>;
-    /// Fetches `chunk` from `node` (at `addr`), unverified.
-    fn get(&self, node: NodeId, addr: SocketAddr, chunk: ChunkId) -> TransferFuture<'_, Bytes>;
-    /// Asks `node` (at `addr`) to copy `chunk` from node `from` into its store; resolves once
-    /// the copy is durable there.
-    fn replicate(
-        &self,
-        node: NodeId,
-        addr: SocketAddr,
-        chunk: ChunkId,
-        from: NodeId,
-    ) -> TransferFuture<'_, ()>;
-    /// Sends a verify request body (a [`VerifyRequest`] as JSON) to `node`; its answer's bytes.
-    fn verify(&self, node: NodeId, addr: SocketAddr, body: Bytes) -> TransferFuture<'_, Bytes>;
-    /// Forwards a bodiless client API request (`method` on `path_and_query`) to `node`; its
-    /// status and body, whatever the status.
-    fn forward(
-        &self,
-        node: NodeId,
-        addr: SocketAddr,
-        forward: Forward,
-    ) -> TransferFuture<'_, Relayed>;
+/// One request to another node's HTTP listener.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// The method.
+    pub method: Method,
+    /// The path and query, e.g. `/internal/chunks/ab12...`.
+    pub path: String,
+    /// Extra headers (node, token, content type, bearer token).
+    pub headers: Vec<(HeaderName, String)>,
+    /// The body (empty for most calls).
+    pub body: Bytes,
+    /// Longest the whole exchange may take.
+    pub timeout: Duration,
+    /// Largest answer body read back; a longer one is a bad answer.
+    pub answer_bytes_max: usize,
+}
+
+/// How requests reach other nodes' HTTP listeners: reqwest in production ([`ReqwestClient`]),
+/// plain HTTP over any [`Net`](crate::net::Net) in the simulation
+/// ([`NetClient`](net_http::NetClient)). What to send, and what an answer means, is decided once,
+/// in [`Peers`].
+pub trait PeerClient: Send + Sync + 'static {
+    /// Sends `call` to `node` at `addr`; its status and body, whatever the status. `Err` when no
+    /// answer came (unreachable, timed out) or the answer was too long.
+    fn exchange(&self, node: NodeId, addr: SocketAddr, call: Call) -> TransferFuture<'_, Relayed>;
 }
 
 /// A client API request to pass on to another node.
 #[derive(Clone, Debug)]
 pub struct Forward {
     /// `GET`, `POST` or `DELETE`.
-    pub method: axum::http::Method,
+    pub method: Method,
     /// The path and query, e.g. `/nodes/3/recover`.
     pub path: String,
     /// Longest the answer may take.
@@ -127,7 +124,7 @@ pub struct Forward {
     pub token: Option<String>,
 }
 
-/// Another node's answer to a forwarded request.
+/// Another node's answer.
 #[derive(Clone, Debug)]
 pub struct Relayed {
     /// Its HTTP status.
@@ -139,45 +136,55 @@ pub struct Relayed {
 /// Largest forwarded answer read back.
 pub const RELAYED_BYTES_MAX: usize = 16 * 1024 * 1024;
 
+/// Largest answer to a chunk put or replicate (a short JSON acknowledgement).
+const ACK_BYTES_MAX: usize = 64 * 1024;
+
 /// Idle pooled connections to other nodes are dropped after this, well before the listeners'
 /// header read timeout closes them (reusing a connection the server is closing fails a request).
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// Chunk transfer over the nodes' HTTP(S) listeners with reqwest, with a cluster token per
-/// request.
-pub struct HttpTransfer {
-    me: NodeId,
-    key: ClusterKey,
+/// Node-to-node HTTP(S) with reqwest: pooled connections, TLS when configured.
+pub struct ReqwestClient {
     scheme: &'static str,
     client: reqwest::Client,
-    forwarder: reqwest::Client,
 }
 
-impl HttpTransfer {
-    /// A transfer client for node `me`, reaching other nodes as `http` says.
-    pub fn new(me: NodeId, key: ClusterKey, http: &PeerHttp) -> Result<Self, reqwest::Error> {
+impl ReqwestClient {
+    /// A client reaching other nodes as `http` says.
+    pub fn new(http: &PeerHttp) -> Result<Self, reqwest::Error> {
         let client = http
             .client_builder()
             .connect_timeout(Duration::from_secs(2))
-            .timeout(TRANSFER_TIMEOUT)
             .pool_max_idle_per_host(16)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()?;
-        let forwarder = http.client_builder().pool_idle_timeout(POOL_IDLE_TIMEOUT).build()?;
-        Ok(Self { me, key, scheme: http.scheme(), client, forwarder })
+        Ok(Self { scheme: http.scheme(), client })
     }
+}
 
-    fn request(
-        &self,
-        method: reqwest::Method,
-        addr: SocketAddr,
-        chunk: ChunkId,
-    ) -> reqwest::RequestBuilder {
-        let (path, token) = chunk_route(self.me, &self.key, method.as_str(), chunk);
-        self.client
-            .request(method, format!("{}://{addr}{path}", self.scheme))
-            .header(NODE_HEADER, self.me.0.to_string())
-            .header(TOKEN_HEADER, token)
+impl PeerClient for ReqwestClient {
+    fn exchange(&self, node: NodeId, addr: SocketAddr, call: Call) -> TransferFuture<'_, Relayed> {
+        Box::pin(async move {
+            let unreachable = |error: reqwest::Error| TransferError::Unreachable {
+                node,
+                source: Box::new(error),
+            };
+            let url = format!("{}://{addr}{}", self.scheme, call.path);
+            let mut request = self.client.request(call.method, url).timeout(call.timeout);
+            for (name, value) in call.headers {
+                request = request.header(name, value);
+            }
+            let response = request.body(call.body).send().await.map_err(unreachable)?;
+            let status = response.status().as_u16();
+            if response.content_length().is_some_and(|n| n > call.answer_bytes_max as u64) {
+                return Err(TransferError::BadAnswer { node });
+            }
+            let body = response.bytes().await.map_err(unreachable)?;
+            if body.len() > call.answer_bytes_max {
+                return Err(TransferError::BadAnswer { node });
+            }
+            Ok(Relayed { status, body })
+        })
     }
 }
 
@@ -190,111 +197,12 @@ fn chunk_route(me: NodeId, key: &ClusterKey, method: &str, chunk: ChunkId) -> (S
     (format!("/internal/{route}/{hex}"), token)
 }
 
-fn unreachable(node: NodeId) -> impl FnOnce(reqwest::Error) -> TransferError {
-    move |error| TransferError::Unreachable { node, source: Box::new(error) }
-}
-
-/// Sends `request` to `node`; an error status is `Refused`.
-async fn send(
-    node: NodeId,
-    request: reqwest::RequestBuilder,
-) -> Result<reqwest::Response, TransferError> {
-    let response = request.send().await.map_err(unreachable(node))?;
-    if !response.status().is_success() {
-        return Err(TransferError::Refused { node, status: response.status().as_u16() });
-    }
-    Ok(response)
-}
-
-impl ChunkTransfer for HttpTransfer {
-    fn put(
-        &self,
-        node: NodeId,
-        addr: SocketAddr,
-        chunk: ChunkId,
-        bytes: Bytes,
-    ) -> TransferFuture<'_, ()> {
-        Box::pin(async move {
-            send(node, self.request(reqwest::Method::PUT, addr, chunk).body(bytes)).await?;
-            Ok(())
-        })
-    }
-
-    fn get(&self, node: NodeId, addr: SocketAddr, chunk: ChunkId) -> TransferFuture<'_, Bytes> {
-        Box::pin(async move {
-            let response = send(node, self.request(reqwest::Method::GET, addr, chunk)).await?;
-            response.bytes().await.map_err(unreachable(node))
-        })
-    }
-
-    fn replicate(
-        &self,
-        node: NodeId,
-        addr: SocketAddr,
-        chunk: ChunkId,
-        from: NodeId,
-    ) -> TransferFuture<'_, ()> {
-        Box::pin(async move {
-            let request = self.request(reqwest::Method::POST, addr, chunk);
-            send(node, request.header(FROM_HEADER, from.0.to_string())).await?;
-            Ok(())
-        })
-    }
-
-    fn verify(&self, node: NodeId, addr: SocketAddr, body: Bytes) -> TransferFuture<'_, Bytes> {
-        Box::pin(async move {
-            let token = self.key.verify_token(self.me, &body);
-            let request = self
-                .client
-                .post(format!("{}://{addr}/internal/verify", self.scheme))
-                .timeout(VERIFY_TIMEOUT)
-                .header(NODE_HEADER, self.me.0.to_string())
-                .header(TOKEN_HEADER, token.to_hex().as_str())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-            let response = send(node, request).await?;
-            if response.content_length().is_some_and(|n| n > VERIFY_ANSWER_BYTES_MAX as u64) {
-                return Err(TransferError::BadAnswer { node });
-            }
-            let bytes = response.bytes().await.map_err(unreachable(node))?;
-            if bytes.len() > VERIFY_ANSWER_BYTES_MAX {
-                return Err(TransferError::BadAnswer { node });
-            }
-            Ok(bytes)
-        })
-    }
-
-    fn forward(
-        &self,
-        node: NodeId,
-        addr: SocketAddr,
-        forward: Forward,
-    ) -> TransferFuture<'_, Relayed> {
-        Box::pin(async move {
-            let method = reqwest::Method::from_bytes(forward.method.as_str().as_bytes())
-                .map_err(|_| TransferError::BadAnswer { node })?;
-            let url = format!("{}://{addr}{}", self.scheme, forward.path);
-            let mut request = self.forwarder.request(method, url).timeout(forward.timeout);
-            if let Some(token) = &forward.token {
-                request = request.bearer_auth(token);
-            }
-            let response = request.send().await.map_err(unreachable(node))?;
-            let status = response.status().as_u16();
-            if response.content_length().is_some_and(|n| n > RELAYED_BYTES_MAX as u64) {
-                return Err(TransferError::BadAnswer { node });
-            }
-            let body = response.bytes().await.map_err(unreachable(node))?;
-            Ok(Relayed { status, body })
-        })
-    }
-}
-
 /// The other members' HTTP addresses and the way chunks and forwarded requests reach them.
 pub struct Peers {
     me: NodeId,
     key: ClusterKey,
     http_addrs: BTreeMap<NodeId, SocketAddr>,
-    transfer: Arc<dyn ChunkTransfer>,
+    client: Arc<dyn PeerClient>,
 }
 
 impl Peers {
@@ -306,23 +214,68 @@ impl Peers {
         http_addrs: BTreeMap<NodeId, SocketAddr>,
         http: &PeerHttp,
     ) -> Result<Self, reqwest::Error> {
-        let transfer = Arc::new(HttpTransfer::new(me, key.clone(), http)?);
-        Ok(Self::with_transfer(me, key, http_addrs, transfer))
+        Ok(Self::with_client(me, key, http_addrs, Arc::new(ReqwestClient::new(http)?)))
     }
 
-    /// The same, reaching other nodes with `transfer` (the simulation's).
-    pub fn with_transfer(
+    /// The same, reaching other nodes with `client` (the simulation's).
+    pub fn with_client(
         me: NodeId,
         key: ClusterKey,
         http_addrs: BTreeMap<NodeId, SocketAddr>,
-        transfer: Arc<dyn ChunkTransfer>,
+        client: Arc<dyn PeerClient>,
     ) -> Self {
-        Self { me, key, http_addrs, transfer }
+        Self { me, key, http_addrs, client }
     }
 
     /// Passes a client API request on to `node` (one only it can answer); its answer.
     pub async fn forward(&self, node: NodeId, forward: Forward) -> Result<Relayed, TransferError> {
-        self.transfer.forward(node, self.addr(node)?, forward).await
+        let mut headers = Vec::new();
+        if let Some(token) = forward.token {
+            headers.push((header::AUTHORIZATION, format!("Bearer {token}")));
+        }
+        let call = Call {
+            method: forward.method,
+            path: forward.path,
+            headers,
+            body: Bytes::new(),
+            timeout: forward.timeout,
+            answer_bytes_max: RELAYED_BYTES_MAX,
+        };
+        self.client.exchange(node, self.addr(node)?, call).await
+    }
+
+    /// Sends an internal request signed with `token`; its body, or `Refused` on an error status.
+    async fn internal(
+        &self,
+        node: NodeId,
+        call: Call,
+        token: String,
+    ) -> Result<Bytes, TransferError> {
+        let mut call = call;
+        call.headers.push((HeaderName::from_static(NODE_HEADER), self.me.0.to_string()));
+        call.headers.push((HeaderName::from_static(TOKEN_HEADER), token));
+        let relayed = self.client.exchange(node, self.addr(node)?, call).await?;
+        if !(200..300).contains(&relayed.status) {
+            return Err(TransferError::Refused { node, status: relayed.status });
+        }
+        Ok(relayed.body)
+    }
+
+    /// A chunk request to `node`: `method` on the chunk's route, signed.
+    async fn chunk_call(
+        &self,
+        node: NodeId,
+        method: Method,
+        chunk: ChunkId,
+        extra: Option<(HeaderName, String)>,
+        body: Bytes,
+        answer_bytes_max: usize,
+    ) -> Result<Bytes, TransferError> {
+        let (path, token) = chunk_route(self.me, &self.key, method.as_str(), chunk);
+        let headers = extra.into_iter().collect();
+        let call =
+            Call { method, path, headers, body, timeout: TRANSFER_TIMEOUT, answer_bytes_max };
+        self.internal(node, call, token).await
     }
 
     /// This node.
@@ -356,7 +309,8 @@ impl Peers {
         chunk: ChunkId,
         bytes: Bytes,
     ) -> Result<(), TransferError> {
-        self.transfer.put(node, self.addr(node)?, chunk, bytes).await
+        self.chunk_call(node, Method::PUT, chunk, None, bytes, ACK_BYTES_MAX).await?;
+        Ok(())
     }
 
     /// Asks `node` to copy `chunk` from `from`; returns once it is durable there.
@@ -366,7 +320,9 @@ impl Peers {
         chunk: ChunkId,
         from: NodeId,
     ) -> Result<(), TransferError> {
-        self.transfer.replicate(node, self.addr(node)?, chunk, from).await
+        let from = (HeaderName::from_static(FROM_HEADER), from.0.to_string());
+        self.chunk_call(node, Method::POST, chunk, Some(from), Bytes::new(), ACK_BYTES_MAX).await?;
+        Ok(())
     }
 
     /// Asks `node` for the state of its copy of each of `chunks` (at most
@@ -380,7 +336,17 @@ impl Peers {
         let request =
             VerifyRequest { chunks: chunks.iter().map(|c| c.0.to_hex()).collect(), rehash };
         let body = serde_json::to_vec(&request).expect("a list of strings always serializes");
-        let answer = self.transfer.verify(node, self.addr(node)?, Bytes::from(body)).await?;
+        let body = Bytes::from(body);
+        let token = self.key.verify_token(self.me, &body).to_hex().to_string();
+        let call = Call {
+            method: Method::POST,
+            path: "/internal/verify".to_owned(),
+            headers: vec![(header::CONTENT_TYPE, "application/json".to_owned())],
+            body,
+            timeout: VERIFY_TIMEOUT,
+            answer_bytes_max: VERIFY_ANSWER_BYTES_MAX,
+        };
+        let answer = self.internal(node, call, token).await?;
         let answer: VerifyAnswer =
             serde_json::from_slice(&answer).map_err(|_| TransferError::BadAnswer { node })?;
         if answer.node != node.0 || answer.states.len() != chunks.len() {
@@ -391,7 +357,8 @@ impl Peers {
 
     /// Fetches `chunk` from `node` and checks its hash.
     pub async fn get_chunk(&self, node: NodeId, chunk: ChunkId) -> Result<Bytes, TransferError> {
-        let bytes = self.transfer.get(node, self.addr(node)?, chunk).await?;
+        let bytes =
+            self.chunk_call(node, Method::GET, chunk, None, Bytes::new(), CHUNK_BYTES_MAX).await?;
         if Hash::of(&bytes) != chunk.0 {
             return Err(TransferError::Corrupt { node, chunk });
         }

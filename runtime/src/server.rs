@@ -28,7 +28,7 @@ use crate::http::serve::ServeSettings;
 use crate::http::{self, ApiState, WriteSettings};
 use crate::metrics::Metrics;
 use crate::net::{Net, TokioNet};
-use crate::peers::net_http::NetTransfer;
+use crate::peers::net_http::NetClient;
 use crate::peers::Peers;
 use crate::repair::JobRunner;
 use crate::store::chunks::{ChunkStore, Disk, StdDisk, StoreError};
@@ -207,8 +207,7 @@ pub async fn start_on<N: Net>(
             Peers::new(id, key, http_addrs, &peer_http).map_err(RuntimeError::HttpClient)?
         }
         PeerCalls::OverNet => {
-            let transfer = Arc::new(NetTransfer::new(net.clone(), id, key.clone()));
-            Peers::with_transfer(id, key, http_addrs, transfer)
+            Peers::with_client(id, key, http_addrs, Arc::new(NetClient::new(net.clone())))
         }
     });
     let metrics = Arc::new(Metrics::default());
