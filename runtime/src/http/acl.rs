@@ -84,13 +84,11 @@ pub async fn set_root(
 /// `POST /acl/{path}?user=U&access=r|w`: grants U read or write access to the path and
 /// everything below it.
 pub async fn set(
-    State(state): State<ApiState>,
-    Authed(caller): Authed,
-    UrlPath(raw): UrlPath<String>,
+    state: State<ApiState>,
+    caller: Authed,
+    raw: UrlPath<String>,
     Query(query): Query<GrantQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let path = path_of(&raw)?;
-    let user = user_of(query.user.as_deref())?;
     let access = match query.access.as_deref() {
         Some("r" | "read") => Access::Read,
         Some("w" | "write") => Access::Write,
@@ -99,13 +97,7 @@ pub async fn set(
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_access", message));
         }
     };
-    check(&state, &caller, &path, Need::Manage).await?;
-    let command =
-        Command::SetGrant { path: path.clone(), user: user.clone(), access: Some(access) };
-    let Reply::Applied { index, .. } = submit(&state, command).await?;
-    tracing::info!(path = %path, user = %user, access = access_name(access), by = %caller.user, "grant set");
-    let answer = json!({ "path": path.as_str(), "user": user.0, "access": access_name(access), "index": index.0 });
-    Ok(Json(answer))
+    change_grant(state, caller, raw, query.user.as_deref(), Some(access)).await
 }
 
 /// `DELETE /acl`: revoke on the root.
@@ -119,18 +111,30 @@ pub async fn revoke_root(
 
 /// `DELETE /acl/{path}?user=U`: revokes U's grant on the path (grants on folders above stay).
 pub async fn revoke(
+    state: State<ApiState>,
+    caller: Authed,
+    raw: UrlPath<String>,
+    Query(query): Query<GrantQuery>,
+) -> Result<Json<Value>, ApiError> {
+    change_grant(state, caller, raw, query.user.as_deref(), None).await
+}
+
+/// Sets (`Some`) or revokes (`None`) `user`'s grant on the path, if the caller may manage it.
+async fn change_grant(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
-    Query(query): Query<GrantQuery>,
+    user: Option<&str>,
+    access: Option<Access>,
 ) -> Result<Json<Value>, ApiError> {
     let path = path_of(&raw)?;
-    let user = user_of(query.user.as_deref())?;
+    let user = user_of(user)?;
     check(&state, &caller, &path, Need::Manage).await?;
-    let command = Command::SetGrant { path: path.clone(), user: user.clone(), access: None };
+    let command = Command::SetGrant { path: path.clone(), user: user.clone(), access };
     let Reply::Applied { index, .. } = submit(&state, command).await?;
-    tracing::info!(path = %path, user = %user, by = %caller.user, "grant revoked");
-    Ok(Json(json!({ "path": path.as_str(), "user": user.0, "access": null, "index": index.0 })))
+    let access = access.map(access_name);
+    tracing::info!(path = %path, user = %user, ?access, by = %caller.user, "grant changed");
+    Ok(Json(json!({ "path": path.as_str(), "user": user.0, "access": access, "index": index.0 })))
 }
 
 fn path_of(raw: &str) -> Result<Path, ApiError> {
