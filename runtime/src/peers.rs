@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderName, Method};
+use axum::http::{header, HeaderMap, HeaderName, Method};
 use bytes::Bytes;
 use dfs_core::ids::{ChunkId, Hash, NodeId};
 
@@ -129,6 +129,8 @@ pub struct Forward {
 pub struct Relayed {
     /// Its HTTP status.
     pub status: u16,
+    /// Its headers.
+    pub headers: HeaderMap,
     /// Its body.
     pub body: Bytes,
 }
@@ -176,6 +178,7 @@ impl PeerClient for ReqwestClient {
             }
             let response = request.body(call.body).send().await.map_err(unreachable)?;
             let status = response.status().as_u16();
+            let headers = response.headers().clone();
             if response.content_length().is_some_and(|n| n > call.answer_bytes_max as u64) {
                 return Err(TransferError::BadAnswer { node });
             }
@@ -183,7 +186,7 @@ impl PeerClient for ReqwestClient {
             if body.len() > call.answer_bytes_max {
                 return Err(TransferError::BadAnswer { node });
             }
-            Ok(Relayed { status, body })
+            Ok(Relayed { status, headers, body })
         })
     }
 }

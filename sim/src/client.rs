@@ -1,13 +1,18 @@
-//! HTTP from a simulated client host to a node: one request per connection over turmoil's TCP,
-//! bounded in time and in the size of what it reads back.
+//! HTTP from a simulated client host to a node: the runtime's own node-to-node client
+//! ([`NetClient`]) on turmoil's TCP, as the cluster's admin, bounded in time and in the size of
+//! what it reads back.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Method, Request};
+use axum::http::{header, HeaderMap, HeaderName, Method};
 use bytes::Bytes;
-use hyper_util::rt::TokioIo;
+use dfs_core::ids::NodeId;
+use dfs_runtime::peers::net_http::NetClient;
+use dfs_runtime::peers::{Call, PeerClient};
+
+use crate::platform::TurmoilNet;
 
 /// The cluster's bootstrap admin token, which every simulated client uses.
 pub const ADMIN_TOKEN: &str = "admin.00112233445566778899aabbccddeeff";
@@ -48,31 +53,18 @@ pub async fn call(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, String> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, addr.to_string())
-        .header(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"));
-    for (name, value) in headers {
-        request = request.header(*name, value.as_str());
-    }
-    let request = request.body(Body::from(body)).map_err(|e| format!("bad request: {e}"))?;
-    let exchange = async {
-        let stream =
-            turmoil::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-        tokio::task::spawn_local(async move {
-            let _ = connection.await;
-        });
-        let response = sender.send_request(request).await.map_err(|e| format!("send: {e}"))?;
-        let status = response.status().as_u16();
-        let (parts, body) = response.into_parts();
-        let body = axum::body::to_bytes(Body::new(body), ANSWER_BYTES_MAX)
-            .await
-            .map_err(|e| format!("body: {e}"))?;
-        Ok(Answer { status, headers: parts.headers, body })
+    let mut all = vec![(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))];
+    all.extend(headers.iter().map(|(name, value)| (HeaderName::from_static(name), value.clone())));
+    let call = Call {
+        method,
+        path: path.to_owned(),
+        headers: all,
+        body,
+        timeout,
+        answer_bytes_max: ANSWER_BYTES_MAX,
     };
-    tokio::time::timeout(timeout, exchange).await.map_err(|_| "timed out".to_owned())?
+    let client = NetClient::new(Arc::new(TurmoilNet));
+    // The node id only labels errors.
+    let relayed = client.exchange(NodeId(0), addr, call).await.map_err(|e| e.to_string())?;
+    Ok(Answer { status: relayed.status, headers: relayed.headers, body: relayed.body })
 }

@@ -58,10 +58,3 @@ pub struct Op {
     /// What it returned.
     pub ret: Return,
 }
-
-impl Op {
-    /// Whether it is a write that may have taken effect without saying so.
-    pub fn is_uncertain(&self) -> bool {
-        self.ret == Return::Unknown
-    }
-}

@@ -34,8 +34,6 @@ pub struct Report {
     pub unconverged: Option<String>,
     /// Versions of never-deleted paths that did not read back byte-exact.
     pub lost: Vec<String>,
-    /// Whether the probe finished.
-    pub finished: bool,
 }
 
 /// Shared between the probe and the driver.
@@ -79,7 +77,6 @@ pub async fn run(
     let ops = history.borrow().clone();
     let lost = durability(&nodes, &ops).await;
     report.borrow_mut().lost = lost;
-    report.borrow_mut().finished = true;
 }
 
 async fn get(node: SocketAddr, path: &str) -> Result<Answer, String> {

@@ -53,11 +53,12 @@ impl<N: Net> PeerClient for NetClient<N> {
                 let response =
                     sender.send_request(request).await.map_err(|e| unreachable(e.into()))?;
                 let status = response.status().as_u16();
-                let body = Body::new(response.into_body());
+                let (parts, body) = response.into_parts();
+                let body = Body::new(body);
                 let body = axum::body::to_bytes(body, call.answer_bytes_max)
                     .await
                     .map_err(|_| TransferError::BadAnswer { node })?;
-                Ok(Relayed { status, body })
+                Ok(Relayed { status, headers: parts.headers, body })
             };
             match tokio::time::timeout(call.timeout, exchange).await {
                 Ok(result) => result,
