@@ -134,6 +134,7 @@ pub async fn run(
     let mut recovering: BTreeMap<RequestId, oneshot::Sender<RecoverySummary>> = BTreeMap::new();
     let mut next_request = 1u64;
     let mut persister = std::pin::pin!(persister);
+    let mut timer_served = false;
     loop {
         while let Some(output) = node.poll_output() {
             match output {
@@ -160,6 +161,15 @@ pub async fn run(
                 Output::Event(event) => handle.feed.record(&event, crate::http::now_millis().0),
             }
         }
+        // A due timer is served before waiting (once: its outputs go out on the next turn), so a
+        // steady stream of inputs cannot starve the core's ticks; inputs come before the timer in
+        // the select below, so a timer cannot starve them.
+        if !timer_served && node.poll_timeout().is_some_and(|at| at <= clock.now()) {
+            node.handle(clock.now(), Input::Timeout);
+            timer_served = true;
+            continue;
+        }
+        timer_served = false;
         let wake = node.poll_timeout().map(|at| clock.to_tokio(at));
         tokio::select! {
             biased;
@@ -171,8 +181,6 @@ pub async fn run(
                     Err(_) => Ok(()),
                 };
             }
-            // Before inputs, so a steady stream of them cannot starve the core's timers.
-            () = sleep_until(wake) => node.handle(clock.now(), Input::Timeout),
             input = inputs.recv() => match input {
                 Some(DriverInput::Core(input)) => node.handle(clock.now(), input),
                 Some(DriverInput::Client { command, reply }) => {
@@ -190,6 +198,7 @@ pub async fn run(
                 }
                 None => return Ok(()),
             },
+            () = sleep_until(wake) => node.handle(clock.now(), Input::Timeout),
         }
     }
 }

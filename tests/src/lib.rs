@@ -406,8 +406,10 @@ impl TestCluster {
     pub async fn put(&self, via: u64, path: &str, body: impl Into<reqwest::Body>) -> Value {
         let url = format!("{}/files{path}", self.node(via).url());
         let response = self.http.put(url).body(body).send().await.expect("put reaches the node");
-        assert_eq!(response.status(), 201, "put {path}");
-        response.json().await.expect("json")
+        let status = response.status();
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "put {path}: {answer}");
+        answer
     }
 
     /// GET `/health` of a node, if it answers.
