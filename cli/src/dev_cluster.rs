@@ -107,6 +107,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             tls_key: None,
             tls_ca: None,
             limits: Default::default(),
+            discovery: None,
         };
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::write(config_path(dir, id), config.to_toml())?;

@@ -226,9 +226,20 @@ pub struct Peers {
     transfer: Arc<dyn ChunkTransfer>,
     scheme: &'static str,
     forwarder: reqwest::Client,
+    book: Option<crate::discovery::AddressBook>,
 }
 
 impl Peers {
+    /// The same directory, also looking up addresses discovery learns at run time.
+    pub fn with_addresses(mut self, book: crate::discovery::AddressBook) -> Self {
+        self.book = Some(book);
+        self
+    }
+
+    fn lookup(&self, node: NodeId) -> Option<SocketAddr> {
+        self.http_addrs.get(&node).copied().or_else(|| self.book.as_ref()?.http_addr(node))
+    }
+
     /// A directory of `http_addrs` (this node's own included) for node `me`, moving chunks over
     /// HTTP(S) as `http` says.
     pub fn new(
@@ -239,7 +250,7 @@ impl Peers {
     ) -> Result<Self, reqwest::Error> {
         let transfer = Arc::new(HttpTransfer::new(me, key.clone(), http)?);
         let forwarder = http.client_builder().pool_idle_timeout(POOL_IDLE_TIMEOUT).build()?;
-        Ok(Self { me, key, http_addrs, transfer, scheme: http.scheme(), forwarder })
+        Ok(Self { me, key, http_addrs, transfer, scheme: http.scheme(), forwarder, book: None })
     }
 
     /// The same, moving chunks with `transfer` (the simulation's) and forwarding over plain HTTP.
@@ -250,13 +261,13 @@ impl Peers {
         transfer: Arc<dyn ChunkTransfer>,
     ) -> Result<Self, reqwest::Error> {
         let forwarder = PeerHttp::plain().client_builder().build()?;
-        Ok(Self { me, key, http_addrs, transfer, scheme: "http", forwarder })
+        Ok(Self { me, key, http_addrs, transfer, scheme: "http", forwarder, book: None })
     }
 
     /// The client and base URL (`http://addr` or `https://addr`) for forwarding a client
     /// request to `node`, if its address is known.
     pub fn forward_target(&self, node: NodeId) -> Option<(&reqwest::Client, String)> {
-        let addr = self.http_addrs.get(&node)?;
+        let addr = self.lookup(node)?;
         Some((&self.forwarder, format!("{}://{addr}", self.scheme)))
     }
 
@@ -272,16 +283,16 @@ impl Peers {
 
     /// Whether an address is known for `node`.
     pub fn knows(&self, node: NodeId) -> bool {
-        self.http_addrs.contains_key(&node)
+        self.lookup(node).is_some()
     }
 
     /// The client API address of `node`, if known.
     pub fn http_addr(&self, node: NodeId) -> Option<SocketAddr> {
-        self.http_addrs.get(&node).copied()
+        self.lookup(node)
     }
 
     fn addr(&self, node: NodeId) -> Result<SocketAddr, TransferError> {
-        self.http_addrs.get(&node).copied().ok_or(TransferError::UnknownNode(node))
+        self.lookup(node).ok_or(TransferError::UnknownNode(node))
     }
 
     /// Stores `bytes` as `chunk` on `node`; returns once it is durable there.

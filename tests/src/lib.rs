@@ -293,6 +293,7 @@ impl TestCluster {
                 tls_key: tls.as_ref().map(|(_, key)| key.clone()),
                 tls_ca: None,
                 limits: spec.limits,
+                discovery: None,
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");
