@@ -7,6 +7,7 @@
 mod failover;
 mod heal;
 mod load;
+mod sync;
 
 use std::io::Write;
 use std::path::Path;
@@ -38,6 +39,8 @@ pub enum BenchMode {
     Failover(failover::FailoverArgs),
     /// Recovery sync of a node back from an outage, and re-replication of a killed node's chunks.
     Heal(heal::HealArgs),
+    /// Live sync propagation: save in a watched folder -> identical file in a mirror (p50/p99).
+    Sync(sync::SyncArgs),
 }
 
 /// Options of the data-path benchmark.
@@ -59,6 +62,7 @@ pub async fn run(args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
     match args.mode {
         Some(BenchMode::Failover(failover)) => failover::run(failover, json_out).await,
         Some(BenchMode::Heal(heal)) => heal::run(heal, json_out).await,
+        Some(BenchMode::Sync(sync)) => sync::run(sync, json_out).await,
         None => run_data(args.data, json_out).await,
     }
 }

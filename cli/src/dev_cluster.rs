@@ -109,6 +109,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             tls_ca: None,
             limits: Default::default(),
             admin_token: Some(admin_token.clone()),
+            discovery: None,
         };
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::write(config_path(dir, id), config.to_toml())?;

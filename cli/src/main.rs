@@ -13,6 +13,7 @@ mod fsck;
 mod logging;
 mod node_cmd;
 mod status;
+mod sync;
 mod transfer;
 mod versions;
 
@@ -194,6 +195,21 @@ enum Cmd {
         /// The file or folder.
         path: String,
     },
+    /// Push a local folder's changes into the cluster as they happen (creates, edits, renames,
+    /// deletes; only changed chunks are sent) until Ctrl-C.
+    Watch(sync::watch::WatchArgs),
+    /// Keep a local folder equal to a cluster folder, from the change feed, until Ctrl-C;
+    /// resumes where it stopped.
+    Mirror(sync::mirror::MirrorArgs),
+    /// Push (or, with --discard, forget) the local deletions `dfs watch` held back as a mass
+    /// deletion.
+    SyncConfirm {
+        /// The watched folder.
+        dir: std::path::PathBuf,
+        /// Forget the held deletions instead: the files stay in the cluster.
+        #[arg(long)]
+        discard: bool,
+    },
     /// Check that every chunk of every live file version has replication_factor good copies
     /// (re-hashed on the nodes holding them); exit code 2 if anything needs repair.
     Fsck {
@@ -290,6 +306,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             transfer::get(&client()?, path, &local, &which, cli.json).await
         }
         Cmd::Stat { ref path } => transfer::stat(&client()?, path, cli.json).await,
+        Cmd::Watch(args) => sync::watch::run(client()?, args, cli.json).await,
+        Cmd::Mirror(args) => sync::mirror::run(client()?, args, cli.json).await,
+        Cmd::SyncConfirm { ref dir, discard } => {
+            sync::guard::confirm(&client()?, dir, discard, cli.json).await
+        }
         Cmd::Fsck { no_verify } => fsck::fsck(&client()?, !no_verify, cli.json).await,
     }
 }

@@ -55,6 +55,21 @@ pub struct NodeArgs {
     /// (default: admin. and a secret derived from the cluster secret).
     #[arg(long, env = "DFS_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Founding voters of a new cluster, e.g. 1,2,3 (needed with --discover and no --peer).
+    #[arg(long, env = "DFS_INITIAL_VOTERS", value_delimiter = ',')]
+    pub initial_voters: Vec<u64>,
+    /// Find the other members on the LAN by UDP multicast (static peers keep working).
+    #[arg(long, env = "DFS_DISCOVER")]
+    pub discover: bool,
+    /// Multicast group of --discover (default 239.255.77.1).
+    #[arg(long, env = "DFS_DISCOVER_GROUP")]
+    pub discover_group: Option<std::net::Ipv4Addr>,
+    /// UDP port of --discover (default 7946).
+    #[arg(long, env = "DFS_DISCOVER_PORT")]
+    pub discover_port: Option<u16>,
+    /// Interface address for --discover (default: the peer listener's; 127.0.0.1 for loopback).
+    #[arg(long, env = "DFS_DISCOVER_INTERFACE")]
+    pub discover_interface: Option<std::net::Ipv4Addr>,
 }
 
 /// What `dfs node ACTION` does to a member of a running cluster.
@@ -134,6 +149,7 @@ impl NodeArgs {
                     tls_ca: None,
                     limits: Default::default(),
                     admin_token: None,
+                    discovery: None,
                 }
             }
         };
@@ -172,6 +188,18 @@ impl NodeArgs {
         }
         if let Some(v) = self.admin_token {
             config.admin_token = Some(v);
+        }
+        if !self.initial_voters.is_empty() {
+            config.initial_voters = self.initial_voters;
+        }
+        let tuned = self.discover_group.is_some()
+            || self.discover_port.is_some()
+            || self.discover_interface.is_some();
+        if self.discover || tuned {
+            let discovery = config.discovery.get_or_insert_with(Default::default);
+            discovery.group = self.discover_group.unwrap_or(discovery.group);
+            discovery.port = self.discover_port.unwrap_or(discovery.port);
+            discovery.interface = self.discover_interface.or(discovery.interface);
         }
         config.check()?;
         Ok(config)

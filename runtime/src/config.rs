@@ -71,6 +71,10 @@ pub struct NodeConfig {
     /// ([`Self::admin_token`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// Find the other members by UDP multicast on the LAN (the `[discovery]` table,
+    /// `--discover`); static `peers` keep working beside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<crate::discovery::DiscoveryConfig>,
 }
 
 /// The default bootstrap admin token of a cluster: `admin.` and 64 hex digits derived (blake3
@@ -236,6 +240,11 @@ impl NodeConfig {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigFileError::Invalid("tls_cert and tls_key must be given together"));
         }
+        if self.discovery.is_some() && self.peers.is_empty() && self.initial_voters.is_empty() {
+            return Err(ConfigFileError::Invalid(
+                "with discovery and no peers, initial_voters must name the founding members",
+            ));
+        }
         if self.tls_ca.is_some() && self.tls_cert.is_none() {
             return Err(ConfigFileError::Invalid("tls_ca needs tls_cert and tls_key"));
         }
@@ -267,6 +276,21 @@ impl NodeConfig {
         voters.sort_unstable();
         voters.dedup();
         voters.into_iter().map(NodeId).collect()
+    }
+
+    /// Every other member this node links to: the static peers, and with discovery every
+    /// founding voter too (at [`crate::discovery::UNKNOWN_ADDR`] until announced).
+    pub fn link_peers(&self) -> Vec<(NodeId, SocketAddr)> {
+        let mut peers: Vec<(NodeId, SocketAddr)> =
+            self.peers.iter().map(|p| (NodeId(p.id), p.peer_addr)).collect();
+        if self.discovery.is_some() {
+            for voter in self.founding_voters() {
+                if voter.0 != self.id && !peers.iter().any(|(id, _)| *id == voter) {
+                    peers.push((voter, crate::discovery::UNKNOWN_ADDR));
+                }
+            }
+        }
+        peers
     }
 
     /// The core's config for this node.
@@ -307,6 +331,7 @@ mod tests {
             tls_ca: None,
             limits: LimitsConfig::default(),
             admin_token: None,
+            discovery: None,
         }
     }
 

@@ -52,6 +52,18 @@ impl ClusterKey {
         hasher.finalize()
     }
 
+    /// The MAC of a discovery announcement (`crate::discovery`): proves the announcer holds the
+    /// cluster secret and binds its id to both addresses.
+    pub fn discovery_mac(&self, node: NodeId, peer_addr: &str, http_addr: &str) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(b"discovery-announcement");
+        hasher.update(&node.0.to_be_bytes());
+        hasher.update(peer_addr.as_bytes());
+        hasher.update(&[0]);
+        hasher.update(http_addr.as_bytes());
+        hasher.finalize()
+    }
+
     fn mac(&self, role: &[u8], ids: (NodeId, NodeId), nonces: (&[u8], &[u8])) -> blake3::Hash {
         let mut hasher = blake3::Hasher::new_keyed(&self.0);
         hasher.update(role);

@@ -11,6 +11,7 @@ pub mod chunker;
 pub mod clock;
 pub mod config;
 pub mod conns;
+pub mod discovery;
 pub mod driver;
 pub mod failpoint;
 pub mod feed;

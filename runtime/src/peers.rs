@@ -206,9 +206,20 @@ pub struct Peers {
     key: ClusterKey,
     http_addrs: BTreeMap<NodeId, SocketAddr>,
     client: Arc<dyn PeerClient>,
+    book: Option<crate::discovery::AddressBook>,
 }
 
 impl Peers {
+    /// The same directory, also looking up addresses discovery learns at run time.
+    pub fn with_addresses(mut self, book: crate::discovery::AddressBook) -> Self {
+        self.book = Some(book);
+        self
+    }
+
+    fn lookup(&self, node: NodeId) -> Option<SocketAddr> {
+        self.http_addrs.get(&node).copied().or_else(|| self.book.as_ref()?.http_addr(node))
+    }
+
     /// A directory of `http_addrs` (this node's own included) for node `me`, moving chunks over
     /// HTTP(S) as `http` says.
     pub fn new(
@@ -227,7 +238,7 @@ impl Peers {
         http_addrs: BTreeMap<NodeId, SocketAddr>,
         client: Arc<dyn PeerClient>,
     ) -> Self {
-        Self { me, key, http_addrs, client }
+        Self { me, key, http_addrs, client, book: None }
     }
 
     /// Passes a client API request on to `node` (one only it can answer); its answer.
@@ -293,16 +304,16 @@ impl Peers {
 
     /// Whether an address is known for `node`.
     pub fn knows(&self, node: NodeId) -> bool {
-        self.http_addrs.contains_key(&node)
+        self.lookup(node).is_some()
     }
 
     /// The client API address of `node`, if known.
     pub fn http_addr(&self, node: NodeId) -> Option<SocketAddr> {
-        self.http_addrs.get(&node).copied()
+        self.lookup(node)
     }
 
     fn addr(&self, node: NodeId) -> Result<SocketAddr, TransferError> {
-        self.http_addrs.get(&node).copied().ok_or(TransferError::UnknownNode(node))
+        self.lookup(node).ok_or(TransferError::UnknownNode(node))
     }
 
     /// Stores `bytes` as `chunk` on `node`; returns once it is durable there.

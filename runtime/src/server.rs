@@ -66,6 +66,9 @@ pub enum RuntimeError {
     /// The core refused the configuration or the recovered state.
     #[error("node refused its configuration or stored state: {0}")]
     Core(#[from] dfs_core::ConfigError),
+    /// Discovery (`--discover`) could not open its multicast socket.
+    #[error("peer discovery could not start")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
     /// The TLS certificate, key or trusted roots are unusable.
     #[error("TLS setup failed")]
     Tls(#[from] TlsError),
@@ -187,29 +190,46 @@ pub async fn start_on<N: Net>(
     let shutdown = CancellationToken::new();
     let channels = DriverChannels::new(node.status().applied);
     let key = ClusterKey::from_secret(&config.cluster_secret);
-    let transport = transport::start(TransportSetup {
-        net: net.clone(),
-        me: id,
-        key: key.clone(),
-        listener: peer_listener,
-        peers: config.peers.iter().map(|p| (NodeId(p.id), p.peer_addr)).collect(),
-        inbound: channels.handle.clone_inputs(),
-        frame_bytes_max: config.limits.frame_bytes_max,
-        handshakes_per_ip_max: config.limits.peer_handshakes_per_ip_max,
-        shutdown: shutdown.clone(),
-    });
+    let book = crate::discovery::AddressBook::default();
+    let transport = transport::start_with_addresses(
+        TransportSetup {
+            net: net.clone(),
+            me: id,
+            key: key.clone(),
+            listener: peer_listener,
+            peers: config.link_peers(),
+            inbound: channels.handle.clone_inputs(),
+            frame_bytes_max: config.limits.frame_bytes_max,
+            handshakes_per_ip_max: config.limits.peer_handshakes_per_ip_max,
+            shutdown: shutdown.clone(),
+        },
+        config.discovery.is_some().then(|| book.clone()),
+    );
     let chunks = ChunkStore::open_on(disk.clone(), &data_dir).await?;
     let mut http_addrs: BTreeMap<NodeId, SocketAddr> =
         config.peers.iter().map(|p| (NodeId(p.id), p.http_addr)).collect();
     http_addrs.insert(id, http_addr);
-    let peers = Arc::new(match platform.peer_calls {
+    let peers = match platform.peer_calls {
         PeerCalls::Reqwest => {
-            Peers::new(id, key, http_addrs, &peer_http).map_err(RuntimeError::HttpClient)?
+            Peers::new(id, key.clone(), http_addrs, &peer_http).map_err(RuntimeError::HttpClient)?
         }
         PeerCalls::OverNet => {
-            Peers::with_client(id, key, http_addrs, Arc::new(NetClient::new(net.clone())))
+            Peers::with_client(id, key.clone(), http_addrs, Arc::new(NetClient::new(net.clone())))
         }
-    });
+    };
+    let peers = Arc::new(peers.with_addresses(book.clone()));
+    if let Some(config) = config.discovery {
+        let addrs = crate::discovery::PeerAddrs { peer: peer_addr, http: http_addr };
+        let discovery = crate::discovery::Discovery {
+            config,
+            me: id,
+            addrs,
+            key,
+            book,
+            shutdown: shutdown.clone(),
+        };
+        crate::discovery::start(discovery)?;
+    }
     let metrics = Arc::new(Metrics::default());
     let jobs = JobRunner::new(
         peers.clone(),

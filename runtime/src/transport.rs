@@ -107,6 +107,15 @@ pub struct TransportSetup<N: Net> {
 
 /// Starts the acceptor and one task per peer; returns the sending half.
 pub fn start<N: Net>(setup: TransportSetup<N>) -> Transport {
+    start_with_addresses(setup, None)
+}
+
+/// [`start`], dialing each peer at the address `book` has for it when it has one (discovery;
+/// a peer listed at [`crate::discovery::UNKNOWN_ADDR`] is not dialed until then).
+pub fn start_with_addresses<N: Net>(
+    setup: TransportSetup<N>,
+    book: Option<crate::discovery::AddressBook>,
+) -> Transport {
     let mut links = BTreeMap::new();
     let mut accepted = BTreeMap::new();
     let states = LinkStates(Arc::new(
@@ -120,6 +129,7 @@ pub fn start<N: Net>(setup: TransportSetup<N>) -> Transport {
         inbound: setup.inbound,
         frame_bytes_max: setup.frame_bytes_max,
         shutdown: setup.shutdown.clone(),
+        book,
     };
     for (peer, addr) in setup.peers {
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE_MAX);
@@ -211,6 +221,7 @@ struct Link<N: Net> {
     inbound: mpsc::Sender<DriverInput>,
     frame_bytes_max: u32,
     shutdown: CancellationToken,
+    book: Option<crate::discovery::AddressBook>,
 }
 
 impl<N: Net> Clone for Link<N> {
@@ -223,6 +234,7 @@ impl<N: Net> Clone for Link<N> {
             inbound: self.inbound.clone(),
             frame_bytes_max: self.frame_bytes_max,
             shutdown: self.shutdown.clone(),
+            book: self.book.clone(),
         }
     }
 }
@@ -264,7 +276,14 @@ impl<N: Net> Link<N> {
     async fn dial(&self, peer: NodeId, addr: SocketAddr) -> Option<N::Stream> {
         let mut backoff = DIAL_BACKOFF.0;
         loop {
+            let addr = self.book.as_ref().and_then(|b| b.peer_addr(peer)).unwrap_or(addr);
             let attempt = async {
+                if addr == crate::discovery::UNKNOWN_ADDR {
+                    // Not discovered yet: wait and look again.
+                    let unknown =
+                        std::io::Error::new(std::io::ErrorKind::NotFound, "no address yet");
+                    return Err(handshake::HandshakeError::Io(unknown));
+                }
                 let mut stream = self.net.connect(addr).await?;
                 handshake::dial(&mut stream, &self.key, self.me, peer).await?;
                 Ok::<_, handshake::HandshakeError>(stream)

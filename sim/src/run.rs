@@ -288,6 +288,7 @@ fn node_config(i: usize, nodes: usize) -> NodeConfig {
         tls_ca: None,
         limits: Default::default(),
         admin_token: Some(crate::client::ADMIN_TOKEN.to_owned()),
+        discovery: None,
     }
 }
 

@@ -317,6 +317,7 @@ impl TestCluster {
                 tls_ca: None,
                 limits: spec.limits,
                 admin_token: None,
+                discovery: None,
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");

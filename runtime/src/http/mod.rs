@@ -14,6 +14,7 @@ mod folders;
 mod fsck;
 pub(crate) mod internal;
 pub mod limits;
+mod manifest;
 mod metrics;
 mod read;
 pub mod serve;
@@ -93,6 +94,8 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
             "/files/{*path}",
             get(read::get_file).put(write::put_file).delete(folders::delete_file),
         )
+        .route("/chunks/missing", post(manifest::missing))
+        .route("/commit/{*path}", post(manifest::commit))
         .route("/stat/{*path}", get(read::stat))
         .route("/history/{*path}", get(versions::history))
         .route("/checkpoints/{*path}", post(versions::checkpoint))

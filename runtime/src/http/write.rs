@@ -54,14 +54,7 @@ pub async fn put_file(
     if content_length(&headers).is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
-    let candidates = candidates(&state).await?;
-    let mut upload = Upload {
-        state: state.clone(),
-        candidates,
-        tally: Tally::new(),
-        chunks: Vec::new(),
-        inflight: JoinSet::new(),
-    };
+    let mut upload = Upload::start(&state).await?;
     let mut chunker = Chunker::new();
     let mut hasher = blake3::Hasher::new();
     let mut size_bytes = 0u64;
@@ -90,55 +83,7 @@ pub async fn put_file(
         );
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", message));
     }
-    let (rf, quorum) = (state.settings.replication_factor, state.settings.write_quorum);
-    let short = upload.tally.short(quorum, rf);
-    if !short.is_empty() {
-        let message = format!("{} chunk(s) short of the {quorum:?} write quorum (e.g. {} has {} durable copies); nothing was committed", short.len(), short[0].0, short[0].1);
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "insufficient_replicas",
-            message,
-        ));
-    }
-    failpoint::hit(CrashPoint::WriteAfterQuorum);
-    let report = upload.tally.report();
-    let content = Content { chunks: upload.chunks, size_bytes, hash };
-    let chunk_count = content.chunks.len();
-    let command = Command::PutVersion {
-        path,
-        precondition,
-        content,
-        author: caller.user,
-        created_at: now_millis(),
-        replicas: upload.tally.replicas(),
-        idempotency_key,
-    };
-    if crate::planted::active(crate::planted::Bug::SkipRaftCommit) {
-        return acknowledge_uncommitted(state, command).await;
-    }
-    let Reply::Applied { index, change } = submit(&state, command).await?;
-    let Change::FileWritten { path, version, .. } = change else {
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "a put committed as something else",
-        ));
-    };
-    failpoint::hit(CrashPoint::WriteBeforeReply);
-    let replicas: Value = Value::Object(
-        report.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect(),
-    );
-    tracing::info!(
-        node = %state.peers.me(), index = %index, path = %path, version = %version,
-        size_bytes, chunks = chunk_count, placed = %replicas, "file written"
-    );
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({
-            "path": path.as_str(), "version": version.0, "size_bytes": size_bytes,
-            "hash": hash.to_hex(), "chunks": chunk_count, "index": index.0, "replicas": replicas,
-        })),
-    ))
+    upload.commit(path, caller.user, precondition, size_bytes, hash, idempotency_key).await
 }
 
 /// The planted [`SkipRaftCommit`](crate::planted::Bug::SkipRaftCommit) bug: proposes the put in
@@ -163,7 +108,9 @@ async fn acknowledge_uncommitted(
     Ok((StatusCode::CREATED, Json(json!({ "version": latest + 1 }))))
 }
 
-struct Upload {
+/// One write's chunks on their way to their placement targets, and the quorum tally that
+/// decides whether the version may commit. Shared by `PUT /files` and `POST /commit`.
+pub(super) struct Upload {
     state: ApiState,
     candidates: Arc<Vec<Candidate>>,
     tally: Tally,
@@ -172,8 +119,19 @@ struct Upload {
 }
 
 impl Upload {
+    /// An upload placing chunks on the members that can receive them now.
+    pub(super) async fn start(state: &ApiState) -> Result<Self, ApiError> {
+        Ok(Self {
+            state: state.clone(),
+            candidates: candidates(state).await?,
+            tally: Tally::new(),
+            chunks: Vec::new(),
+            inflight: JoinSet::new(),
+        })
+    }
+
     /// Starts replicating one chunk, first waiting for room if too many are in flight.
-    async fn dispatch(&mut self, bytes: Bytes) {
+    pub(super) async fn dispatch(&mut self, bytes: Bytes) {
         let id = ChunkId(Hash::of(&bytes));
         let len_bytes = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         self.chunks.push(ChunkRef { id, len_bytes });
@@ -184,6 +142,75 @@ impl Upload {
             self.collect_one().await;
         }
         self.inflight.spawn(replicate(self.state.clone(), id, bytes, targets));
+    }
+
+    /// Adds a chunk the cluster already holds at write quorum: referenced, not sent anywhere.
+    pub(super) fn reuse(&mut self, chunk: ChunkRef) {
+        self.chunks.push(chunk);
+    }
+
+    /// Waits for every copy, checks the write quorum, commits the version through raft and
+    /// builds the `201 Created` answer (DESIGN §2 "write": quorum, then commit, then ack).
+    pub(super) async fn commit(
+        mut self,
+        path: dfs_core::Path,
+        author: dfs_core::ids::UserName,
+        precondition: Precondition,
+        size_bytes: u64,
+        hash: Hash,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<(StatusCode, Json<Value>), ApiError> {
+        self.drain().await;
+        let state = self.state;
+        let (rf, quorum) = (state.settings.replication_factor, state.settings.write_quorum);
+        let short = self.tally.short(quorum, rf);
+        if !short.is_empty() {
+            let message = format!("{} chunk(s) short of the {quorum:?} write quorum (e.g. {} has {} durable copies); nothing was committed", short.len(), short[0].0, short[0].1);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "insufficient_replicas",
+                message,
+            ));
+        }
+        failpoint::hit(CrashPoint::WriteAfterQuorum);
+        let report = self.tally.report();
+        let content = Content { chunks: self.chunks, size_bytes, hash };
+        let chunk_count = content.chunks.len();
+        let command = Command::PutVersion {
+            path,
+            precondition,
+            content,
+            author,
+            created_at: now_millis(),
+            replicas: self.tally.replicas(),
+            idempotency_key,
+        };
+        if crate::planted::active(crate::planted::Bug::SkipRaftCommit) {
+            return acknowledge_uncommitted(state, command).await;
+        }
+        let Reply::Applied { index, change } = submit(&state, command).await?;
+        let Change::FileWritten { path, version, .. } = change else {
+            return Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "a put committed as something else",
+            ));
+        };
+        failpoint::hit(CrashPoint::WriteBeforeReply);
+        let replicas: Value = Value::Object(
+            report.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect(),
+        );
+        tracing::info!(
+            node = %state.peers.me(), index = %index, path = %path, version = %version,
+            size_bytes, chunks = chunk_count, placed = %replicas, "file written"
+        );
+        Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "path": path.as_str(), "version": version.0, "size_bytes": size_bytes,
+                "hash": hash.to_hex(), "chunks": chunk_count, "index": index.0, "replicas": replicas,
+            })),
+        ))
     }
 
     async fn collect_one(&mut self) {
@@ -284,7 +311,7 @@ pub fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
     Ok(Precondition::None)
 }
 
-fn expected_hash(headers: &HeaderMap) -> Result<Option<Hash>, ApiError> {
+pub(super) fn expected_hash(headers: &HeaderMap) -> Result<Option<Hash>, ApiError> {
     let Some(value) = headers.get(EXPECTED_HASH_HEADER) else { return Ok(None) };
     let parsed = value.to_str().ok().and_then(|text| blake3::Hash::from_hex(text.trim()).ok());
     match parsed {
@@ -298,7 +325,7 @@ fn expected_hash(headers: &HeaderMap) -> Result<Option<Hash>, ApiError> {
 }
 
 /// The `Idempotency-Key` header: a retried request with the same key commits one version.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+pub(super) fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
     value.to_str().ok().and_then(IdempotencyKey::parse).map(Some).ok_or_else(|| {
         let message = format!(
@@ -313,7 +340,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
 
-fn too_large(max: u64) -> ApiError {
+pub(super) fn too_large(max: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",

@@ -1,0 +1,260 @@
+//! Chunk-level uploads (DESIGN §2 "live directory sync", "write"): a client that chunks a file
+//! itself, with the same FastCDC parameters as the nodes ([`crate::chunker`]), asks which chunks
+//! the cluster lacks (`POST /chunks/missing`) and then commits the version with one request that
+//! carries the manifest and only those chunks' bytes (`POST /commit/{path}`). An edit inside a
+//! large file then sends only the chunks around the edit.
+//!
+//! The rules are the ones of `PUT /files`: every sent chunk is hash-checked and replicated to its
+//! placement targets, and the version commits through raft only once every sent chunk has
+//! `write_quorum` durable copies; a chunk that is not sent must already be *held*: listed in the
+//! chunk index with at least `write_quorum` copies **and** referenced by a kept version of a live
+//! file (so the collector, which only deletes unreferenced chunks, cannot take it). The whole-file
+//! blake3 in the manifest is the client's word: the node never sees every byte, so it cannot
+//! check it (each chunk it stores or reuses is checked); reads verify every chunk.
+//!
+//! Cost: deciding which chunks are held walks the namespace until every asked chunk is found
+//! (worst case, a chunk nobody references, the whole namespace).
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use bytes::BytesMut;
+use dfs_core::command::ChunkRef;
+use dfs_core::ids::{ChunkId, Hash};
+use dfs_core::meta::EntryKind;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use dfs_core::auth::Need;
+
+use super::auth::{check as authorize, Authed};
+use super::write::{idempotency_key, precondition, too_large, Upload};
+use super::{parse_path, ApiError, ApiState};
+use crate::store::chunks::CHUNK_BYTES_MAX;
+
+/// Chunk hashes one `POST /chunks/missing` may ask about.
+pub const MISSING_ASK_MAX: usize = 10_000;
+/// Longest manifest line of a `POST /commit` (about 180,000 chunks, a 350 GiB file).
+pub const MANIFEST_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Missing chunks named in a `chunks_missing` refusal.
+const NAMED_MISSING_MAX: usize = 100;
+
+/// Body of `POST /chunks/missing`.
+#[derive(Debug, Deserialize)]
+pub struct MissingAsk {
+    /// Chunk hashes (64 hex digits each).
+    chunks: Vec<String>,
+}
+
+/// `POST /chunks/missing` `{"chunks": [hex, ...]}`: which of these chunks the cluster does not
+/// hold (as defined in the module docs), in the order asked: `{"missing": [hex, ...]}`.
+pub async fn missing(
+    State(state): State<ApiState>,
+    Authed(_caller): Authed,
+    Json(ask): Json<MissingAsk>,
+) -> Result<Json<Value>, ApiError> {
+    if ask.chunks.len() > MISSING_ASK_MAX {
+        return Err(bad_manifest(format!("ask about at most {MISSING_ASK_MAX} chunks at once")));
+    }
+    let ids = ask.chunks.iter().map(|hex| parse_chunk(hex)).collect::<Result<Vec<_>, _>>()?;
+    let held = held(&state, ids.iter().copied().collect()).await?;
+    let missing: Vec<String> =
+        ids.iter().filter(|id| !held.contains(id)).map(|id| id.0.to_hex()).collect();
+    Ok(Json(json!({ "missing": missing })))
+}
+
+/// The manifest line of `POST /commit`.
+#[derive(Debug, Deserialize)]
+pub struct Manifest {
+    /// The file's length.
+    size_bytes: u64,
+    /// blake3 of the whole file (hex).
+    hash: String,
+    /// Every chunk in file order.
+    chunks: Vec<ManifestChunk>,
+}
+
+/// One chunk of a manifest.
+#[derive(Debug, Deserialize)]
+pub struct ManifestChunk {
+    /// blake3 of the chunk (hex).
+    hash: String,
+    /// Its length.
+    len_bytes: u32,
+    /// Whether its bytes follow the manifest in the body (else the cluster must hold it).
+    #[serde(default)]
+    sent: bool,
+}
+
+/// `POST /commit/{path}`: body = one JSON manifest line (`{"size_bytes", "hash", "chunks":
+/// [{"hash", "len_bytes", "sent"}]}` + `\n`), then the bytes of every `sent` chunk in manifest
+/// order. Headers as `PUT /files`: `If-Match`, `If-None-Match: *`, `Idempotency-Key`. 201 as
+/// `PUT /files` plus `sent_chunks`, `sent_bytes`, `reused_chunks`; 409 `chunks_missing` (with
+/// `missing`) when an unsent chunk is not held: ask again and send it.
+pub async fn commit(
+    State(state): State<ApiState>,
+    Authed(caller): Authed,
+    UrlPath(raw): UrlPath<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let path = parse_path(&raw)?;
+    // Before a byte of the body is read or stored.
+    authorize(&state, &caller, &path, Need::Write).await?;
+    let precondition = precondition(&headers)?;
+    let idempotency_key = idempotency_key(&headers)?;
+    let mut frames = body.into_data_stream();
+    let mut buffer = BytesMut::new();
+    let line = loop {
+        if let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line = buffer.split_to(end + 1);
+            break line;
+        }
+        if buffer.len() > MANIFEST_BYTES_MAX {
+            return Err(bad_manifest(format!(
+                "no manifest line within {MANIFEST_BYTES_MAX} bytes"
+            )));
+        }
+        match frames.next().await {
+            Some(frame) => buffer.extend_from_slice(&frame.map_err(ApiError::body_error)?),
+            None => return Err(bad_manifest("the body ended before the manifest line did")),
+        }
+    };
+    let manifest: Manifest = serde_json::from_slice(&line)
+        .map_err(|e| bad_manifest(format!("the manifest line is not a manifest: {e}")))?;
+    let (chunks, hash) = check(&state, &manifest)?;
+    let unsent: BTreeSet<ChunkId> =
+        chunks.iter().filter(|(_, sent)| !sent).map(|(c, _)| c.id).collect();
+    let held = held(&state, unsent.clone()).await?;
+    let absent: Vec<String> = unsent.difference(&held).map(|id| id.0.to_hex()).collect();
+    if !absent.is_empty() {
+        let mut error = ApiError::new(
+            StatusCode::CONFLICT,
+            "chunks_missing",
+            format!("{} chunk(s) not sent are not held by the cluster; send them", absent.len()),
+        );
+        let named: Vec<&String> = absent.iter().take(NAMED_MISSING_MAX).collect();
+        error.details.insert("missing".into(), json!(named));
+        return Err(error);
+    }
+    let mut upload = Upload::start(&state).await?;
+    let (mut sent_chunks, mut sent_bytes) = (0usize, 0u64);
+    for (chunk, sent) in chunks {
+        if !sent {
+            upload.reuse(chunk);
+            continue;
+        }
+        let len = chunk.len_bytes as usize;
+        while buffer.len() < len {
+            match frames.next().await {
+                Some(frame) => buffer.extend_from_slice(&frame.map_err(ApiError::body_error)?),
+                None => return Err(bad_manifest("the body ended inside a sent chunk")),
+            }
+        }
+        let bytes = buffer.split_to(len).freeze();
+        if Hash::of(&bytes) != chunk.id.0 {
+            let message =
+                format!("a sent chunk does not hash to {}; nothing was committed", chunk.id);
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", message));
+        }
+        sent_chunks += 1;
+        sent_bytes += len as u64;
+        upload.dispatch(bytes).await;
+    }
+    let trailing = !buffer.is_empty();
+    while let Some(frame) = frames.next().await {
+        if trailing || !frame.map_err(ApiError::body_error)?.is_empty() {
+            return Err(bad_manifest("bytes after the last sent chunk; nothing was committed"));
+        }
+    }
+    if trailing {
+        return Err(bad_manifest("bytes after the last sent chunk; nothing was committed"));
+    }
+    let reused = manifest.chunks.len() - sent_chunks;
+    let (status, Json(mut reply)) = upload
+        .commit(path, caller.user, precondition, manifest.size_bytes, hash, idempotency_key)
+        .await?;
+    reply["sent_chunks"] = json!(sent_chunks);
+    reply["sent_bytes"] = json!(sent_bytes);
+    reply["reused_chunks"] = json!(reused);
+    Ok((status, Json(reply)))
+}
+
+/// The manifest's chunks (with whether each was sent) and whole-file hash, if they are
+/// well-formed: lengths within bounds and adding up to the size, the size within the body limit.
+fn check(state: &ApiState, manifest: &Manifest) -> Result<(Vec<(ChunkRef, bool)>, Hash), ApiError> {
+    let max = state.settings.body_bytes_max;
+    if manifest.size_bytes > max {
+        return Err(too_large(max));
+    }
+    let hash = parse_hash(&manifest.hash)?;
+    let mut total = 0u64;
+    let mut chunks = Vec::with_capacity(manifest.chunks.len());
+    for chunk in &manifest.chunks {
+        let len = chunk.len_bytes as usize;
+        if len == 0 || len > CHUNK_BYTES_MAX {
+            return Err(bad_manifest(format!("chunk lengths are 1 to {CHUNK_BYTES_MAX} bytes")));
+        }
+        total += u64::from(chunk.len_bytes);
+        let id = parse_chunk(&chunk.hash)?;
+        chunks.push((ChunkRef { id, len_bytes: chunk.len_bytes }, chunk.sent));
+    }
+    if total != manifest.size_bytes {
+        return Err(bad_manifest(format!(
+            "the chunks add up to {total} bytes, the manifest says {}",
+            manifest.size_bytes
+        )));
+    }
+    Ok((chunks, hash))
+}
+
+/// Which of `wanted` the cluster holds: at least `write_quorum` copies in the chunk index and
+/// referenced by a kept version of a live file.
+async fn held(state: &ApiState, wanted: BTreeSet<ChunkId>) -> Result<BTreeSet<ChunkId>, ApiError> {
+    let needed = state.settings.write_quorum.copies_needed(state.settings.replication_factor);
+    state
+        .driver
+        .query(move |node| {
+            let namespace = node.status().namespace;
+            let mut looking: BTreeSet<ChunkId> = wanted
+                .into_iter()
+                .filter(|id| namespace.replicas(id).is_some_and(|nodes| nodes.len() >= needed))
+                .collect();
+            let mut found = BTreeSet::new();
+            for (_, entry) in namespace.entries() {
+                if looking.is_empty() {
+                    break;
+                }
+                let EntryKind::File(file) = &entry.kind else { continue };
+                if file.deleted.is_some() {
+                    continue;
+                }
+                for chunk in file.versions.iter().flat_map(|v| v.content.chunks.iter()) {
+                    if looking.remove(&chunk.id) {
+                        found.insert(chunk.id);
+                    }
+                }
+            }
+            found
+        })
+        .await
+        .map_err(|_| ApiError::stopping())
+}
+
+fn parse_hash(hex: &str) -> Result<Hash, ApiError> {
+    blake3::Hash::from_hex(hex.trim())
+        .map(|h| Hash(*h.as_bytes()))
+        .map_err(|_| bad_manifest(format!("{hex:?} is not a blake3 hash (64 hex digits)")))
+}
+
+fn parse_chunk(hex: &str) -> Result<ChunkId, ApiError> {
+    parse_hash(hex).map(ChunkId)
+}
+
+fn bad_manifest(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_manifest", message)
+}
