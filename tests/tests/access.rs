@@ -47,6 +47,26 @@ async fn get(cluster: &TestCluster, id: u64, token: Option<&str>, path: &str) ->
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// POST `body` to `path` on node `id` with `token` (none for `None`): status and JSON body.
+async fn post(
+    cluster: &TestCluster,
+    id: u64,
+    token: Option<&str>,
+    path: &str,
+    body: &'static [u8],
+) -> (u16, Value) {
+    let http = match token {
+        Some(token) => client_builder_with_token(token),
+        None => dfs_runtime::tls::client_builder(),
+    }
+    .build()
+    .expect("client");
+    let url = format!("{}{path}", cluster.node(id).url());
+    let response = http.post(url).body(body).send().await.expect("post");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test]
 async fn users_need_grants_and_grants_are_replicated() {
     let mut cluster = TestCluster::start(ClusterSpec::new(3)).await;
@@ -110,6 +130,13 @@ async fn users_need_grants_and_grants_are_replicated() {
             .is_some_and(|m| m.contains("dfs acl add /alice/notes.txt bob r")),
         "{body}"
     );
+    // The chunk-level upload of dfs watch is refused the same way, before its body is read.
+    let manifest = b"{\"size_bytes\":0,\"hash\":\"00\",\"chunks\":[]}\n";
+    let (status, body) = post(&cluster, 1, Some(&bob), "/commit/alice/bob.txt", manifest).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let ask = b"{\"chunks\":[]}";
+    let (status, body) = post(&cluster, 1, None, "/chunks/missing", ask).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")), "{body}");
     // Nothing changed.
     assert_eq!(
         run_as(&cluster, &alice, &["ls", "/alice"]).map(|o| o.contains("notes.txt")),
