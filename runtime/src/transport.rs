@@ -6,6 +6,12 @@
 //! is logged and disconnected. At most `handshakes_per_ip_max` unauthenticated connections per IP
 //! (and [`HANDSHAKES_INFLIGHT_MAX`] in all) may be in their handshake; more are closed at once,
 //! so strangers cannot crowd out a peer that reconnects.
+//!
+//! A link that has sent nothing for [`KEEPALIVE_EVERY`] sends an empty keepalive frame; a link
+//! whose reads or writes make no progress for [`SILENCE_MAX`] is closed and dialed again (a
+//! large frame on a slow link is fine as long as its bytes keep moving). Without this, a connection that silently stopped delivering (a peer that
+//! vanished behind a partition, a segment lost for good) would hold the pair apart until the
+//! kernel gave up on it, minutes later.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,7 +22,7 @@ use std::time::Duration;
 use dfs_core::ids::NodeId;
 use dfs_core::wire::{self, Message};
 use dfs_core::Input;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +39,14 @@ pub const HANDSHAKES_INFLIGHT_MAX: usize = 64;
 /// restarted peer waits for the lower id to dial it: its catch-up starts at most this late.
 pub const DIAL_BACKOFF: (Duration, Duration) =
     (Duration::from_millis(20), Duration::from_millis(250));
+
+/// How long a link may send nothing before it sends a keepalive frame.
+pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(1);
+/// How long a link's reads or writes may make no progress before it is closed and redialed.
+pub const SILENCE_MAX: Duration = Duration::from_secs(5);
+/// Messages and bytes (besides the last frame) one write gathers from the queue.
+const BATCH_MESSAGES_MAX: usize = 256;
+const BATCH_BYTES_MAX: usize = 1024 * 1024;
 
 /// Sends messages to peers; cheap to clone.
 #[derive(Clone)]
@@ -317,46 +331,67 @@ impl<N: Net> Link<N> {
         let (read, write) = tokio::io::split(stream);
         let mut reader =
             tokio::spawn(read_loop(read, peer, self.inbound.clone(), self.frame_bytes_max));
-        let mut writer = BufWriter::new(write);
+        let mut writer = write;
+        let mut quiet_until = tokio::time::Instant::now() + KEEPALIVE_EVERY;
         let replaced = loop {
-            tokio::select! {
+            let bytes = tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break None,
                 _ = &mut reader => break None,
                 newer = accepted.recv() => break newer,
                 message = outbound.recv() => {
                     let Some(message) = message else { break None };
-                    if self.write_batch(&mut writer, message, outbound).await.is_err() {
-                        break None;
-                    }
+                    self.batch(message, outbound)
                 }
+                () = tokio::time::sleep_until(quiet_until) => wire::KEEPALIVE.to_vec(),
+            };
+            if let Err(error) = write_progressing(&mut writer, &bytes).await {
+                tracing::info!(node = %self.me, %peer, %error, "peer link write failed");
+                break None;
             }
+            quiet_until = tokio::time::Instant::now() + KEEPALIVE_EVERY;
         };
         reader.abort();
         replaced
     }
 
-    /// Writes `first` and whatever else is queued, then flushes once.
-    async fn write_batch(
-        &self,
-        writer: &mut BufWriter<WriteHalf<N::Stream>>,
-        first: Message,
-        outbound: &mut mpsc::Receiver<Message>,
-    ) -> std::io::Result<()> {
+    /// The frames of `first` and of whatever else is queued, up to a batch.
+    fn batch(&self, first: Message, outbound: &mut mpsc::Receiver<Message>) -> Vec<u8> {
+        let mut bytes = Vec::new();
         let mut message = Some(first);
-        let mut written = 0;
+        let mut count = 0;
         while let Some(m) = message.take() {
             match wire::encode(&m, self.frame_bytes_max) {
-                Ok(frame) => writer.write_all(&frame).await?,
+                Ok(frame) => bytes.extend_from_slice(&frame),
                 Err(error) => tracing::error!(%error, "outgoing message does not encode; dropped"),
             }
-            written += 1;
-            if written < 256 {
+            count += 1;
+            if count < BATCH_MESSAGES_MAX && bytes.len() < BATCH_BYTES_MAX {
                 message = outbound.try_recv().ok();
             }
         }
-        writer.flush().await
+        bytes
     }
+}
+
+/// Writes all of `bytes`, failing if the connection fails or accepts nothing for
+/// [`SILENCE_MAX`].
+async fn write_progressing<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let stalled = || std::io::Error::new(std::io::ErrorKind::TimedOut, "peer accepts no bytes");
+    let mut written = 0;
+    while written < bytes.len() {
+        let n = tokio::time::timeout(SILENCE_MAX, writer.write(&bytes[written..]))
+            .await
+            .map_err(|_| stalled())??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        written += n;
+    }
+    tokio::time::timeout(SILENCE_MAX, writer.flush()).await.map_err(|_| stalled())?
 }
 
 async fn read_loop<S: tokio::io::AsyncRead>(
@@ -368,10 +403,11 @@ async fn read_loop<S: tokio::io::AsyncRead>(
     let mut reader = BufReader::new(read);
     let mut header = [0u8; wire::HEADER_BYTES];
     loop {
-        if reader.read_exact(&mut header).await.is_err() {
+        if !read_within(&mut reader, &mut header, peer).await {
             return;
         }
         let len = match wire::parse_header(&header, max) {
+            Ok(0) => continue,
             Ok(len) => len,
             Err(error) => {
                 tracing::warn!(%peer, %error, "bad frame from peer; disconnecting");
@@ -379,7 +415,7 @@ async fn read_loop<S: tokio::io::AsyncRead>(
             }
         };
         let mut payload = vec![0; len];
-        if reader.read_exact(&mut payload).await.is_err() {
+        if !read_within(&mut reader, &mut payload, peer).await {
             return;
         }
         match wire::decode_payload(&payload) {
@@ -395,6 +431,23 @@ async fn read_loop<S: tokio::io::AsyncRead>(
             }
         }
     }
+}
+
+/// Fills `buf` unless the connection fails or delivers nothing for [`SILENCE_MAX`] (the peer
+/// sends a keepalive at least every [`KEEPALIVE_EVERY`]); whether it did.
+async fn read_within<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8], peer: NodeId) -> bool {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match tokio::time::timeout(SILENCE_MAX, reader.read(&mut buf[filled..])).await {
+            Ok(Ok(0) | Err(_)) => return false,
+            Ok(Ok(n)) => filled += n,
+            Err(_) => {
+                tracing::info!(%peer, "peer link silent too long; reconnecting");
+                return false;
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]

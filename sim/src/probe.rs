@@ -19,6 +19,8 @@ use crate::workload;
 
 /// How long one probe request may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the durability pass keeps retrying reads that found no node able to answer.
+const DURABILITY_PATIENCE: Duration = Duration::from_secs(20);
 
 /// What the probe saw.
 #[derive(Debug, Default)]
@@ -182,7 +184,11 @@ async fn final_reads(nodes: &[SocketAddr], history: &Rc<RefCell<Vec<Op>>>, trace
 }
 
 /// Reads back every acknowledged version of the never-deleted paths; the ones that do not match.
+/// A node that cannot answer now (no leader, a link being re-established) is not a lost write:
+/// the read moves on to the next node, and keeps trying until [`DURABILITY_PATIENCE`] after the
+/// pass began. Only a wrong body, a definite "no such version" or a pass out of patience counts.
 async fn durability(nodes: &[SocketAddr], history: &[Op]) -> Vec<String> {
+    let give_up = crate::now() + DURABILITY_PATIENCE;
     let mut lost = Vec::new();
     for (n, op) in history.iter().enumerate() {
         let (Return::Written(version), Some(hash)) = (&op.ret, written_hash(&op.call)) else {
@@ -191,18 +197,32 @@ async fn durability(nodes: &[SocketAddr], history: &[Op]) -> Vec<String> {
         if !op.path.starts_with("/sim/k") {
             continue;
         }
-        let node = nodes[n % nodes.len()];
         let url = format!("/files{}?version={version}&consistent=true", op.path);
-        let got = client::call(node, Method::GET, &url, &[], Bytes::new(), PROBE_TIMEOUT * 5).await;
-        match got {
-            Ok(answer) if answer.status == 200 => {
-                let have = blake3::hash(&answer.body).to_hex().to_string();
-                if have != *hash {
-                    lost.push(format!("{} v{version}: read back {have}, wrote {hash}", op.path));
+        let mut attempt = 0;
+        let failure = loop {
+            let node = nodes[(n + attempt) % nodes.len()];
+            let got = client::call(node, Method::GET, &url, &[], Bytes::new(), PROBE_TIMEOUT * 5);
+            let failure = match got.await {
+                Ok(answer) if answer.status == 200 => {
+                    let have = blake3::hash(&answer.body).to_hex().to_string();
+                    break (have != *hash).then(|| format!("read back {have}, wrote {hash}"));
                 }
+                Ok(answer) if answer.status == 404 || answer.status == 410 => {
+                    break Some(format!("answered {}", answer.status));
+                }
+                Ok(answer) => format!("answered {}", answer.status),
+                Err(error) => error.to_string(),
+            };
+            attempt += 1;
+            if attempt >= nodes.len() && crate::now() >= give_up {
+                break Some(failure);
             }
-            Ok(answer) => lost.push(format!("{} v{version}: answered {}", op.path, answer.status)),
-            Err(error) => lost.push(format!("{} v{version}: {error}", op.path)),
+            if attempt % nodes.len() == 0 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        };
+        if let Some(failure) = failure {
+            lost.push(format!("{} v{version}: {failure}", op.path));
         }
     }
     lost

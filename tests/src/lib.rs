@@ -231,9 +231,11 @@ impl TestCluster {
                     cluster.wait_for_leader(id).await;
                 }
                 // A new leader commits an empty entry for its term (index 2 in a new cluster)
-                // just after it is known; tests start once every member has applied it.
+                // just after it is known, then records the first admin; tests start once every
+                // member has applied both, so nothing commits behind their back.
                 for &id in &members {
                     cluster.wait_for_applied(id, 2).await;
+                    cluster.wait_for_first_admin(id).await;
                 }
                 return cluster;
             }
@@ -424,6 +426,16 @@ impl TestCluster {
     pub async fn wait_for_leader(&self, id: u64) -> u64 {
         wait_for(Duration::from_secs(30), &format!("n{id} to know a leader"), || async {
             self.health(id).await.and_then(|h| h["leader"].as_u64())
+        })
+        .await
+    }
+
+    /// Waits until node `id` has applied the command recording the first admin.
+    pub async fn wait_for_first_admin(&self, id: u64) {
+        wait_for(Duration::from_secs(30), &format!("n{id} to record the first admin"), || async {
+            let url = format!("{}/users", self.node(id).url());
+            let users: Value = self.http.get(url).send().await.ok()?.json().await.ok()?;
+            users["users"].as_array().is_some_and(|u| !u.is_empty()).then_some(())
         })
         .await
     }

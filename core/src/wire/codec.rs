@@ -16,6 +16,14 @@ pub const HEADER_BYTES: usize = 10;
 /// Default largest payload accepted or produced: 16 MiB.
 pub const FRAME_BYTES_MAX_DEFAULT: u32 = 16 * 1024 * 1024;
 
+/// The keepalive frame: a header announcing an empty payload, which carries no message. A link
+/// sends it when it has been quiet for a while, so the other end can tell a silent peer from a
+/// dead connection. Readers skip it (`parse_header` returns 0) instead of decoding it.
+pub const KEEPALIVE: [u8; HEADER_BYTES] = {
+    let v = WIRE_VERSION.to_be_bytes();
+    [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], v[0], v[1], 0, 0, 0, 0]
+};
+
 /// Encodes `message` as one frame; refuses a payload over `frame_bytes_max`.
 pub fn encode(message: &Message, frame_bytes_max: u32) -> Result<Vec<u8>, WireError> {
     let payload = postcard::to_allocvec(message).map_err(|_| WireError::BadPayload)?;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::health::{ClusterView, Usage};
 
 pub use codec::{
-    decode, decode_payload, encode, parse_header, FRAME_BYTES_MAX_DEFAULT, HEADER_BYTES, MAGIC,
-    WIRE_VERSION,
+    decode, decode_payload, encode, parse_header, FRAME_BYTES_MAX_DEFAULT, HEADER_BYTES, KEEPALIVE,
+    MAGIC, WIRE_VERSION,
 };
 
 /// Every message one node sends another.

@@ -186,3 +186,8 @@ fn fuzz_found_unknown_fields_are_dropped_not_reordered() {
     assert!(protobuf::Message::get_unknown_fields(&message.0).fields.is_none());
     crate::testing::fuzz::wire_decode(&frame);
 }
+
+#[test]
+fn the_keepalive_frame_is_a_valid_header_with_an_empty_payload() {
+    assert_eq!(parse_header(&KEEPALIVE, FRAME_BYTES_MAX_DEFAULT), Ok(0));
+}

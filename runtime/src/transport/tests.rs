@@ -214,3 +214,86 @@ async fn connections_stuck_in_their_handshake_are_bounded_per_address() {
     assert_eq!((from, message), (NodeId(1), raft_message(1, 2, 5)));
     node.shutdown.cancel();
 }
+
+/// Reads `stream` until it ends; the keepalive frames seen on the way, or `None` if it did
+/// not end within `within`.
+async fn keepalives_until_closed(stream: &mut DuplexStream, within: Duration) -> Option<usize> {
+    let mut header = [0u8; wire::HEADER_BYTES];
+    let mut seen = 0;
+    tokio::time::timeout(within, async {
+        loop {
+            if stream.read_exact(&mut header).await.is_err() {
+                return seen;
+            }
+            assert_eq!(header, wire::KEEPALIVE, "nothing but keepalives on a quiet link");
+            seen += 1;
+        }
+    })
+    .await
+    .ok()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_quiet_link_sends_keepalives_and_a_silent_peer_is_disconnected() {
+    let node = lone_node_2();
+    let mut stream = node.dial_as_1().await;
+    // Node 1 (this test) sends nothing at all: node 2 keeps the link alive from its side, then
+    // gives up on the silent peer.
+    let started = tokio::time::Instant::now();
+    let seen = keepalives_until_closed(&mut stream, SILENCE_MAX * 3).await;
+    let seen = seen.expect("node 2 closes a link that stays silent");
+    let lasted = started.elapsed();
+    assert!(seen >= 3, "a keepalive every {KEEPALIVE_EVERY:?} while quiet; saw {seen}");
+    assert!(lasted >= SILENCE_MAX, "closed after {lasted:?}, before {SILENCE_MAX:?} of silence");
+    node.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalives_keep_a_quiet_link_open() {
+    let node = lone_node_2();
+    let mut stream = node.dial_as_1().await;
+    let mut header = [0u8; wire::HEADER_BYTES];
+    // Three silence periods with only keepalives from node 1: node 2 keeps the link.
+    let end = tokio::time::Instant::now() + SILENCE_MAX * 3;
+    while tokio::time::Instant::now() < end {
+        stream.write_all(&wire::KEEPALIVE).await.expect("send keepalive");
+        let read = tokio::time::timeout(KEEPALIVE_EVERY * 2, stream.read_exact(&mut header)).await;
+        assert!(matches!(read, Ok(Ok(_))), "node 2 closed a link that sent keepalives");
+    }
+    node.shutdown.cancel();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dialer_whose_connection_goes_silent_dials_again() {
+    // Node 1 dials node 2, whose "node" here is this test: it authenticates the connection,
+    // then never sends a byte, like a peer behind a partition that ate its segments.
+    let net = Arc::new(MemNet::default());
+    let addr2: SocketAddr = ([10, 0, 0, 2], 7001).into();
+    let listener2 = net.listen(addr2);
+    let key = ClusterKey::from_secret("a shared cluster secret");
+    let shutdown = CancellationToken::new();
+    let (tx, _inbox) = mpsc::channel(16);
+    let _transport = start(TransportSetup {
+        net: net.clone(),
+        me: NodeId(1),
+        key: key.clone(),
+        listener: net.listen(([10, 0, 0, 1], 7001).into()),
+        peers: vec![(NodeId(2), addr2)],
+        inbound: tx,
+        frame_bytes_max: LONE_FRAME_BYTES_MAX,
+        handshakes_per_ip_max: LONE_HANDSHAKES_PER_IP_MAX,
+        shutdown: shutdown.clone(),
+    });
+    let (mut first, _) = net.accept(&listener2).await.expect("node 1 dials");
+    assert_eq!(handshake::accept(&mut first, &key, NodeId(2)).await.expect("handshake"), NodeId(1));
+    let started = tokio::time::Instant::now();
+    let again = tokio::time::timeout(SILENCE_MAX * 3, net.accept(&listener2)).await;
+    let (mut second, _) = again.expect("node 1 gives up on the silent link").expect("accept");
+    assert!(started.elapsed() >= SILENCE_MAX, "redialed after {:?}", started.elapsed());
+    assert_eq!(
+        handshake::accept(&mut second, &key, NodeId(2)).await.expect("handshake"),
+        NodeId(1)
+    );
+    drop(first);
+    shutdown.cancel();
+}
