@@ -6,7 +6,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -100,6 +100,9 @@ impl DiskFaults {
 pub struct FaultyDisk {
     fs: SimFs,
     faults: Arc<DiskFaults>,
+    /// Folders files were renamed out of (the store's temp folder), synced after every folder
+    /// sync: see [`Disk::sync_dir`] below.
+    renamed_from: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
 }
 
 impl Disk for FaultyDisk {
@@ -114,7 +117,11 @@ impl Disk for FaultyDisk {
         self.fs.write_synced(path, bytes)
     }
     fn rename(&self, from: &Path, to: &Path) -> Result<(), StoreError> {
-        self.fs.rename(from, to)
+        self.fs.rename(from, to)?;
+        if let (Some(dir), Ok(mut renamed_from)) = (from.parent(), self.renamed_from.lock()) {
+            renamed_from.insert(dir.to_path_buf());
+        }
+        Ok(())
     }
     fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
         self.fs.remove_file(path)
@@ -134,7 +141,22 @@ impl Disk for FaultyDisk {
     }
     fn sync_dir(&self, path: &Path) -> Result<(), StoreError> {
         // turmoil opens no directories as files: it has its own call for a directory fsync.
-        turmoil::fs::shim::std::fs::sync_dir(path).map_err(io_error("fsync directory", path))
+        let sync = |dir: &Path| {
+            turmoil::fs::shim::std::fs::sync_dir(dir).map_err(io_error("fsync directory", dir))
+        };
+        sync(path)?;
+        // turmoil keeps every unsynced folder operation in one list that each file system call
+        // walks. A temp file's creation in the temp folder would stay there for good (the store
+        // syncs only the destination folder, which makes the rename durable) and slow the run
+        // down more and more. So the temp folder is synced too, after the destination: syncing
+        // it first would take the rename away before the destination's sync could record it.
+        // The cost is a stray temp file a real crash could leave, which the store deletes at
+        // start anyway.
+        let renamed_from = self.renamed_from.lock().map(|dirs| dirs.clone()).unwrap_or_default();
+        for dir in renamed_from.iter().filter(|dir| dir.as_path() != path) {
+            let _ = sync(dir);
+        }
+        Ok(())
     }
     fn list_dir(&self, path: &Path) -> Result<Vec<Entry>, StoreError> {
         let mut entries = self.fs.list_dir(path)?;
@@ -179,7 +201,7 @@ fn open_raft(path: &Path) -> Result<RaftStore, RaftStoreError> {
 pub fn platform(seed: u64, faults: Arc<DiskFaults>) -> Platform<TurmoilNet> {
     Platform {
         net: Arc::new(TurmoilNet),
-        disk: Arc::new(FaultyDisk { fs: SimFs, faults }),
+        disk: Arc::new(FaultyDisk { fs: SimFs, faults, renamed_from: Default::default() }),
         open_raft,
         blocking: Blocking::Inline,
         peer_calls: PeerCalls::OverNet,
