@@ -38,9 +38,9 @@ const WARMUP: Duration = Duration::from_secs(3);
 /// Copies every chunk must reach.
 const REPLICATION_FACTOR: usize = 3;
 /// A simulation step.
-const TICK: Duration = Duration::from_millis(1);
+const TICK: Duration = Duration::from_millis(5);
 /// The message delay outside latency faults.
-const LATENCY_MAX: Duration = Duration::from_millis(5);
+const LATENCY_MAX: Duration = Duration::from_millis(20);
 
 /// How a run is shaped.
 #[derive(Clone, Debug)]
