@@ -18,7 +18,7 @@ struct Args {
     /// Replay one seed, write its trace and print its hash.
     #[arg(long, conflicts_with = "seeds")]
     seed: Option<u64>,
-    /// Sweep a range of seeds, e.g. `0..200`.
+    /// Sweep a range of seeds, e.g. `0..200`, or a list, e.g. `1,4,6`.
     #[arg(long)]
     seeds: Option<String>,
     /// Simulated seconds of faults (and workload) per seed; the settle time comes on top.
@@ -93,14 +93,14 @@ fn main() -> anyhow::Result<ExitCode> {
         });
     }
     let Some(range) = &args.seeds else { bail!("give --seed N or --seeds A..B") };
-    let (start, end) = parse_range(range)?;
-    let bar = indicatif::ProgressBar::new(end - start);
+    let seeds = parse_seeds(range)?;
+    let bar = indicatif::ProgressBar::new(seeds.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut failures = 0;
-    let sweep = sweep::sweep(start..end, &settings, |seed, outcome| {
+    let sweep = sweep::sweep(seeds.into_iter(), &settings, |seed, outcome| {
         let failure = match outcome {
             Ok(outcome) => outcome.failure.clone(),
             Err(reason) => Some(reason.clone()),
@@ -135,6 +135,17 @@ fn main() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(if sweep.failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `A..B` or a comma-separated list.
+fn parse_seeds(text: &str) -> anyhow::Result<Vec<u64>> {
+    if text.contains("..") {
+        let (start, end) = parse_range(text)?;
+        return Ok((start..end).collect());
+    }
+    text.split(',')
+        .map(|seed| seed.trim().parse().with_context(|| format!("{seed:?} is not a seed")))
+        .collect()
 }
 
 fn parse_range(range: &str) -> anyhow::Result<(u64, u64)> {

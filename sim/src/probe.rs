@@ -131,7 +131,8 @@ async fn converged(nodes: &[SocketAddr], replication_factor: usize) -> Result<()
     }
     let queue = get(nodes[0], "/replication-queue").await?.json();
     if queue["total"].as_u64() != Some(0) {
-        return Err(format!("repair queue holds {}", queue["total"]));
+        let first = queue["entries"].get(0).or_else(|| queue["blocked"].get(0));
+        return Err(format!("repair queue holds {}: {}", queue["total"], first.unwrap_or(&queue)));
     }
     let mut listings = Vec::new();
     for node in nodes {
