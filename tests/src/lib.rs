@@ -74,7 +74,18 @@ pub const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// Re-checks `check` every [`POLL_EVERY`] until it returns `Some`; fails the test if that takes
 /// longer than `limit`.
-pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let polled = poll_until(limit, check).await;
+    polled.unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
+}
+
+/// Polls `check` every [`POLL_EVERY`] until it returns `Some` (that value) or `limit` passes
+/// (`None`), for callers that explain a timeout themselves.
+pub async fn poll_until<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -87,9 +98,8 @@ where
                 return value;
             }
         }
-    })
-    .await;
-    polled.unwrap_or_else(|_| panic!("timed out after {limit:?} waiting for {what}"))
+    });
+    polled.await.ok()
 }
 
 /// Failure-detection timings for tests that settle in seconds: heartbeats every 200 ms, suspect

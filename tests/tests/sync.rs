@@ -87,23 +87,16 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// Waits until `b` holds exactly the files of `a`; on timeout shows the sync processes' logs.
 async fn wait_equal(a: &Path, b: &Path, what: &str, procs: &[&SyncProcess]) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (left, right) = (tree(a), tree(b));
-        if left == right {
-            return;
-        }
-        if tokio::time::Instant::now() > deadline {
-            let logs: Vec<String> = procs.iter().map(|p| p.output()).collect();
-            let names = |t: &BTreeMap<String, Vec<u8>>| t.keys().cloned().collect::<Vec<_>>();
-            panic!(
-                "{what}: folders differ after {WAIT:?}: {:?} vs {:?}\nlogs:\n{}",
-                names(&left),
-                names(&right),
-                logs.join("\n----\n")
-            );
-        }
-        tokio::time::sleep(dfs_tests::POLL_EVERY).await;
+    let equal = || async { (tree(a) == tree(b)).then_some(()) };
+    if dfs_tests::poll_until(WAIT, equal).await.is_none() {
+        let logs: Vec<String> = procs.iter().map(|p| p.output()).collect();
+        let names = |t: BTreeMap<String, Vec<u8>>| t.into_keys().collect::<Vec<_>>();
+        panic!(
+            "{what}: folders differ after {WAIT:?}: {:?} vs {:?}\nlogs:\n{}",
+            names(tree(a)),
+            names(tree(b)),
+            logs.join("\n----\n")
+        );
     }
 }
 

@@ -29,11 +29,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use dfs_core::auth::Need;
-
-use super::auth::{check as authorize, Authed};
-use super::write::{idempotency_key, precondition, too_large, Upload};
-use super::{parse_path, ApiError, ApiState};
+use super::auth::Authed;
+use super::write::{too_large, write_head, Upload, WriteHead};
+use super::{ApiError, ApiState};
 use crate::store::chunks::CHUNK_BYTES_MAX;
 
 /// Chunk hashes one `POST /chunks/missing` may ask about.
@@ -102,11 +100,8 @@ pub async fn commit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let path = parse_path(&raw)?;
-    // Before a byte of the body is read or stored.
-    authorize(&state, &caller, &path, Need::Write).await?;
-    let precondition = precondition(&headers)?;
-    let idempotency_key = idempotency_key(&headers)?;
+    let WriteHead { path, precondition, idempotency_key } =
+        write_head(&state, &caller, &raw, &headers).await?;
     let mut frames = body.into_data_stream();
     let mut buffer = BytesMut::new();
     let line = loop {

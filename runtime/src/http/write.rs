@@ -36,6 +36,33 @@ pub const EXPECTED_HASH_HEADER: &str = "x-dfs-blake3";
 
 type Landed = (ChunkId, Vec<NodeId>);
 
+/// What a write request (`PUT /files`, `POST /commit`) settles before reading its body.
+pub(super) struct WriteHead {
+    /// Where it writes.
+    pub path: dfs_core::Path,
+    /// `If-Match` / `If-None-Match: *`.
+    pub precondition: Precondition,
+    /// `Idempotency-Key`.
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// Parses the path and the write headers and checks that `caller` may write there, before a byte
+/// of the body is read or stored.
+pub(super) async fn write_head(
+    state: &ApiState,
+    caller: &dfs_core::auth::Caller,
+    raw: &str,
+    headers: &HeaderMap,
+) -> Result<WriteHead, ApiError> {
+    let path = parse_path(raw)?;
+    check(state, caller, &path, Need::Write).await?;
+    Ok(WriteHead {
+        path,
+        precondition: precondition(headers)?,
+        idempotency_key: idempotency_key(headers)?,
+    })
+}
+
 /// Handles `PUT /files/{path}`.
 pub async fn put_file(
     State(state): State<ApiState>,
@@ -44,12 +71,9 @@ pub async fn put_file(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let path = parse_path(&raw)?;
-    // Before a byte of the body is read or stored.
-    check(&state, &caller, &path, Need::Write).await?;
-    let precondition = precondition(&headers)?;
+    let WriteHead { path, precondition, idempotency_key } =
+        write_head(&state, &caller, &raw, &headers).await?;
     let expected = expected_hash(&headers)?;
-    let idempotency_key = idempotency_key(&headers)?;
     let max = state.settings.body_bytes_max;
     if content_length(&headers).is_some_and(|len| len > max) {
         return Err(too_large(max));
