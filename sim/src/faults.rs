@@ -2,7 +2,8 @@
 //! fault period, so the cluster can settle afterwards. Kinds: full partitions (a minority or a
 //! majority cut off), one-way partitions, held links (messages queue, then arrive at once),
 //! latency spikes, node crashes (the leader included; unsynced writes lost, torn writes) with a
-//! restart, chunk-store I/O errors, a full chunk disk, and silent corruption of a stored chunk.
+//! restart, a power loss of every node at once, chunk-store I/O errors, a full chunk disk, and
+//! silent corruption of a stored chunk.
 //!
 //! Message loss is modelled as latency and short partitions, not with turmoil's fail rate: that
 //! drops whole TCP connections, which no real network does for a lost packet.
@@ -46,6 +47,9 @@ pub enum Fault {
         /// The node; `None` means whichever node leads when the fault starts.
         node: Option<usize>,
     },
+    /// Every node loses power at once (losing what it did not fsync) and restarts when the fault
+    /// ends: nothing acknowledged may be lost, since every node had it durable.
+    PowerLoss,
     /// Every chunk-store write on the node fails with an I/O error.
     DiskErrors {
         /// The node.
@@ -73,6 +77,7 @@ impl Fault {
             Fault::Latency { .. } => "latency",
             Fault::Crash { node: None } => "crash_leader",
             Fault::Crash { .. } => "crash",
+            Fault::PowerLoss => "power_loss",
             Fault::DiskErrors { .. } => "disk_errors",
             Fault::DiskFull { .. } => "disk_full",
             Fault::Corrupt { .. } => "corrupt",
@@ -81,13 +86,14 @@ impl Fault {
 }
 
 /// Every fault kind, for the fire-count check.
-pub const KINDS: [&str; 9] = [
+pub const KINDS: [&str; 10] = [
     "partition",
     "one_way",
     "hold",
     "latency",
     "crash_leader",
     "crash",
+    "power_loss",
     "disk_errors",
     "disk_full",
     "corrupt",
@@ -136,9 +142,19 @@ pub fn schedule(seed: u64, nodes: usize, from: Duration, to: Duration) -> Vec<Sc
         };
         faults.push(Scheduled { at, until: at + lasts, fault });
     }
+    // Drawn from a stream of its own, so adding it left every other fault of a seed as it was.
+    let mut power = ChaCha8Rng::seed_from_u64(seed ^ 0x0b1a_c0a7);
+    if power.gen_bool(POWER_LOSS_CHANCE) {
+        let at = from + Duration::from_millis(power.gen_range(0..span.max(1)));
+        let lasts = Duration::from_millis(power.gen_range(200..3_000));
+        faults.push(Scheduled { at, until: (at + lasts).min(to), fault: Fault::PowerLoss });
+    }
     faults.sort_by_key(|s| s.at);
     faults
 }
+
+/// The share of seeds with a power loss of the whole cluster.
+pub const POWER_LOSS_CHANCE: f64 = 0.3;
 
 /// How often each fault kind fired in a run.
 pub type FireCounts = BTreeMap<&'static str, u32>;

@@ -1,8 +1,10 @@
 //! The simulated machine a node runs on (DESIGN §1 sim): turmoil's TCP for every socket, turmoil's
 //! file system for the chunk store and the raft log (redb on a [`StorageBackend`] over a simulated
-//! file), all calls inline on the host's thread. Crashes lose what was not fsynced; the fault
-//! schedule can also make the chunk store's disk fail or fill up ([`DiskFaults`]).
+//! file), all calls inline on the host's thread. Crashes lose what was not fsynced, and nothing
+//! a crashing node's destructors do reaches the disk ([`power_cut`]); the fault schedule can also
+//! make the chunk store's disk fail or fill up ([`DiskFaults`]).
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::FileExt;
@@ -67,6 +69,35 @@ fn sim_now() -> SystemTime {
     UNIX_EPOCH + turmoil::since_epoch().unwrap_or(Duration::ZERO)
 }
 
+thread_local! {
+    /// Set while hosts crash: see [`power_cut`].
+    static POWER_CUT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `crash` (turmoil crashing hosts) with the power cut, so no disk operation succeeds
+/// meanwhile. turmoil drops a crashed host's tasks before it discards the unsynced writes, so
+/// their destructors still run; redb's, for one, writes and fsyncs a clean shutdown. A real crash
+/// runs no destructors, so the simulation must not let them persist anything.
+pub fn power_cut<T>(crash: impl FnOnce() -> T) -> T {
+    POWER_CUT.with(|cut| cut.set(true));
+    let result = crash();
+    POWER_CUT.with(|cut| cut.set(false));
+    result
+}
+
+/// Fails while the power is cut.
+fn powered() -> io::Result<()> {
+    if POWER_CUT.with(Cell::get) {
+        return Err(io::Error::other("the power is cut"));
+    }
+    Ok(())
+}
+
+/// [`powered`] for the chunk store.
+fn store_powered(op: &'static str, path: &Path) -> Result<(), StoreError> {
+    powered().map_err(io_error(op, path))
+}
+
 /// turmoil's file system, through the same file operations production makes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SimFs;
@@ -113,10 +144,12 @@ impl Disk for FaultyDisk {
         self.fs.read_bounded(path, limit_bytes)
     }
     fn write_synced(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        store_powered("write", path)?;
         self.faults.write_error("write", path)?;
         self.fs.write_synced(path, bytes)
     }
     fn rename(&self, from: &Path, to: &Path) -> Result<(), StoreError> {
+        store_powered("rename", from)?;
         self.fs.rename(from, to)?;
         if let (Some(dir), Ok(mut renamed_from)) = (from.parent(), self.renamed_from.lock()) {
             renamed_from.insert(dir.to_path_buf());
@@ -124,6 +157,7 @@ impl Disk for FaultyDisk {
         Ok(())
     }
     fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
+        store_powered("remove", path)?;
         self.fs.remove_file(path)
     }
     fn file_len(&self, path: &Path) -> Result<Option<u64>, StoreError> {
@@ -133,10 +167,12 @@ impl Disk for FaultyDisk {
         self.fs.age(path)
     }
     fn create_dir(&self, path: &Path) -> Result<(), StoreError> {
+        store_powered("create directory", path)?;
         self.faults.write_error("create directory", path)?;
         self.fs.create_dir(path)
     }
     fn create_dir_all(&self, path: &Path) -> Result<(), StoreError> {
+        store_powered("create directory", path)?;
         self.fs.create_dir_all(path)
     }
     fn sync_dir(&self, path: &Path) -> Result<(), StoreError> {
@@ -144,6 +180,7 @@ impl Disk for FaultyDisk {
         let sync = |dir: &Path| {
             turmoil::fs::shim::std::fs::sync_dir(dir).map_err(io_error("fsync directory", dir))
         };
+        store_powered("fsync directory", path)?;
         sync(path)?;
         // turmoil keeps every unsynced folder operation in one list that each file system call
         // walks. A temp file's creation in the temp folder would stay there for good (the store
@@ -177,12 +214,15 @@ impl StorageBackend for SimFile {
         self.0.read_exact_at(out, offset)
     }
     fn set_len(&self, len: u64) -> Result<(), io::Error> {
+        powered()?;
         self.0.set_len(len)
     }
     fn sync_data(&self) -> Result<(), io::Error> {
+        powered()?;
         self.0.sync_data()
     }
     fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+        powered()?;
         self.0.write_all_at(data, offset)
     }
 }

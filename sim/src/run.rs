@@ -297,8 +297,8 @@ struct Driver {
     nodes: usize,
     /// Faults not started yet, the next last.
     pending: Vec<Scheduled>,
-    /// Faults started and not ended.
-    active: Vec<(Duration, Fault, Option<usize>)>,
+    /// Faults started and not ended, with the nodes each took down.
+    active: Vec<(Duration, Fault, Vec<usize>)>,
     fired: FireCounts,
     disk_faults: Vec<Arc<DiskFaults>>,
     fs_handles: Rc<RefCell<BTreeMap<usize, FsHandle>>>,
@@ -313,27 +313,32 @@ impl Driver {
         let now = sim.elapsed();
         while self.pending.last().is_some_and(|s| s.at <= now) {
             let Some(next) = self.pending.pop() else { break };
-            if let Some(node) = self.start(sim, &next.fault, now) {
-                self.active.push((next.until, next.fault, node));
+            if let Some(down) = self.start(sim, &next.fault, now) {
+                self.active.push((next.until, next.fault, down));
             }
         }
         let (ended, active): (Vec<_>, Vec<_>) =
             self.active.drain(..).partition(|(until, _, _)| *until <= now || now >= faults_end);
         self.active = active;
-        for (_, fault, node) in ended {
-            self.end(sim, &fault, node, now);
+        for (_, fault, down) in ended {
+            self.end(sim, &fault, &down, now);
         }
     }
 
-    /// Starts `fault`; the node it hit (for a crash of the leader), or `None` if it did not fire.
+    /// Nodes a crash or power loss holds down now.
+    fn down(&self) -> Vec<usize> {
+        self.active.iter().flat_map(|(_, _, down)| down.iter().copied()).collect()
+    }
+
+    /// Starts `fault`; the nodes it took down, or `None` if it did not fire.
     fn start(
         &mut self,
         sim: &mut turmoil::Sim,
         fault: &Fault,
         now: Duration,
-    ) -> Option<Option<usize>> {
+    ) -> Option<Vec<usize>> {
         let name = node_name;
-        let mut hit = None;
+        let mut down = Vec::new();
         match fault {
             Fault::Partition { side } => {
                 for &a in side {
@@ -347,15 +352,18 @@ impl Driver {
             Fault::Latency { max } => sim.set_max_message_latency(*max),
             Fault::Crash { node } => {
                 let node = node.or(self.report.borrow().leader)?;
-                if self
-                    .active
-                    .iter()
-                    .any(|(_, f, n)| matches!(f, Fault::Crash { .. }) && *n == Some(node))
-                {
+                if self.down().contains(&node) {
                     return None;
                 }
-                sim.crash(name(node));
-                hit = Some(node);
+                platform::power_cut(|| sim.crash(name(node)));
+                down.push(node);
+            }
+            Fault::PowerLoss => {
+                let already = self.down();
+                down = (0..self.nodes).filter(|n| !already.contains(n)).collect();
+                for &node in &down {
+                    platform::power_cut(|| sim.crash(name(node)));
+                }
             }
             Fault::DiskErrors { node } => {
                 self.disk_faults[*node].io_errors.store(true, Ordering::Relaxed)
@@ -368,13 +376,16 @@ impl Driver {
             }
         }
         *self.fired.entry(fault.kind()).or_default() += 1;
-        let target = hit.map(|n| format!(" (n{})", n + 1)).unwrap_or_default();
+        let target = match (fault, down.as_slice()) {
+            (Fault::Crash { .. }, [node]) => format!(" (n{})", node + 1),
+            _ => String::new(),
+        };
         self.trace.line_at(now, format!("fault {fault:?}{target}"));
-        Some(hit)
+        Some(down)
     }
 
-    /// Ends `fault`.
-    fn end(&mut self, sim: &mut turmoil::Sim, fault: &Fault, node: Option<usize>, now: Duration) {
+    /// Ends `fault`, restarting the nodes it took down.
+    fn end(&mut self, sim: &mut turmoil::Sim, fault: &Fault, down: &[usize], now: Duration) {
         let name = node_name;
         match fault {
             Fault::Partition { side } => {
@@ -387,8 +398,8 @@ impl Driver {
             Fault::OneWay { from, to } => sim.repair_oneway(name(*from), name(*to)),
             Fault::Hold { a, b } => sim.release(name(*a), name(*b)),
             Fault::Latency { .. } => sim.set_max_message_latency(LATENCY_MAX),
-            Fault::Crash { .. } => {
-                if let Some(node) = node {
+            Fault::Crash { .. } | Fault::PowerLoss => {
+                for &node in down {
                     sim.bounce(name(node));
                 }
             }

@@ -152,6 +152,15 @@ fn caught(bug: Bug) -> String {
     panic!("{bug:?} planted, and no seed of {PLANTED_SEEDS:?} failed");
 }
 
+/// Acknowledged entries lost in a power loss show as a safety violation: a lost or rolled-back
+/// write, or two leaders of one term once nodes forget their votes.
+#[test]
+fn acknowledging_before_the_fsync_is_caught() {
+    let failure = caught(Bug::AckBeforeFsync);
+    let safety = ["not linearizable", "acknowledged write lost", "term "];
+    assert!(safety.iter().any(|s| failure.starts_with(s)), "{failure}");
+}
+
 #[test]
 fn a_stale_read_is_caught_by_the_linearizability_checker() {
     assert!(caught(Bug::StaleRead).starts_with("not linearizable"));
