@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use dfs_core::command::{Command, Reply};
 use dfs_core::ids::LogIndex;
-use dfs_core::ids::{ReadyNumber, RequestId};
+use dfs_core::ids::{NodeId, ReadyNumber, RequestId};
 use dfs_core::repair::RecoverySummary;
 use dfs_core::{CommandError, Input, Node, Output, RaftWrite};
 use tokio::sync::{mpsc, oneshot};
@@ -128,7 +128,8 @@ pub async fn run(
 ) -> Result<(), crate::store::raft_log::RaftStoreError> {
     let DriverChannels { handle, mut inputs } = channels;
     let (persist_tx, persist_rx) = mpsc::channel(PERSIST_QUEUE_MAX);
-    let persister = tokio::spawn(persist_loop(store, persist_rx, handle.inputs.clone()));
+    let id = node.config().id;
+    let persister = tokio::spawn(persist_loop(id, store, persist_rx, handle.inputs.clone()));
     let mut pending: BTreeMap<RequestId, oneshot::Sender<Result<Reply, CommandError>>> =
         BTreeMap::new();
     let mut recovering: BTreeMap<RequestId, oneshot::Sender<RecoverySummary>> = BTreeMap::new();
@@ -212,6 +213,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// Makes raft writes durable in order, then reports the newest one as `Persisted`.
 async fn persist_loop(
+    id: NodeId,
     store: Arc<RaftStore>,
     mut writes: mpsc::Receiver<(ReadyNumber, RaftWrite)>,
     inputs: mpsc::Sender<DriverInput>,
@@ -226,15 +228,16 @@ async fn persist_loop(
         }
         let last = batch.last().map(|(ready, _)| *ready).unwrap_or(ReadyNumber(0));
         let (store, blocking) = (store.clone(), store.blocking());
+        let writes: Vec<RaftWrite> = batch.into_iter().map(|(_, write)| write).collect();
         let result = blocking
             .run(move || {
-                let writes: Vec<RaftWrite> = batch.into_iter().map(|(_, write)| write).collect();
-                store.persist_batch(&writes)
+                let result = store.persist_batch(&writes);
+                (result, writes)
             })
             .await;
         match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
+            Ok((Ok(()), writes)) => crate::tap::persisted(id, &writes),
+            Ok((Err(error), _)) => {
                 tracing::error!(%error, "raft log write failed; stopping the node");
                 return Err(error);
             }

@@ -27,6 +27,7 @@ pub mod ports;
 pub mod repair;
 pub mod server;
 pub mod store;
+pub mod tap;
 pub mod tls;
 pub mod transport;
 pub mod wall;

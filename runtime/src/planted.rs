@@ -1,5 +1,5 @@
 //! Bugs planted on purpose, so the simulation can prove its checkers catch them (issue 5: the
-//! checkers must bite). The switch exists only with the `planted-bugs` feature, which only the
+//! checkers must bite). The switch exists only with the `sim-hooks` feature, which only the
 //! simulator turns on, and even then every bug is off until the simulator plants one; without the
 //! feature [`active`] is `false` and compiles away.
 
@@ -19,13 +19,13 @@ pub enum Bug {
 
 // Per thread: a simulation runs every node on the thread that drives it, so runs on other
 // threads (parallel tests) keep their own switch.
-#[cfg(feature = "planted-bugs")]
+#[cfg(feature = "sim-hooks")]
 thread_local! {
     static PLANTED: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
 }
 
 /// Plants `bug` in the nodes this thread runs (or none); the simulator's switch.
-#[cfg(feature = "planted-bugs")]
+#[cfg(feature = "sim-hooks")]
 pub fn plant(bug: Option<Bug>) {
     PLANTED.with(|planted| planted.set(bug.map_or(0, |b| b as u8)));
 }
@@ -33,11 +33,11 @@ pub fn plant(bug: Option<Bug>) {
 /// Whether `bug` is planted.
 #[inline]
 pub fn active(bug: Bug) -> bool {
-    #[cfg(feature = "planted-bugs")]
+    #[cfg(feature = "sim-hooks")]
     {
         PLANTED.with(|planted| planted.get() == bug as u8)
     }
-    #[cfg(not(feature = "planted-bugs"))]
+    #[cfg(not(feature = "sim-hooks"))]
     {
         let _ = bug;
         false

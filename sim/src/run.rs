@@ -1,6 +1,7 @@
 //! One seeded run of the real runtime under turmoil (DESIGN §1 sim): build the simulated hosts,
 //! drive the fault schedule while the workload runs, heal, let the probe wait for convergence,
-//! then judge: no host failure or panic, one leader per term, linearizable namespace operations,
+//! then judge: no host failure or panic, one leader per term, committed raft entries the same on
+//! every node, linearizable namespace operations,
 //! every acknowledged version durable, convergence within the settle time.
 
 use std::cell::RefCell;
@@ -20,6 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use turmoil::fs::FsHandle;
 
 use crate::check::linear;
+use crate::check::raft_log::LogWatch;
 use crate::faults::{self, Fault, FireCounts, Scheduled};
 use crate::history::{Op, Return};
 use crate::platform::{self, DiskFaults};
@@ -96,6 +98,13 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
     // Versions and events are stamped with simulated wall-clock time.
     dfs_runtime::wall::install(turmoil::since_epoch);
     dfs_runtime::planted::plant(settings.plant);
+    let log_watch: Rc<RefCell<LogWatch>> = Rc::default();
+    {
+        let log_watch = log_watch.clone();
+        dfs_runtime::tap::watch(Some(Rc::new(move |node, writes| {
+            log_watch.borrow_mut().persisted(node.0, writes)
+        })));
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let nodes = if rng.gen_bool(0.7) { 3 } else { 5 };
     let trace = Trace::default();
@@ -182,11 +191,22 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
     for i in 0..nodes {
         sim.crash(node_name(i));
     }
+    dfs_runtime::tap::watch(None);
+    let log_watch = log_watch.borrow();
+    trace.line_at(
+        simulated,
+        format!(
+            "raft logs: {} entries committed, {} confirmed by another node",
+            log_watch.committed(),
+            log_watch.confirmed
+        ),
+    );
     let history = history.borrow().clone();
     let report = report.borrow();
     let verdict = linear::check(&history);
     let failure = failure
         .or_else(|| split_brain(&report))
+        .or_else(|| log_watch.violations.first().map(|v| format!("raft logs disagree: {v}")))
         .or_else(|| verdict.violations.first().map(|v| format!("not linearizable: {v}")))
         // Read-backs on a cluster that never settled say little: convergence is judged first.
         .or_else(|| match (&report.converged, &report.unconverged) {

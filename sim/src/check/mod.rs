@@ -1,4 +1,6 @@
-//! Checkers run at the end of every seed (DESIGN §1 sim). Raft safety, durability and convergence
-//! are judged from what the probe gathered ([`crate::probe`]); linearizability here.
+//! Checkers run at the end of every seed (DESIGN §1 sim). Durability and convergence are judged
+//! from what the probe gathered ([`crate::probe`]), leaders per term there too; linearizability
+//! and committed raft log entries here.
 
 pub mod linear;
+pub mod raft_log;
