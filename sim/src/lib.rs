@@ -6,14 +6,17 @@
 //! [`history`]); a fault schedule drawn from the seed partitions, holds and slows links, crashes
 //! and restarts nodes (the leader included) and breaks chunk disks ([`faults`]); then faults stop
 //! and the probe ([`probe`]) waits for the cluster to settle. The checkers judge the run: no
-//! host failure or panic, one leader per term, linearizable operations per path
-//! ([`check::linear`]), every acknowledged version read back byte-exact, convergence. The trace
+//! host failure or panic, one leader per term, committed raft entries the same on every node
+//! ([`check::raft_log`]), linearizable operations per path ([`check::linear`]), every
+//! acknowledged version read back byte-exact, convergence with orphaned chunks collected
+//! ([`check::garbage`]). The trace
 //! ([`trace`]) of a seed is the same on every replay.
 //!
 //! [`model`] is the older, faster sweep of core nodes on the core's in-memory harness.
 
 pub mod check;
 pub mod client;
+pub mod disk;
 pub mod faults;
 pub mod history;
 pub mod model;

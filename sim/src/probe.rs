@@ -12,6 +12,7 @@ use axum::http::Method;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::check::garbage;
 use crate::client::{self, Answer};
 use crate::history::{Call, Op, Return};
 use crate::trace::Trace;
@@ -41,12 +42,23 @@ pub struct Report {
 /// Shared between the probe and the driver.
 pub type Shared = Rc<RefCell<Report>>;
 
+/// What a settled cluster must look like.
+#[derive(Clone)]
+pub struct Target {
+    /// Good copies every live chunk must have.
+    pub replication_factor: usize,
+    /// How long after its delete a file's chunks may stay (the collector's grace and interval).
+    pub keep_deleted: Duration,
+    /// The chunk ids each node stores now, read off the simulated disks.
+    pub stored: Rc<dyn Fn() -> Vec<Vec<String>>>,
+}
+
 /// Runs the probe: watch until `faults_end`, then settle for at most `settle_max`, then check.
 pub async fn run(
     nodes: Vec<SocketAddr>,
     faults_end: Duration,
     settle_max: Duration,
-    replication_factor: usize,
+    target: Target,
     history: Rc<RefCell<Vec<Op>>>,
     report: Shared,
     trace: Trace,
@@ -58,7 +70,7 @@ pub async fn run(
     let deadline = faults_end + settle_max;
     let converged = loop {
         watch(&nodes, &report, &trace).await;
-        match converged(&nodes, replication_factor).await {
+        match converged(&nodes, &target).await {
             Ok(()) => break Ok(crate::now() - faults_end),
             Err(why) if crate::now() >= deadline => break Err(why),
             Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
@@ -108,8 +120,10 @@ async fn watch(nodes: &[SocketAddr], report: &Shared, trace: &Trace) {
 
 /// `Ok` once every node is ready at the same applied index, the repair queue is empty, every
 /// node lists the same files, every live version's chunks have `replication_factor` copies on
-/// distinct members, and fsck finds every copy good.
-async fn converged(nodes: &[SocketAddr], replication_factor: usize) -> Result<(), String> {
+/// distinct members, no node keeps a chunk nothing needs, and fsck finds every copy good (last:
+/// it re-reads every copy).
+async fn converged(nodes: &[SocketAddr], target: &Target) -> Result<(), String> {
+    let replication_factor = target.replication_factor;
     let mut applied = Vec::new();
     for node in nodes {
         let health = get(*node, "/health").await?.json();
@@ -158,6 +172,17 @@ async fn converged(nodes: &[SocketAddr], replication_factor: usize) -> Result<()
                 }
             }
         }
+    }
+    let now_ms = dfs_runtime::wall::now_millis().0;
+    let needed = garbage::needed(&files, now_ms, target.keep_deleted);
+    let garbage = garbage::garbage(&needed, &(target.stored)());
+    if let Some((node, chunk)) = garbage.first() {
+        return Err(format!(
+            "{} chunks not collected, first n{} {}",
+            garbage.len(),
+            node + 1,
+            chunk.get(..12).unwrap_or(chunk)
+        ));
     }
     let fsck = get(nodes[0], "/fsck").await?.json();
     if fsck["problems_total"].as_u64() != Some(0)

@@ -22,6 +22,7 @@ use turmoil::fs::FsHandle;
 
 use crate::check::linear;
 use crate::check::raft_log::LogWatch;
+use crate::disk;
 use crate::faults::{self, Fault, FireCounts, Scheduled};
 use crate::history::{Op, Return};
 use crate::platform::{self, DiskFaults};
@@ -29,8 +30,6 @@ use crate::probe::{self, Report};
 use crate::trace::Trace;
 use crate::workload;
 
-/// Every node's data directory (on its own simulated file system).
-const DATA_DIR: &str = "/var/dfs";
 /// Port of every node's peer listener.
 const PEER_PORT: u16 = 7000;
 /// Port of every node's HTTP listener.
@@ -39,6 +38,12 @@ const HTTP_PORT: u16 = 8000;
 const WARMUP: Duration = Duration::from_secs(3);
 /// Copies every chunk must reach.
 const REPLICATION_FACTOR: usize = 3;
+/// Time between the chunk collector's passes.
+const GC_INTERVAL: Duration = Duration::from_secs(5);
+/// How long the collector keeps deleted files' and uncommitted chunks: longer than any write
+/// takes (a client gives up after [`workload::CALL_TIMEOUT`]), short enough that a settled
+/// cluster shows its orphans collected.
+const GC_GRACE: Duration = Duration::from_secs(15);
 /// A simulation step.
 const TICK: Duration = Duration::from_millis(5);
 /// The message delay outside latency faults.
@@ -156,9 +161,19 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
         let (nodes, history, report, trace) =
             (node_addrs.clone(), history.clone(), report.clone(), trace.clone());
         let settle = settings.settle_max;
+        let (handles, count) = (fs_handles.clone(), node_addrs.len());
+        let stored = move || {
+            let handles = handles.borrow();
+            (0..count).map(|i| handles.get(&i).map(disk::chunk_ids).unwrap_or_default()).collect()
+        };
+        let target = probe::Target {
+            replication_factor: REPLICATION_FACTOR,
+            keep_deleted: GC_GRACE + 2 * GC_INTERVAL,
+            stored: Rc::new(stored),
+        };
         sim.client("probe", async move {
             tokio::time::sleep(WARMUP / 2).await;
-            probe::run(nodes, faults_end, settle, REPLICATION_FACTOR, history, report, trace).await;
+            probe::run(nodes, faults_end, settle, target, history, report, trace).await;
             Ok(())
         });
     }
@@ -285,15 +300,15 @@ fn node_config(i: usize, nodes: usize) -> NodeConfig {
         id: i as u64 + 1,
         peer_listen: SocketAddr::new(ip(i), PEER_PORT),
         http_listen: SocketAddr::new(ip(i), HTTP_PORT),
-        data_dir: PathBuf::from(DATA_DIR),
+        data_dir: PathBuf::from(disk::DATA_DIR),
         cluster_secret: "simulated cluster secret".to_owned(),
         peers: (0..nodes).filter(|&j| j != i).map(peer).collect(),
         initial_voters: (1..=nodes as u64).collect(),
         replication_factor: REPLICATION_FACTOR,
         write_quorum: WriteQuorum::Majority,
         body_bytes_max: 64 * 1024 * 1024,
-        gc_interval_secs: 5,
-        gc_grace_secs: 30,
+        gc_interval_secs: GC_INTERVAL.as_secs(),
+        gc_grace_secs: GC_GRACE.as_secs(),
         healing: HealingConfig {
             heartbeat_interval_ms: 250,
             suspect_after_ms: 1_000,
@@ -440,25 +455,12 @@ impl Driver {
 fn corrupt_one(handle: &FsHandle, rng: &mut ChaCha8Rng) -> Option<String> {
     use std::os::unix::fs::FileExt;
     use turmoil::fs::shim::std::fs;
-    let _inside = handle.enter();
-    let mut files = Vec::new();
-    let mut dirs = vec![PathBuf::from(DATA_DIR).join("chunks")];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            match entry.file_type() {
-                Ok(t) if t.is_dir() && !path.ends_with("tmp") => dirs.push(path),
-                Ok(t) if t.is_file() => files.push(path),
-                _ => {}
-            }
-        }
-    }
-    files.sort();
+    let files = disk::chunk_files(handle);
     if files.is_empty() {
         return None;
     }
     let path = &files[rng.gen_range(0..files.len())];
+    let _inside = handle.enter();
     let file = fs::OpenOptions::new().read(true).write(true).open(path).ok()?;
     let len = file.metadata().ok()?.len();
     if len == 0 {

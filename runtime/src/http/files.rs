@@ -134,6 +134,7 @@ fn describe(namespace: &Namespace, path: &Path, entry: &Entry) -> Value {
         "path": path.as_str(),
         "owner": entry.owner.0,
         "deleted": record.is_deleted(),
+        "deleted_ms": record.deleted.as_ref().map(|t| t.deleted_at.0),
         "latest_version": record.latest_version().0,
         "checkpoints": record.checkpoints.iter().map(|(name, v)| (name.clone(), json!(v.0))).collect::<serde_json::Map<_, _>>(),
         "versions": versions,
