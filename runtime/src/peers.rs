@@ -33,6 +33,8 @@ pub const NODE_HEADER: &str = "x-dfs-node";
 pub const TOKEN_HEADER: &str = "x-dfs-token";
 /// Header naming the node a replicate request should copy from.
 pub const FROM_HEADER: &str = "x-dfs-from";
+/// Longest a node waits for a connection to another node to open.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest one chunk transfer may take.
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest one fsck verify batch may take (a node re-hashes up to
@@ -156,7 +158,7 @@ impl ReqwestClient {
     pub fn new(http: &PeerHttp) -> Result<Self, reqwest::Error> {
         let client = http
             .client_builder()
-            .connect_timeout(Duration::from_secs(2))
+            .connect_timeout(CONNECT_TIMEOUT)
             .pool_max_idle_per_host(16)
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()?;

@@ -45,7 +45,7 @@ const GC_INTERVAL: Duration = Duration::from_secs(5);
 /// cluster shows its orphans collected.
 const GC_GRACE: Duration = Duration::from_secs(15);
 /// A simulation step.
-const TICK: Duration = Duration::from_millis(5);
+const TICK: Duration = Duration::from_millis(10);
 /// The message delay outside latency faults.
 const LATENCY_MAX: Duration = Duration::from_millis(20);
 
