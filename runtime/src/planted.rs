@@ -13,7 +13,7 @@ pub enum Bug {
     SkipRaftCommit = 2,
     /// Copies that repair should make are never made.
     NoReReplication = 3,
-    /// Consistent reads are served from the local, possibly stale, replica.
+    /// Consistent reads and listings are served from the local, possibly stale, replica.
     StaleRead = 4,
 }
 

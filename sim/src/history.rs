@@ -1,5 +1,6 @@
 //! What the workload clients did: every operation with when it was invoked, when it completed and
-//! what it returned, for the checkers.
+//! what it returned, for the checkers. Operations on single paths ([`Op`]) are judged per path;
+//! operations on the folder tree ([`TreeOp`]) are judged together, the tree being one object.
 
 use std::time::Duration;
 
@@ -57,4 +58,163 @@ pub struct Op {
     pub completed: Option<Duration>,
     /// What it returned.
     pub ret: Return,
+}
+
+/// When an operation ran, for the linearizability search ([`crate::check::search`]).
+pub trait Timed {
+    /// Simulated time it was sent.
+    fn invoked(&self) -> Duration;
+    /// Simulated time its answer arrived; `None` when none did (it may have acted or not).
+    fn completed(&self) -> Option<Duration>;
+}
+
+impl Timed for Op {
+    fn invoked(&self) -> Duration {
+        self.invoked
+    }
+    fn completed(&self) -> Option<Duration> {
+        self.completed
+    }
+}
+
+/// An operation on the folder tree (every path absolute).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum TreeCall {
+    /// `POST /folders/{path}`: the folder and its missing parents.
+    CreateFolder { path: String },
+    /// `PUT /files/{path}` of content with this hash and size.
+    Put { path: String, hash: ContentHash, size: usize },
+    /// `GET /files/{path}?consistent=true`.
+    Read { path: String },
+    /// `GET /list/{path}?consistent=true`.
+    List { path: String },
+    /// `POST /move?from=&to=`.
+    Move { from: String, to: String },
+    /// `DELETE /files/{path}?recursive=true`.
+    DeleteRecursive { path: String },
+    /// `DELETE /files/{path}`: a file, or an empty folder.
+    Delete { path: String },
+}
+
+impl TreeCall {
+    /// Whether it only looks (an unanswered look says nothing and is left out of the check).
+    pub fn is_read(&self) -> bool {
+        matches!(self, Self::Read { .. } | Self::List { .. })
+    }
+}
+
+/// What one child in a listing is.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Child {
+    /// A folder.
+    Folder,
+    /// A file whose latest version has this content.
+    File(ContentHash),
+}
+
+/// Why a tree operation was refused (the API's error codes the workload can provoke); a refused
+/// operation changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// 404 `not_found`: nothing live at the path (or the move's source).
+    NotFound,
+    /// 409 `already_exists`: a live entry is already at the path (or the move's target).
+    AlreadyExists,
+    /// 409 `is_folder`: a put or read of a folder.
+    IsFolder,
+    /// 409 `not_a_folder`: a file where a folder is needed (a parent, or a listed path).
+    NotAFolder,
+    /// 409 `folder_not_empty`: a plain delete of a folder with live children.
+    FolderNotEmpty,
+    /// 409 `move_into_itself`: the move's target is its source or inside it.
+    MoveIntoItself,
+}
+
+impl Refusal {
+    /// The refusal an error code names; `None` for codes that do not say the operation was
+    /// refused by the namespace (e.g. `no_leader`, `commit_timeout`).
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "not_found" => Self::NotFound,
+            "already_exists" => Self::AlreadyExists,
+            "is_folder" => Self::IsFolder,
+            "not_a_folder" => Self::NotAFolder,
+            "folder_not_empty" => Self::FolderNotEmpty,
+            "move_into_itself" => Self::MoveIntoItself,
+            _ => return None,
+        })
+    }
+
+    /// The error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::IsFolder => "is_folder",
+            Self::NotAFolder => "not_a_folder",
+            Self::FolderNotEmpty => "folder_not_empty",
+            Self::MoveIntoItself => "move_into_itself",
+        }
+    }
+}
+
+/// What a tree operation returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TreeReturn {
+    /// A change took effect.
+    Done,
+    /// Refused; nothing changed.
+    Refused(Refusal),
+    /// A read saw a file with this content.
+    File(ContentHash),
+    /// A listing: every child's name and kind, in name order.
+    Listing(Vec<(String, Child)>),
+    /// No answer, or an error that does not say whether it acted.
+    Unknown,
+}
+
+/// One operation on the folder tree.
+#[derive(Clone, Debug)]
+pub struct TreeOp {
+    /// The client that ran it (0: the probe).
+    pub client: u32,
+    /// What it asked.
+    pub call: TreeCall,
+    /// Simulated time it was sent.
+    pub invoked: Duration,
+    /// Simulated time its answer arrived (`None` with [`TreeReturn::Unknown`]).
+    pub completed: Option<Duration>,
+    /// What it returned.
+    pub ret: TreeReturn,
+}
+
+impl Timed for TreeOp {
+    fn invoked(&self) -> Duration {
+        self.invoked
+    }
+    fn completed(&self) -> Option<Duration> {
+        self.completed
+    }
+}
+
+/// Everything the clients and the probe did in one run.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Operations on single paths.
+    pub ops: Vec<Op>,
+    /// Operations on the folder tree.
+    pub tree: Vec<TreeOp>,
+}
+
+impl History {
+    /// Operations of both kinds.
+    pub fn len(&self) -> usize {
+        self.ops.len() + self.tree.len()
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

@@ -7,9 +7,9 @@
 //! and restarts nodes (the leader included) and breaks chunk disks ([`faults`]); then faults stop
 //! and the probe ([`probe`]) waits for the cluster to settle. The checkers judge the run: no
 //! host failure or panic, one leader per term, committed raft entries the same on every node
-//! ([`check::raft_log`]), linearizable operations per path ([`check::linear`]), every
-//! acknowledged version read back byte-exact, convergence with orphaned chunks collected
-//! ([`check::garbage`]). The trace
+//! ([`check::raft_log`]), linearizable operations per path ([`check::linear`]) and on a small
+//! folder tree taken as one object ([`check::tree`]), every acknowledged version read back
+//! byte-exact, convergence with orphaned chunks collected ([`check::garbage`]). The trace
 //! ([`trace`]) of a seed is the same on every replay.
 //!
 //! [`model`] is the older, faster sweep of core nodes on the core's in-memory harness.

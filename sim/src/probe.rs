@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::check::garbage;
 use crate::client::{self, Answer};
-use crate::history::{Call, Op, Return};
+use crate::history::{Call, History, Op, Return, TreeCall};
 use crate::trace::Trace;
 use crate::workload;
 
@@ -59,7 +59,7 @@ pub async fn run(
     faults_end: Duration,
     settle_max: Duration,
     target: Target,
-    history: Rc<RefCell<Vec<Op>>>,
+    history: Rc<RefCell<History>>,
     report: Shared,
     trace: Trace,
 ) {
@@ -88,7 +88,8 @@ pub async fn run(
         };
     }
     final_reads(&nodes, &history, &trace).await;
-    let ops = history.borrow().clone();
+    final_listings(&nodes, &history, &trace).await;
+    let ops = history.borrow().ops.clone();
     let lost = durability(&nodes, &ops).await;
     report.borrow_mut().lost = lost;
 }
@@ -195,7 +196,7 @@ async fn converged(nodes: &[SocketAddr], target: &Target) -> Result<(), String> 
 
 /// One consistent read of every path per node, added to the history (so the linearizability
 /// checker also covers the final state).
-async fn final_reads(nodes: &[SocketAddr], history: &Rc<RefCell<Vec<Op>>>, trace: &Trace) {
+async fn final_reads(nodes: &[SocketAddr], history: &Rc<RefCell<History>>, trace: &Trace) {
     for path in workload::paths() {
         for node in nodes {
             let invoked = crate::now();
@@ -204,7 +205,20 @@ async fn final_reads(nodes: &[SocketAddr], history: &Rc<RefCell<Vec<Op>>>, trace
             trace.line(format!("final read {path} -> {}", workload::ret_text(&ret)));
             let op =
                 Op { client: 0, path: path.clone(), call: Call::Read, invoked, completed, ret };
-            history.borrow_mut().push(op);
+            history.borrow_mut().ops.push(op);
+        }
+    }
+}
+
+/// One consistent listing of every folder of the tree per node, added to the tree history (the
+/// tree is only two levels deep, so these show its whole final state to the checker).
+async fn final_listings(nodes: &[SocketAddr], history: &Rc<RefCell<History>>, trace: &Trace) {
+    for path in workload::tree::folders() {
+        for node in nodes {
+            let call = TreeCall::List { path: path.clone() };
+            let done = workload::tree::perform_and_record(0, *node, call, Bytes::new(), history);
+            let done = done.await;
+            trace.line(format!("final {done}"));
         }
     }
 }

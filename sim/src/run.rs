@@ -1,7 +1,7 @@
 //! One seeded run of the real runtime under turmoil (DESIGN §1 sim): build the simulated hosts,
 //! drive the fault schedule while the workload runs, heal, let the probe wait for convergence,
 //! then judge: no host failure or panic, one leader per term, committed raft entries the same on
-//! every node, linearizable namespace operations,
+//! every node, linearizable namespace operations (per path, and on the folder tree as a whole),
 //! every acknowledged version durable, convergence within the settle time.
 
 use std::cell::RefCell;
@@ -20,11 +20,11 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use turmoil::fs::FsHandle;
 
-use crate::check::linear;
 use crate::check::raft_log::LogWatch;
+use crate::check::{linear, tree};
 use crate::disk;
 use crate::faults::{self, Fault, FireCounts, Scheduled};
-use crate::history::{Op, Return};
+use crate::history::{History, Return};
 use crate::platform::{self, DiskFaults};
 use crate::probe::{self, Report};
 use crate::trace::Trace;
@@ -92,7 +92,7 @@ pub struct Outcome {
     pub faults: FireCounts,
     /// Simulated time covered.
     pub simulated: Duration,
-    /// Paths whose linearizability search ran out.
+    /// Paths (and the tree) whose linearizability search ran out.
     pub inconclusive: usize,
     /// `None` when every check passed, else the first failure.
     pub failure: Option<String>,
@@ -143,7 +143,7 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
             }
         });
     }
-    let history: Rc<RefCell<Vec<Op>>> = Rc::default();
+    let history: Rc<RefCell<History>> = Rc::default();
     let report: probe::Shared = Rc::default();
     let addrs = |sim: &turmoil::Sim| -> Vec<SocketAddr> {
         (0..nodes).map(|i| SocketAddr::new(sim.lookup(node_name(i)), HTTP_PORT)).collect()
@@ -218,11 +218,25 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
     );
     let history = history.borrow().clone();
     let report = report.borrow();
-    let verdict = linear::check(&history);
+    let verdict = linear::check(&history.ops);
+    let tree_verdict = tree::check(workload::tree::ROOT, &history.tree);
+    let tree_found = match (&tree_verdict.violation, tree_verdict.inconclusive) {
+        (Some(_), _) => "violation",
+        (None, true) => "inconclusive",
+        (None, false) => "linearizable",
+    };
+    trace.line_at(
+        simulated,
+        format!(
+            "tree check: {} ops, {} states searched: {tree_found}",
+            tree_verdict.ops, tree_verdict.states
+        ),
+    );
     let failure = failure
         .or_else(|| split_brain(&report))
         .or_else(|| log_watch.violations.first().map(|v| format!("raft logs disagree: {v}")))
         .or_else(|| verdict.violations.first().map(|v| format!("not linearizable: {v}")))
+        .or_else(|| tree_verdict.violation.as_ref().map(|v| format!("not linearizable: {v}")))
         // Read-backs on a cluster that never settled say little: convergence is judged first.
         .or_else(|| match (&report.converged, &report.unconverged) {
             (Some(_), _) => None,
@@ -237,7 +251,7 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
             Some(why) => format!("verdict: FAIL {why}"),
         },
     );
-    let acknowledged = history.iter().filter(|op| matches!(op.ret, Return::Written(_))).count();
+    let acknowledged = history.ops.iter().filter(|op| matches!(op.ret, Return::Written(_))).count();
     let outcome = Outcome {
         seed,
         nodes,
@@ -247,7 +261,7 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
         acknowledged,
         faults: driver.fired,
         simulated,
-        inconclusive: verdict.inconclusive.len(),
+        inconclusive: verdict.inconclusive.len() + usize::from(tree_verdict.inconclusive),
         failure,
     };
     (outcome, trace)
@@ -473,3 +487,6 @@ fn corrupt_one(handle: &FsHandle, rng: &mut ChaCha8Rng) -> Option<String> {
     file.sync_all().ok()?;
     path.file_name().map(|n| n.to_string_lossy()[..12].to_owned())
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,11 @@
 //! Paths `/sim/k*` are written and read but never deleted, so every version acknowledged on them
 //! must read back byte-exact at the end (durability). Paths `/sim/d*` also see deletes and
 //! conditional writes. Contents are drawn from the seed; sizes mostly small, sometimes several
-//! chunks.
+//! chunks. About a quarter of the operations work on a small folder tree instead ([`tree`]:
+//! folders, moves, listings, recursive deletes), drawn from their own stream of the seed, so the
+//! path operations stay the sequence they were.
+
+pub mod tree;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -19,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::client;
-use crate::history::{Call, Op, Return, Version};
+use crate::history::{Call, History, Op, Return, TreeCall, Version};
 use crate::trace::Trace;
 
 /// Paths never deleted (durability is checked on every version written to them).
@@ -54,14 +58,33 @@ pub async fn client(
     id: u32,
     nodes: Vec<SocketAddr>,
     until: Duration,
-    history: Rc<RefCell<Vec<Op>>>,
+    history: Rc<RefCell<History>>,
     trace: Trace,
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(31).wrapping_add(u64::from(id)));
+    let mut tree_rng = ChaCha8Rng::seed_from_u64(
+        seed.wrapping_mul(37).wrapping_add(u64::from(id)) ^ 0x7472_6565_7472_6565,
+    );
     let paths = paths();
     let mut seen: BTreeMap<String, Version> = BTreeMap::new();
-    let mut seq = 0u64;
+    let (mut seq, mut tree_seq) = (0u64, 0u64);
     while crate::now() < until {
+        if tree_rng.gen_range(0..100) < tree::SHARE_PERCENT {
+            let node = nodes[tree_rng.gen_range(0..nodes.len())];
+            let call = tree::pick(&mut tree_rng);
+            let body = match call {
+                TreeCall::Put { .. } => {
+                    tree_seq += 1;
+                    tree::content(seed, id, tree_seq)
+                }
+                _ => Bytes::new(),
+            };
+            let done = tree::perform_and_record(id, node, call, body, &history).await;
+            trace.line(format!("c{id} {done}"));
+            let think = Duration::from_millis(tree_rng.gen_range(5..150));
+            tokio::time::sleep(think).await;
+            continue;
+        }
         let node = nodes[rng.gen_range(0..nodes.len())];
         let path = paths[rng.gen_range(0..paths.len())].clone();
         let churn = path.starts_with("/sim/d");
@@ -93,7 +116,7 @@ pub async fn client(
             _ => {}
         }
         trace.line(format!("c{id} {} {path} -> {}", call_name(&call), ret_text(&ret)));
-        history.borrow_mut().push(Op { client: id, path, call, invoked, completed, ret });
+        history.borrow_mut().ops.push(Op { client: id, path, call, invoked, completed, ret });
         let think = Duration::from_millis(rng.gen_range(5..150));
         tokio::time::sleep(think).await;
     }

@@ -1,5 +1,6 @@
 //! Folders and the namespace's shape (DESIGN §2 "folders"): `POST /folders/{path}`,
-//! `GET /list/{path}` (a page at a time, so a huge folder never sits in one response),
+//! `GET /list/{path}` (a page at a time, so a huge folder never sits in one response; from the
+//! local replica, or through the log with `consistent=true`),
 //! `POST /move?from=&to=` (a file or a whole folder, one raft command) and
 //! `DELETE /files/{path}[?recursive=true]`.
 
@@ -152,9 +153,14 @@ pub struct ListQuery {
     after: Option<String>,
     /// Most children in this page (default 1,000, at most 10,000).
     limit: Option<usize>,
+    /// List through the log (a [`Command::Barrier`] first), so the listing sees every change
+    /// acknowledged before it began, on any node.
+    #[serde(default)]
+    consistent: bool,
 }
 
-/// `GET /list[?after=NAME][&limit=N]`: the root folder's children, a page at a time.
+/// `GET /list[?after=NAME][&limit=N][&consistent=true]`: the root folder's children, a page at a
+/// time.
 pub async fn list_root(
     state: State<ApiState>,
     caller: Authed,
@@ -163,8 +169,10 @@ pub async fn list_root(
     list(state, caller, UrlPath(String::new()), query).await
 }
 
-/// `GET /list/{path}[?after=NAME][&limit=N]`: a folder's live children in name order, a page at
-/// a time: `entries` and `next` (pass as `after`; `null` on the last page).
+/// `GET /list/{path}[?after=NAME][&limit=N][&consistent=true]`: a folder's live children in name
+/// order, a page at a time: `entries` and `next` (pass as `after`; `null` on the last page).
+/// Served from this node's replica; with `consistent=true` a barrier passes through the raft log
+/// first, so the page reflects every change acknowledged before the request, on any node.
 pub async fn list(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -173,6 +181,9 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let folder = if raw.is_empty() { Path::root() } else { parse_path(&raw)? };
     check(&state, &caller, &folder, Need::Read).await?;
+    if query.consistent {
+        super::barrier(&state).await?;
+    }
     let limit = query.limit.unwrap_or(LIST_PAGE_DEFAULT).clamp(1, LIST_PAGE_MAX);
     let after = query.after;
     let (entries, next) = state

@@ -185,6 +185,16 @@ async fn submit(state: &ApiState, command: Command) -> Result<Reply, ApiError> {
     outcome.map_err(ApiError::from)
 }
 
+/// Passes a [`Command::Barrier`] through the raft log, so what this node serves next reflects
+/// every write acknowledged before the call began, on any node (`?consistent=true` of reads and
+/// listings). The planted [`StaleRead`](crate::planted::Bug::StaleRead) bug skips it.
+async fn barrier(state: &ApiState) -> Result<(), ApiError> {
+    if !crate::planted::active(crate::planted::Bug::StaleRead) {
+        submit(state, Command::Barrier).await?;
+    }
+    Ok(())
+}
+
 /// `GET /health`: liveness, readiness (with the reason when not ready) and this node's raft view.
 async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let view = state

@@ -64,8 +64,8 @@ pub async fn get_file(
             "give version=N or checkpoint=NAME, not both",
         ));
     }
-    if options.consistent && !crate::planted::active(crate::planted::Bug::StaleRead) {
-        super::submit(&state, dfs_core::command::Command::Barrier).await?;
+    if options.consistent {
+        super::barrier(&state).await?;
     }
     let (record, replicas) = state
         .driver

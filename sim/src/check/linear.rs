@@ -1,11 +1,10 @@
 //! Linearizability of the namespace operations on each path (DESIGN §1 sim, checker 3): a
-//! register with compare-and-set, checked Wing–Gong style (search for an order of the operations
-//! that respects real time and the model, memoizing visited states). Operations without an answer
-//! may have acted at any time after they were sent, or never.
+//! register with compare-and-set, checked Wing–Gong style ([`super::search`]). Operations without
+//! an answer may have acted at any time after they were sent, or never.
 
-use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
+use std::collections::BTreeMap;
 
+use super::search::{self, Found, Model};
 use crate::history::{Call, ContentHash, Op, Return, Version};
 
 /// States visited per path before the search gives up (the verdict is then "inconclusive").
@@ -81,39 +80,24 @@ fn search(ops: &[&Op]) -> Option<bool> {
         .copied()
         .filter(|op| !(op.ret == Return::Unknown && op.call == Call::Read))
         .collect();
-    let n = ops.len();
-    let words = n.div_ceil(64);
     let start = Register { current: None, newest: 0 };
-    let mut seen: HashSet<(Vec<u64>, Register)> = HashSet::new();
-    let mut stack = vec![(vec![0u64; words], start)];
-    while let Some((done, state)) = stack.pop() {
-        if seen.len() >= SEARCH_STATES_MAX {
-            return None;
-        }
-        if !seen.insert((done.clone(), state.clone())) {
-            continue;
-        }
-        let is_done = |i: usize| done[i / 64] & (1 << (i % 64)) != 0;
-        // Every answered operation placed: the rest are unanswered and may never have acted.
-        if (0..n).all(|i| is_done(i) || ops[i].completed.is_none()) {
-            return Some(true);
-        }
-        // An operation may go next only if it was sent before every unplaced answered operation
-        // completed.
-        let horizon = (0..n)
-            .filter(|&i| !is_done(i))
-            .filter_map(|i| ops[i].completed)
-            .min()
-            .unwrap_or(Duration::MAX);
-        for i in (0..n).filter(|&i| !is_done(i) && ops[i].invoked <= horizon) {
-            for next in step(&state, ops[i]) {
-                let mut placed = done.clone();
-                placed[i / 64] |= 1 << (i % 64);
-                stack.push((placed, next));
-            }
-        }
+    match search::search(&CasRegister, start, &ops, SEARCH_STATES_MAX).found {
+        Found::Linearizable => Some(true),
+        Found::Violation { .. } => Some(false),
+        Found::Inconclusive => None,
     }
-    Some(false)
+}
+
+/// The model: one path as a register with compare-and-set.
+struct CasRegister;
+
+impl Model for CasRegister {
+    type Op = Op;
+    type State = Register;
+
+    fn step(&self, state: &Register, op: &Op) -> Vec<Register> {
+        step(state, op)
+    }
 }
 
 /// The states `op` can lead to from `state` (none if it cannot happen there).
