@@ -42,6 +42,24 @@ pub struct Report {
 /// Shared between the probe and the driver.
 pub type Shared = Rc<RefCell<Report>>;
 
+/// Time between convergence checks.
+const POLL: Duration = Duration::from_millis(500);
+/// Time between convergence checks while only uncollected garbage is left.
+const GARBAGE_POLL: Duration = Duration::from_secs(2);
+
+/// Why the cluster has not converged yet.
+struct Unsettled {
+    why: String,
+    /// Everything else holds; only garbage is left to collect.
+    garbage: bool,
+}
+
+impl From<String> for Unsettled {
+    fn from(why: String) -> Self {
+        Self { why, garbage: false }
+    }
+}
+
 /// What a settled cluster must look like.
 #[derive(Clone)]
 pub struct Target {
@@ -70,11 +88,17 @@ pub async fn run(
     let deadline = faults_end + settle_max;
     let converged = loop {
         watch(&nodes, &report, &trace).await;
-        match converged(&nodes, &target).await {
+        let unsettled = match converged(&nodes, &target).await {
             Ok(()) => break Ok(crate::now() - faults_end),
-            Err(why) if crate::now() >= deadline => break Err(why),
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            Err(unsettled) => unsettled,
+        };
+        if crate::now() >= deadline {
+            break Err(unsettled.why);
         }
+        // The collector takes seconds: while only garbage is left, look less often (each look
+        // walks every node's disk).
+        let pause = if unsettled.garbage { GARBAGE_POLL } else { POLL };
+        tokio::time::sleep(pause).await;
     };
     match &converged {
         Ok(after) => trace.line(format!("converged {} ms after faults", after.as_millis())),
@@ -123,8 +147,28 @@ async fn watch(nodes: &[SocketAddr], report: &Shared, trace: &Trace) {
 /// node lists the same files, every live version's chunks have `replication_factor` copies on
 /// distinct members, no node keeps a chunk nothing needs, and fsck finds every copy good (last:
 /// it re-reads every copy).
-async fn converged(nodes: &[SocketAddr], target: &Target) -> Result<(), String> {
-    let replication_factor = target.replication_factor;
+async fn converged(nodes: &[SocketAddr], target: &Target) -> Result<(), Unsettled> {
+    let files = settled(nodes, target.replication_factor).await?;
+    let now_ms = dfs_runtime::wall::now_millis().0;
+    let needed = garbage::needed(&files, now_ms, target.keep_deleted);
+    let garbage = garbage::garbage(&needed, &(target.stored)());
+    if let Some((node, chunk)) = garbage.first() {
+        let why = format!(
+            "{} chunks not collected, first n{} {}",
+            garbage.len(),
+            node + 1,
+            chunk.get(..12).unwrap_or(chunk)
+        );
+        return Err(Unsettled { why, garbage: true });
+    }
+    fsck_clean(nodes).await?;
+    Ok(())
+}
+
+/// `Ok` once every node is ready at the same applied index, the repair queue is empty, every
+/// node lists the same files and every live version's chunks have `replication_factor` copies on
+/// distinct members; the listing.
+async fn settled(nodes: &[SocketAddr], replication_factor: usize) -> Result<Value, String> {
     let mut applied = Vec::new();
     for node in nodes {
         let health = get(*node, "/health").await?.json();
@@ -174,17 +218,11 @@ async fn converged(nodes: &[SocketAddr], target: &Target) -> Result<(), String> 
             }
         }
     }
-    let now_ms = dfs_runtime::wall::now_millis().0;
-    let needed = garbage::needed(&files, now_ms, target.keep_deleted);
-    let garbage = garbage::garbage(&needed, &(target.stored)());
-    if let Some((node, chunk)) = garbage.first() {
-        return Err(format!(
-            "{} chunks not collected, first n{} {}",
-            garbage.len(),
-            node + 1,
-            chunk.get(..12).unwrap_or(chunk)
-        ));
-    }
+    Ok(files)
+}
+
+/// `Ok` when fsck finds every copy of every chunk good and every node answering.
+async fn fsck_clean(nodes: &[SocketAddr]) -> Result<(), String> {
     let fsck = get(nodes[0], "/fsck").await?.json();
     if fsck["problems_total"].as_u64() != Some(0)
         || fsck["nodes_unreachable"].as_object().is_some_and(|m| !m.is_empty())
