@@ -1,6 +1,7 @@
 //! `dfs-sim`: replay one seed of the real runtime under turmoil (`--seed N`, writing its trace and
-//! printing its hash) or sweep a range (`--seeds A..B`, with a progress bar), printing each
-//! failing seed with the command that replays it. `--model` runs the older core-only sweep.
+//! printing its hash) or sweep a range (`--seeds A..B`, with a progress bar, in one worker
+//! process per core), printing each failing seed with the command that replays it. `--model`
+//! runs the older core-only sweep.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use dfs_sim::run::Settings;
-use dfs_sim::sweep::{self, replay_command};
+use dfs_sim::sweep::{self, replay_command, SeedResult};
 
 /// Seeded fault simulation of a dfs cluster.
 #[derive(Debug, Parser)]
@@ -37,6 +38,12 @@ struct Args {
     /// skip-raft-commit, no-re-replication or stale-read.
     #[arg(long, value_parser = parse_bug)]
     plant: Option<dfs_runtime::planted::Bug>,
+    /// Worker processes a sweep runs in (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run the seeds and print one JSON line per seed (what a sweep's workers do).
+    #[arg(long, hide = true, requires = "seeds")]
+    worker: bool,
 }
 
 fn parse_bug(name: &str) -> Result<dfs_runtime::planted::Bug, String> {
@@ -87,47 +94,69 @@ fn main() -> anyhow::Result<ExitCode> {
         return Ok(match outcome.failure {
             None => ExitCode::SUCCESS,
             Some(reason) => {
-                writeln!(out, "FAILED: {reason}\nreplay: {}", replay_command(seed))?;
+                writeln!(out, "FAILED: {reason}\nreplay: {}", replay_command(seed, &settings))?;
                 ExitCode::FAILURE
             }
         });
     }
     let Some(range) = &args.seeds else { bail!("give --seed N or --seeds A..B") };
     let seeds = parse_seeds(range)?;
+    if args.worker {
+        for seed in seeds {
+            let result = SeedResult::of(seed, &sweep::run_caught(seed, &settings));
+            writeln!(out, "{}", result.to_line())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let bar = indicatif::ProgressBar::new(seeds.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut failures = 0;
-    let sweep = sweep::sweep(seeds.into_iter(), &settings, |seed, outcome| {
-        let failure = match outcome {
-            Ok(outcome) => outcome.failure.clone(),
-            Err(reason) => Some(reason.clone()),
-        };
-        if let Some(reason) = failure {
+    let progress = |result: &SeedResult| {
+        if let Some(reason) = &result.failure {
             failures += 1;
             bar.println(format!(
-                "seed {seed} FAILED: {reason}\n  replay: {}",
-                replay_command(seed)
+                "seed {} FAILED: {reason}\n  replay: {}",
+                result.seed,
+                replay_command(result.seed, &settings)
             ));
         }
         bar.set_message(format!("{failures} failed"));
         bar.inc(1);
-    });
+    };
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, seeds.len().max(1));
+    let sweep = if jobs == 1 {
+        sweep::sweep(seeds.into_iter(), &settings, progress)
+    } else {
+        let exe = std::env::current_exe().context("finding dfs-sim's own executable")?;
+        sweep::in_workers(&exe, &seeds, jobs, &settings, progress)
+            .context("running the sweep's worker processes")?
+    };
     bar.finish();
     writeln!(out, "faults fired: {:?}", sweep.fired)?;
     let minutes = sweep.simulated.as_secs_f64() / 60.0;
     let wall = sweep.wall.as_secs_f64() / 60.0;
     writeln!(
         out,
-        "{} seeds, {} failed; {minutes:.1} simulated cluster-minutes in {wall:.2} wall-minutes ({:.0} per wall-minute)",
+        "{} seeds, {} failed; {minutes:.1} simulated cluster-minutes in {wall:.2} wall-minutes ({:.0} per wall-minute, {jobs} worker{})",
         sweep.seeds,
         sweep.failed.len(),
-        minutes / wall.max(1e-9)
+        minutes / wall.max(1e-9),
+        if jobs == 1 { "" } else { "s" }
     )?;
-    for (seed, reason) in &sweep.failed {
-        writeln!(out, "FAILED seed {seed}: {reason}\n  replay: {}", replay_command(*seed))?;
+    let mut failed = sweep.failed.clone();
+    failed.sort();
+    for (seed, reason) in &failed {
+        writeln!(
+            out,
+            "FAILED seed {seed}: {reason}\n  replay: {}",
+            replay_command(*seed, &settings)
+        )?;
     }
     let silent = sweep.silent_kinds();
     if !silent.is_empty() && sweep.seeds >= 20 {

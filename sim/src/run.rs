@@ -278,6 +278,16 @@ pub fn bug_named(name: &str) -> Option<Bug> {
     })
 }
 
+/// The command-line name of `bug`.
+pub fn bug_name(bug: Bug) -> &'static str {
+    match bug {
+        Bug::AckBeforeFsync => "ack-before-fsync",
+        Bug::SkipRaftCommit => "skip-raft-commit",
+        Bug::NoReReplication => "no-re-replication",
+        Bug::StaleRead => "stale-read",
+    }
+}
+
 /// Two leaders in one term, if the probe saw any.
 fn split_brain(report: &Report) -> Option<String> {
     report

@@ -60,25 +60,18 @@ fn dfs_sim(args: &[String]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-/// The CI sweep: `DFS_SIM_SEEDS` seeds (default 200) with every fault kind, in two processes at
-/// once, then the regression seeds. Each process fails if a seed fails or a fault kind never
+/// The CI sweep: `DFS_SIM_SEEDS` seeds (default 200) with every fault kind, in two worker
+/// processes, then the regression seeds. The sweep fails if a seed fails or a fault kind never
 /// fired.
 #[test]
 fn the_seed_sweep_and_the_regression_seeds_pass() {
     let seeds: u64 =
         std::env::var("DFS_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let half = seeds / 2;
-    let sweep = |range: String| {
-        let args =
-            ["--seeds", &range, "--fault-secs", "10", "--settle-secs", "45"].map(str::to_owned);
-        std::thread::spawn(move || dfs_sim(&args))
-    };
-    let runs = [sweep(format!("0..{half}")), sweep(format!("{half}..{seeds}"))];
-    for run in runs {
-        let (ok, output) = run.join().expect("sweep thread");
-        assert!(ok, "the sweep found failures:\n{output}");
-        assert!(output.contains(" 0 failed"), "{output}");
-    }
+    let range = format!("0..{seeds}");
+    let args = ["--seeds", &range, "--jobs", "2", "--fault-secs", "10", "--settle-secs", "45"];
+    let (ok, output) = dfs_sim(&args.map(str::to_owned));
+    assert!(ok, "the sweep found failures:\n{output}");
+    assert!(output.contains(&format!("{seeds} seeds, 0 failed")), "{output}");
     for args in REGRESSIONS {
         let (ok, output) = dfs_sim(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>());
         assert!(ok, "regression seeds {args:?} failed:\n{output}");
