@@ -47,42 +47,36 @@ impl LogWatch {
     }
 
     fn apply(&mut self, node: u64, write: &RaftWrite) {
-        let log = self.nodes.entry(node).or_default();
-        let mut newly_committed = Vec::new();
+        let mut log = self.nodes.remove(&node).unwrap_or_default();
         if let Some(snapshot) = &write.snapshot {
             let meta = snapshot.get_metadata();
             log.entries.clear();
             log.commit = log.commit.max(meta.index);
             self.check_term(node, meta.index, meta.term);
         }
-        let log = self.nodes.entry(node).or_default();
         if let Some(first) = write.entries.first() {
-            let mut replaced = Vec::new();
-            for entry in write.entries.iter().filter(|e| e.index <= log.commit) {
-                if log.entries.get(&entry.index).is_some_and(|have| *have != seen(entry)) {
-                    replaced.push(entry.index);
+            let replaced = log.entries.split_off(&first.index);
+            for entry in &write.entries {
+                let new = seen(entry);
+                let had = replaced.get(&entry.index);
+                if entry.index <= log.commit && had.is_some_and(|have| *have != new) {
+                    let index = entry.index;
+                    self.violations.push(format!("n{node} replaced its committed entry {index}"));
                 }
+                log.entries.insert(entry.index, new);
             }
-            for index in replaced {
-                self.violations.push(format!("n{node} replaced its committed entry {index}"));
-            }
-            let log = self.nodes.entry(node).or_default();
-            log.entries.split_off(&first.index);
-            log.entries.extend(write.entries.iter().map(|e| (e.index, seen(e))));
         }
-        let log = self.nodes.entry(node).or_default();
-        if let Some(state) = &write.hard_state {
-            if state.commit > log.commit {
-                newly_committed.extend(
-                    log.entries.range(log.commit + 1..=state.commit).map(|(i, e)| (*i, *e)),
-                );
-                log.commit = state.commit;
-            }
+        let mut newly_committed = Vec::new();
+        if let Some(state) = write.hard_state.as_ref().filter(|s| s.commit > log.commit) {
+            let range = log.entries.range(log.commit + 1..=state.commit);
+            newly_committed.extend(range.map(|(i, e)| (*i, *e)));
+            log.commit = state.commit;
         }
         if let Some(compacted) = &write.compacted {
             let index = compacted.get_metadata().index;
             log.entries = log.entries.split_off(&(index + 1));
         }
+        self.nodes.insert(node, log);
         for (index, entry) in newly_committed {
             self.record(node, index, entry);
         }
