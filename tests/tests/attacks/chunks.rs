@@ -1,0 +1,1 @@
+//! Attacks: chunks (issue 22).

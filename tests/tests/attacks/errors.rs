@@ -1,0 +1,1 @@
+//! Attacks: errors (issue 22).

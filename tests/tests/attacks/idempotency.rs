@@ -1,0 +1,1 @@
+//! Attacks: idempotency (issue 22).

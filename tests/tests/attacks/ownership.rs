@@ -1,0 +1,1 @@
+//! Attacks: ownership (issue 22).

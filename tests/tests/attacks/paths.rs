@@ -1,0 +1,1 @@
+//! Attacks: paths (issue 22).
