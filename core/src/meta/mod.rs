@@ -44,6 +44,7 @@ mod access;
 mod apply;
 mod query;
 mod retention;
+mod reuse;
 mod snapshot;
 #[cfg(test)]
 mod tests;

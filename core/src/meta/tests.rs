@@ -9,6 +9,7 @@ use crate::error::{CheckpointProblem, ContentProblem};
 use crate::ids::{ChunkId, Hash};
 
 mod access;
+mod reuse;
 mod tree;
 
 // ---- helpers ----------------------------------------------------------------------------------

@@ -6,30 +6,42 @@
 //!
 //! The rules are the ones of `PUT /files`: every sent chunk is hash-checked and replicated to its
 //! placement targets, and the version commits through raft only once every sent chunk has
-//! `write_quorum` durable copies; a chunk that is not sent must already be *held*: listed in the
-//! chunk index with at least `write_quorum` copies **and** referenced by a kept version of a live
-//! file (so the collector, which only deletes unreferenced chunks, cannot take it). The whole-file
-//! blake3 in the manifest is the client's word: the node never sees every byte, so it cannot
-//! check it (each chunk it stores or reuses is checked); reads verify every chunk.
+//! `write_quorum` durable copies. A chunk hash is a read capability, so a chunk that is not sent
+//! may be reused only as [`reusable_chunks`] says: held (`write_quorum` copies in the chunk index
+//! and referenced by a kept version of a live file, so the collector cannot take it) **and**
+//! referenced by such a file that the caller may read.
+//! Any other unsent chunk is answered exactly like one the cluster lacks (409 `chunks_missing`;
+//! `/chunks/missing` lists it), so nobody learns that a chunk they cannot read exists; sending the
+//! bytes proves possession instead.
 //!
-//! Cost: deciding which chunks are held walks the namespace until every asked chunk is found
-//! (worst case, a chunk nobody references, the whole namespace).
+//! The whole-file blake3 in the manifest is checked before the version is proposed: the node
+//! hashes the file in manifest order, sent chunks as they stream in and reused chunks read one at
+//! a time through the read path of `GET` (this node's store, else a replica), so memory stays
+//! bounded by a few chunks. A mismatch is 400 `hash_mismatch` and commits nothing (chunks already
+//! stored are orphans for the collector).
+//!
+//! Cost: deciding which chunks are reusable walks the namespace until every asked chunk is found
+//! (worst case, a chunk no readable file references, the whole namespace); a commit reads every
+//! reused chunk once (locally when this node holds a copy).
+//!
+//! [`reusable_chunks`]: dfs_core::meta::Namespace::reusable_chunks
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::BytesMut;
+use dfs_core::auth::Caller;
 use dfs_core::command::ChunkRef;
-use dfs_core::ids::{ChunkId, Hash};
-use dfs_core::meta::EntryKind;
+use dfs_core::ids::{ChunkId, Hash, NodeId};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Authed;
+use super::read::fetch_chunk;
 use super::write::{too_large, write_head, Upload, WriteHead};
 use super::{ApiError, ApiState};
 use crate::store::chunks::CHUNK_BYTES_MAX;
@@ -48,20 +60,21 @@ pub struct MissingAsk {
     chunks: Vec<String>,
 }
 
-/// `POST /chunks/missing` `{"chunks": [hex, ...]}`: which of these chunks the cluster does not
-/// hold (as defined in the module docs), in the order asked: `{"missing": [hex, ...]}`.
+/// `POST /chunks/missing` `{"chunks": [hex, ...]}`: which of these chunks the caller could not
+/// reuse (not held, or not readable by the caller: see the module docs), in the order asked:
+/// `{"missing": [hex, ...]}`.
 pub async fn missing(
     State(state): State<ApiState>,
-    Authed(_caller): Authed,
+    Authed(caller): Authed,
     Json(ask): Json<MissingAsk>,
 ) -> Result<Json<Value>, ApiError> {
     if ask.chunks.len() > MISSING_ASK_MAX {
         return Err(bad_manifest(format!("ask about at most {MISSING_ASK_MAX} chunks at once")));
     }
     let ids = ask.chunks.iter().map(|hex| parse_chunk(hex)).collect::<Result<Vec<_>, _>>()?;
-    let held = held(&state, ids.iter().copied().collect()).await?;
+    let reusable = reusable(&state, &caller, ids.iter().copied().collect()).await?;
     let missing: Vec<String> =
-        ids.iter().filter(|id| !held.contains(id)).map(|id| id.0.to_hex()).collect();
+        ids.iter().filter(|id| !reusable.contains_key(id)).map(|id| id.0.to_hex()).collect();
     Ok(Json(json!({ "missing": missing })))
 }
 
@@ -92,7 +105,8 @@ pub struct ManifestChunk {
 /// [{"hash", "len_bytes", "sent"}]}` + `\n`), then the bytes of every `sent` chunk in manifest
 /// order. Headers as `PUT /files`: `If-Match`, `If-None-Match: *`, `Idempotency-Key`. 201 as
 /// `PUT /files` plus `sent_chunks`, `sent_bytes`, `reused_chunks`; 409 `chunks_missing` (with
-/// `missing`) when an unsent chunk is not held: ask again and send it.
+/// `missing`) when an unsent chunk may not be reused: ask again and send it; 400
+/// `hash_mismatch` when a sent chunk or the whole file does not hash as the manifest says.
 pub async fn commit(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -124,22 +138,30 @@ pub async fn commit(
     let (chunks, hash) = check(&state, &manifest)?;
     let unsent: BTreeSet<ChunkId> =
         chunks.iter().filter(|(_, sent)| !sent).map(|(c, _)| c.id).collect();
-    let held = held(&state, unsent.clone()).await?;
-    let absent: Vec<String> = unsent.difference(&held).map(|id| id.0.to_hex()).collect();
+    let reusable = reusable(&state, &caller, unsent.clone()).await?;
+    let absent: Vec<ChunkId> =
+        unsent.iter().filter(|id| !reusable.contains_key(id)).copied().collect();
     if !absent.is_empty() {
-        let mut error = ApiError::new(
-            StatusCode::CONFLICT,
-            "chunks_missing",
-            format!("{} chunk(s) not sent are not held by the cluster; send them", absent.len()),
-        );
-        let named: Vec<&String> = absent.iter().take(NAMED_MISSING_MAX).collect();
-        error.details.insert("missing".into(), json!(named));
-        return Err(error);
+        return Err(chunks_missing(&absent));
     }
     let mut upload = Upload::start(&state).await?;
+    let mut whole = blake3::Hasher::new();
     let (mut sent_chunks, mut sent_bytes) = (0usize, 0u64);
     for (chunk, sent) in chunks {
         if !sent {
+            let replicas = reusable.get(&chunk.id).map_or(&[][..], Vec::as_slice);
+            let bytes = fetch_chunk(&state, chunk.id, replicas)
+                .await
+                .map_err(|_| chunks_missing(&[chunk.id]))?;
+            if bytes.len() != chunk.len_bytes as usize {
+                return Err(bad_manifest(format!(
+                    "chunk {} is {} bytes, the manifest says {}; nothing was committed",
+                    chunk.id,
+                    bytes.len(),
+                    chunk.len_bytes
+                )));
+            }
+            whole.update(&bytes);
             upload.reuse(chunk);
             continue;
         }
@@ -156,6 +178,7 @@ pub async fn commit(
                 format!("a sent chunk does not hash to {}; nothing was committed", chunk.id);
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", message));
         }
+        whole.update(&bytes);
         sent_chunks += 1;
         sent_bytes += len as u64;
         upload.dispatch(bytes).await;
@@ -168,6 +191,15 @@ pub async fn commit(
     }
     if trailing {
         return Err(bad_manifest("bytes after the last sent chunk; nothing was committed"));
+    }
+    let actual = Hash(*whole.finalize().as_bytes());
+    if actual != hash {
+        let message = format!(
+            "the chunks hash to {}, the manifest says {}; nothing was committed",
+            actual.to_hex(),
+            hash.to_hex()
+        );
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", message));
     }
     let reused = manifest.chunks.len() - sent_chunks;
     let (status, Json(mut reply)) = upload
@@ -207,37 +239,46 @@ fn check(state: &ApiState, manifest: &Manifest) -> Result<(Vec<(ChunkRef, bool)>
     Ok((chunks, hash))
 }
 
-/// Which of `wanted` the cluster holds: at least `write_quorum` copies in the chunk index and
-/// referenced by a kept version of a live file.
-async fn held(state: &ApiState, wanted: BTreeSet<ChunkId>) -> Result<BTreeSet<ChunkId>, ApiError> {
+/// The chunks of `wanted` that `caller` may reuse without sending them
+/// ([`reusable_chunks`] at this node's write quorum), each with the nodes the index lists copies
+/// on.
+///
+/// [`reusable_chunks`]: dfs_core::meta::Namespace::reusable_chunks
+async fn reusable(
+    state: &ApiState,
+    caller: &Caller,
+    wanted: BTreeSet<ChunkId>,
+) -> Result<BTreeMap<ChunkId, Vec<NodeId>>, ApiError> {
     let needed = state.settings.write_quorum.copies_needed(state.settings.replication_factor);
+    let caller = caller.clone();
     state
         .driver
         .query(move |node| {
             let namespace = node.status().namespace;
-            let mut looking: BTreeSet<ChunkId> = wanted
+            namespace
+                .reusable_chunks(&caller, wanted, needed)
                 .into_iter()
-                .filter(|id| namespace.replicas(id).is_some_and(|nodes| nodes.len() >= needed))
-                .collect();
-            let mut found = BTreeSet::new();
-            for (_, entry) in namespace.entries() {
-                if looking.is_empty() {
-                    break;
-                }
-                let EntryKind::File(file) = &entry.kind else { continue };
-                if file.deleted.is_some() {
-                    continue;
-                }
-                for chunk in file.versions.iter().flat_map(|v| v.content.chunks.iter()) {
-                    if looking.remove(&chunk.id) {
-                        found.insert(chunk.id);
-                    }
-                }
-            }
-            found
+                .map(|id| {
+                    let nodes = namespace.replicas(&id).map(|s| s.iter().copied().collect());
+                    (id, nodes.unwrap_or_default())
+                })
+                .collect()
         })
         .await
         .map_err(|_| ApiError::stopping())
+}
+
+/// 409 `chunks_missing` naming (the first [`NAMED_MISSING_MAX`] of) `absent`.
+fn chunks_missing(absent: &[ChunkId]) -> ApiError {
+    let mut error = ApiError::new(
+        StatusCode::CONFLICT,
+        "chunks_missing",
+        format!("{} chunk(s) not sent are not held by the cluster; send them", absent.len()),
+    );
+    let named: Vec<String> =
+        absent.iter().take(NAMED_MISSING_MAX).map(|id| id.0.to_hex()).collect();
+    error.details.insert("missing".into(), json!(named));
+    error
 }
 
 fn parse_hash(hex: &str) -> Result<Hash, ApiError> {
