@@ -15,9 +15,9 @@
 //! bytes proves possession instead.
 //!
 //! The whole-file blake3 in the manifest is checked before the version is proposed: the node
-//! hashes the file in manifest order, sent chunks as they stream in and reused chunks read one at
-//! a time through the read path of `GET` (this node's store, else a replica), so memory stays
-//! bounded by a few chunks. A mismatch is 400 `hash_mismatch` and commits nothing (chunks already
+//! hashes the file in manifest order, sent chunks as they stream in and reused chunks read
+//! through the read path of `GET` (this node's store, else a replica) a few chunks ahead, so
+//! memory stays bounded by a few chunks. A mismatch is 400 `hash_mismatch` and commits nothing (chunks already
 //! stored are orphans for the collector).
 //!
 //! Cost: deciding which chunks are reusable walks the namespace until every asked chunk is found
@@ -32,16 +32,17 @@ use axum::body::Body;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use dfs_core::auth::Caller;
 use dfs_core::command::ChunkRef;
 use dfs_core::ids::{ChunkId, Hash, NodeId};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::sync::mpsc;
 
 use super::auth::Authed;
-use super::read::fetch_chunk;
+use super::read::{fetch_chunk, CHUNKS_PREFETCH};
 use super::write::{too_large, write_head, Upload, WriteHead};
 use super::{ApiError, ApiState};
 use crate::store::chunks::CHUNK_BYTES_MAX;
@@ -145,14 +146,20 @@ pub async fn commit(
         return Err(chunks_missing(&absent));
     }
     let mut upload = Upload::start(&state).await?;
+    let reads: Vec<(ChunkId, Vec<NodeId>)> = chunks
+        .iter()
+        .filter(|(_, sent)| !sent)
+        .map(|(c, _)| (c.id, reusable.get(&c.id).cloned().unwrap_or_default()))
+        .collect();
+    let mut reused_bytes = read_ahead(&state, reads);
     let mut whole = blake3::Hasher::new();
     let (mut sent_chunks, mut sent_bytes) = (0usize, 0u64);
     for (chunk, sent) in chunks {
         if !sent {
-            let replicas = reusable.get(&chunk.id).map_or(&[][..], Vec::as_slice);
-            let bytes = fetch_chunk(&state, chunk.id, replicas)
-                .await
-                .map_err(|_| chunks_missing(&[chunk.id]))?;
+            let bytes = match reused_bytes.recv().await {
+                Some(Ok(bytes)) => bytes,
+                _ => return Err(chunks_missing(&[chunk.id])),
+            };
             if bytes.len() != chunk.len_bytes as usize {
                 return Err(bad_manifest(format!(
                     "chunk {} is {} bytes, the manifest says {}; nothing was committed",
@@ -266,6 +273,28 @@ async fn reusable(
         })
         .await
         .map_err(|_| ApiError::stopping())
+}
+
+/// Reads `chunks` (with where their copies are) in order through the read path of `GET`
+/// ([`fetch_chunk`]), at most [`CHUNKS_PREFETCH`] ahead of the receiver, so reading reused chunks
+/// overlaps streaming the sent ones in. Stops at the first failed read (its error is the last
+/// item) or when the receiver is dropped.
+fn read_ahead(
+    state: &ApiState,
+    chunks: Vec<(ChunkId, Vec<NodeId>)>,
+) -> mpsc::Receiver<Result<Bytes, std::io::Error>> {
+    let (sender, receiver) = mpsc::channel(CHUNKS_PREFETCH);
+    let state = state.clone();
+    tokio::spawn(async move {
+        for (chunk, replicas) in chunks {
+            let read = fetch_chunk(&state, chunk, &replicas).await;
+            let failed = read.is_err();
+            if sender.send(read).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    receiver
 }
 
 /// 409 `chunks_missing` naming (the first [`NAMED_MISSING_MAX`] of) `absent`.
