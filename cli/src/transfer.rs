@@ -62,7 +62,7 @@ pub async fn put(
     let len =
         std::fs::metadata(local).with_context(|| format!("reading {}", local.display()))?.len();
     let hash = hash_file(local)?;
-    let url = url_path(path);
+    let url = url_path(path)?;
     let key = blake3::hash(format!("{}-{}-{path}", std::process::id(), hash).as_bytes())
         .to_hex()
         .to_string();
@@ -191,7 +191,7 @@ pub async fn fetch(
     local: &Path,
     which: &Which,
 ) -> anyhow::Result<Fetched> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let query = crate::commands::query(&which.query());
     let response = client.send(|http, node| http.get(format!("{node}/files/{url}{query}"))).await?;
     if !response.status().is_success() {
@@ -326,7 +326,7 @@ async fn resume(
 
 /// `dfs stat PATH`: versions, sizes, hashes and where each chunk's copies are.
 pub async fn stat(client: &Client, path: &str, json: bool) -> anyhow::Result<()> {
-    let value = client.get_json(&format!("/stat/{}", url_path(path))).await?;
+    let value = client.get_json(&format!("/stat/{}", url_path(path)?)).await?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{value}")?;
