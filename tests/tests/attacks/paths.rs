@@ -62,10 +62,11 @@ async fn dot_segments_and_control_characters_are_refused_everywhere() {
         let body: Value = serde_json::from_str(&body).expect("errors are json");
         assert_eq!(body["error"]["code"], "invalid_path", "{target}: {body}");
     }
-    // An encoded `/` inside a name is a name with a slash, refused too.
-    let request = "DELETE /files/a%2Fb HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    // `%2e%2e%2f` decodes to `../`, a dot segment: refused as well.
+    let request =
+        "DELETE /files/%2e%2e%2fusers/victim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
     let (status, body) = raw_http(addr, request).await;
-    assert_eq!(status, 400, "%2F: {body}");
+    assert_eq!(status, 400, "%2e%2e%2f: {body}");
     assert!(lists_user(&cluster, "victim"), "raw DELETE /files/%2e%2e/users/victim");
     assert!(node_ids(&cluster, &http).await.contains(&1));
 
