@@ -72,7 +72,7 @@ pub async fn mkdir(
     let url = format!("{}{}", url_path(path)?, query(&owner));
     let response = client.send(|http, node| http.post(format!("{node}/folders/{url}"))).await?;
     let value = json_or_error(response).await?;
-    print(json, &value, |out| writeln!(out, "created {path}"))
+    print(json, &value, |out| writeln!(out, "created {}", escape_for_display(path)))
 }
 
 /// `dfs rm PATH`, or with `-r` a folder and everything under it: `dfs rm -r` first says how
@@ -89,7 +89,7 @@ pub async fn rm(
     if !recursive {
         let response = client.send(|http, node| http.delete(format!("{node}/files/{url}"))).await?;
         let value = json_or_error(response).await?;
-        return print(json, &value, |out| writeln!(out, "removed {path}"));
+        return print(json, &value, |out| writeln!(out, "removed {}", escape_for_display(path)));
     }
     if !yes {
         let stat = client.get_json(&format!("/stat/{url}")).await?;
@@ -98,7 +98,7 @@ pub async fn rm(
         } else {
             (1, 0)
         };
-        let what = format!("{path}: {files} file(s) and {folders} folder(s)");
+        let what = format!("{}: {files} file(s) and {folders} folder(s)", escape_for_display(path));
         if !std::io::stdin().is_terminal() {
             bail!("refusing to delete {what} without confirmation (stdin is not a terminal); pass --yes");
         }
@@ -113,6 +113,7 @@ pub async fn rm(
         client.send(|http, node| http.delete(format!("{node}/files/{url}?recursive=true"))).await?;
     let value = json_or_error(response).await?;
     print(json, &value, |out| {
+        let path = escape_for_display(path);
         writeln!(out, "removed {path} ({} file(s), {} folder(s))", value["files"], value["folders"])
     })
 }
@@ -166,7 +167,7 @@ pub async fn ls(client: &Client, path: &str, page_size: usize, json: bool) -> an
 fn print_rows(entries: &[Value]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for entry in entries {
-        let path = entry["path"].as_str().unwrap_or("?");
+        let path = escape_for_display(entry["path"].as_str().unwrap_or("?"));
         if entry["kind"] == "folder" {
             writeln!(out, "{:>12}  {:<4} {path}/", "-", "dir")?;
         } else {

@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{failure, json_or_error, Client};
 use crate::commands::url_path;
+use dfs_core::path::escape_for_display;
 
 /// How much of a local file is read at a time while uploading.
 pub const READ_BYTES: usize = 1024 * 1024;
@@ -112,7 +113,8 @@ pub async fn put(
         });
         writeln!(
             out,
-            "{path} v{} {} bytes blake3={} [{}]",
+            "{} v{} {} bytes blake3={} [{}]",
+            escape_for_display(path),
             value["version"],
             value["size_bytes"],
             value["hash"].as_str().unwrap_or("?"),
@@ -335,7 +337,7 @@ pub async fn stat(client: &Client, path: &str, json: bool) -> anyhow::Result<()>
     writeln!(
         out,
         "{} ({}{})",
-        path,
+        escape_for_display(path),
         value["kind"].as_str().unwrap_or("?"),
         if value["deleted"] == Value::Bool(true) { ", deleted" } else { "" }
     )?;
