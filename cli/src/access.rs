@@ -78,7 +78,11 @@ pub async fn user(client: &Client, action: UserAction, json: bool) -> anyhow::Re
             })
         }
         UserAction::Rm { name } => {
-            let url = format!("/users/{}", url_path(&name));
+            let url = format!(
+                "/users/{}",
+                dfs_runtime::http::url_segment(&name)
+                    .map_err(|e| anyhow::anyhow!("invalid user name {name:?}: {e}"))?
+            );
             let response = client.send(|http, node| http.delete(format!("{node}{url}"))).await?;
             let value = json_or_error(response).await?;
             print(json, &value, |out| {
@@ -95,7 +99,7 @@ pub async fn acl(client: &Client, action: AclAction, json: bool) -> anyhow::Resu
         AclAction::Add { path, user, access } => {
             let url = format!(
                 "/acl/{}{}",
-                url_path(&path),
+                url_path(&path)?,
                 query(&[("user", &user), ("access", &access)])
             );
             let response = client.send(|http, node| http.post(format!("{node}{url}"))).await?;
@@ -103,13 +107,13 @@ pub async fn acl(client: &Client, action: AclAction, json: bool) -> anyhow::Resu
             print(json, &value, |out| writeln!(out, "granted {user} {access} on {path}"))
         }
         AclAction::Rm { path, user } => {
-            let url = format!("/acl/{}{}", url_path(&path), query(&[("user", &user)]));
+            let url = format!("/acl/{}{}", url_path(&path)?, query(&[("user", &user)]));
             let response = client.send(|http, node| http.delete(format!("{node}{url}"))).await?;
             let value = json_or_error(response).await?;
             print(json, &value, |out| writeln!(out, "revoked {user}'s grant on {path}"))
         }
         AclAction::Show { path } => {
-            let value = client.get_json(&format!("/acl/{}", url_path(&path))).await?;
+            let value = client.get_json(&format!("/acl/{}", url_path(&path)?)).await?;
             print(json, &value, |out| {
                 writeln!(out, "{path}")?;
                 writeln!(out, "  owner  {}", value["owner"].as_str().unwrap_or("?"))?;

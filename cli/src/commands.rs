@@ -7,8 +7,22 @@ use anyhow::bail;
 use serde_json::{json, Value};
 
 use crate::client::{json_or_error, Client};
+use dfs_core::path::{escape_for_display, Path};
 
-pub use dfs_runtime::http::url_path;
+/// Validates `path` as a namespace path (a missing leading `/` is added, as before) and encodes
+/// it for a URL. An invalid path (a `..` segment, a control character, …) is a local error, so
+/// nothing is sent: `dfs rm /../users/x` must not become `DELETE /users/x`.
+pub fn url_path(path: &str) -> anyhow::Result<String> {
+    Ok(dfs_runtime::http::url_path(&parse_path(path)?))
+}
+
+/// `path` as a namespace path (a missing leading `/` is added); the error names the path with
+/// its control characters escaped.
+pub fn parse_path(path: &str) -> anyhow::Result<Path> {
+    let absolute = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
+    Path::parse(&absolute)
+        .map_err(|e| anyhow::anyhow!("invalid path '{}': {e}", escape_for_display(path)))
+}
 
 /// `?k=v&k2=v2` with each value percent-encoded (empty for no pairs).
 pub(crate) fn query<V: AsRef<str>>(pairs: &[(&str, V)]) -> String {
@@ -55,10 +69,10 @@ pub async fn mkdir(
     json: bool,
 ) -> anyhow::Result<()> {
     let owner: Vec<(&str, &str)> = owner.map(|o| ("owner", o)).into_iter().collect();
-    let url = format!("{}{}", url_path(path), query(&owner));
+    let url = format!("{}{}", url_path(path)?, query(&owner));
     let response = client.send(|http, node| http.post(format!("{node}/folders/{url}"))).await?;
     let value = json_or_error(response).await?;
-    print(json, &value, |out| writeln!(out, "created {path}"))
+    print(json, &value, |out| writeln!(out, "created {}", escape_for_display(path)))
 }
 
 /// `dfs rm PATH`, or with `-r` a folder and everything under it: `dfs rm -r` first says how
@@ -71,11 +85,11 @@ pub async fn rm(
     yes: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     if !recursive {
         let response = client.send(|http, node| http.delete(format!("{node}/files/{url}"))).await?;
         let value = json_or_error(response).await?;
-        return print(json, &value, |out| writeln!(out, "removed {path}"));
+        return print(json, &value, |out| writeln!(out, "removed {}", escape_for_display(path)));
     }
     if !yes {
         let stat = client.get_json(&format!("/stat/{url}")).await?;
@@ -84,7 +98,7 @@ pub async fn rm(
         } else {
             (1, 0)
         };
-        let what = format!("{path}: {files} file(s) and {folders} folder(s)");
+        let what = format!("{}: {files} file(s) and {folders} folder(s)", escape_for_display(path));
         if !std::io::stdin().is_terminal() {
             bail!("refusing to delete {what} without confirmation (stdin is not a terminal); pass --yes");
         }
@@ -99,6 +113,7 @@ pub async fn rm(
         client.send(|http, node| http.delete(format!("{node}/files/{url}?recursive=true"))).await?;
     let value = json_or_error(response).await?;
     print(json, &value, |out| {
+        let path = escape_for_display(path);
         writeln!(out, "removed {path} ({} file(s), {} folder(s))", value["files"], value["folders"])
     })
 }
@@ -119,7 +134,7 @@ pub async fn mv(client: &Client, from: &str, to: &str, json: bool) -> anyhow::Re
 /// `dfs ls [PATH]`: follows the listing's pages, printing each as it arrives (with `--json`,
 /// one document with every entry).
 pub async fn ls(client: &Client, path: &str, page_size: usize, json: bool) -> anyhow::Result<()> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let route = if url.is_empty() { "/list".to_owned() } else { format!("/list/{url}") };
     let mut after: Option<String> = None;
     let mut all = Vec::new();
@@ -152,7 +167,7 @@ pub async fn ls(client: &Client, path: &str, page_size: usize, json: bool) -> an
 fn print_rows(entries: &[Value]) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     for entry in entries {
-        let path = entry["path"].as_str().unwrap_or("?");
+        let path = escape_for_display(entry["path"].as_str().unwrap_or("?"));
         if entry["kind"] == "folder" {
             writeln!(out, "{:>12}  {:<4} {path}/", "-", "dir")?;
         } else {

@@ -32,7 +32,7 @@ impl Target {
 pub async fn explain(client: &Client, target: &str, json: bool) -> anyhow::Result<()> {
     let route = match Target::parse(target) {
         Target::Node(id) => format!("/explain/node/{id}"),
-        Target::File(path) => format!("/explain/file/{}", url_path(&path)),
+        Target::File(path) => format!("/explain/file/{}", url_path(&path)?),
     };
     let value = client.get_json(&route).await?;
     print(json, &value, |out| render(out, &value))

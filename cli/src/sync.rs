@@ -147,7 +147,7 @@ impl RemoteFile {
 /// What is at `path` in the cluster: a live file (latest version and every kept hash), a deleted
 /// file (hashes only), a folder, or nothing.
 pub async fn remote_file(client: &Client, path: &str) -> anyhow::Result<RemoteFile> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let response = client.send(|http, node| http.get(format!("{node}/history/{url}"))).await?;
     let status = response.status().as_u16();
     if status == 404 {

@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::client::{failure, json_or_error, Client};
 use crate::commands::url_path;
+use dfs_core::path::escape_for_display;
 
 /// How much of a local file is read at a time while uploading.
 pub const READ_BYTES: usize = 1024 * 1024;
@@ -62,7 +63,7 @@ pub async fn put(
     let len =
         std::fs::metadata(local).with_context(|| format!("reading {}", local.display()))?.len();
     let hash = hash_file(local)?;
-    let url = url_path(path);
+    let url = url_path(path)?;
     let key = blake3::hash(format!("{}-{}-{path}", std::process::id(), hash).as_bytes())
         .to_hex()
         .to_string();
@@ -112,7 +113,8 @@ pub async fn put(
         });
         writeln!(
             out,
-            "{path} v{} {} bytes blake3={} [{}]",
+            "{} v{} {} bytes blake3={} [{}]",
+            escape_for_display(path),
             value["version"],
             value["size_bytes"],
             value["hash"].as_str().unwrap_or("?"),
@@ -191,7 +193,7 @@ pub async fn fetch(
     local: &Path,
     which: &Which,
 ) -> anyhow::Result<Fetched> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let query = crate::commands::query(&which.query());
     let response = client.send(|http, node| http.get(format!("{node}/files/{url}{query}"))).await?;
     if !response.status().is_success() {
@@ -326,7 +328,7 @@ async fn resume(
 
 /// `dfs stat PATH`: versions, sizes, hashes and where each chunk's copies are.
 pub async fn stat(client: &Client, path: &str, json: bool) -> anyhow::Result<()> {
-    let value = client.get_json(&format!("/stat/{}", url_path(path))).await?;
+    let value = client.get_json(&format!("/stat/{}", url_path(path)?)).await?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{value}")?;
@@ -335,7 +337,7 @@ pub async fn stat(client: &Client, path: &str, json: bool) -> anyhow::Result<()>
     writeln!(
         out,
         "{} ({}{})",
-        path,
+        escape_for_display(path),
         value["kind"].as_str().unwrap_or("?"),
         if value["deleted"] == Value::Bool(true) { ", deleted" } else { "" }
     )?;

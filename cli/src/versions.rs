@@ -23,7 +23,7 @@ pub enum RetentionAction {
 
 /// `dfs history PATH`: every kept version, oldest first, with its checkpoint names.
 pub async fn history(client: &Client, path: &str, json: bool) -> anyhow::Result<()> {
-    let value = client.get_json(&format!("/history/{}", url_path(path))).await?;
+    let value = client.get_json(&format!("/history/{}", url_path(path)?)).await?;
     print(json, &value, |out| {
         let deleted = if value["deleted"] == Value::Bool(true) { " (deleted)" } else { "" };
         writeln!(out, "{path}{deleted}: latest v{}", value["latest_version"])?;
@@ -63,7 +63,7 @@ pub async fn checkpoint(
     version: Option<u64>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let mut pairs = vec![("name", name.to_owned())];
     pairs.extend(version.map(|v| ("version", v.to_string())));
     let query = query(&pairs);
@@ -75,7 +75,7 @@ pub async fn checkpoint(
 
 /// `dfs revert PATH N`: version N's content becomes a new latest version.
 pub async fn revert(client: &Client, path: &str, version: u64, json: bool) -> anyhow::Result<()> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let response = client
         .send(|http, node| http.post(format!("{node}/revert/{url}?version={version}")))
         .await?;

@@ -27,6 +27,11 @@ pub enum PathError {
     /// A NUL byte anywhere.
     #[error("contains a NUL byte")]
     NulByte,
+    /// A control character other than NUL: C0 (U+0001–U+001F, U+007F), C1 (U+0080–U+009F) or a
+    /// bidirectional control (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069). Such
+    /// names would rewrite a terminal or a log line, or display as another name.
+    #[error("contains a control character")]
+    ControlChar,
     /// A segment longer than [`NAME_BYTES_MAX`].
     #[error("has a name longer than {NAME_BYTES_MAX} bytes")]
     NameTooLong,
@@ -36,6 +41,37 @@ pub enum PathError {
     /// More than [`PATH_DEPTH_MAX`] segments.
     #[error("is deeper than {PATH_DEPTH_MAX} folders")]
     TooDeep,
+}
+
+/// Whether `c` is a control character a path may not hold (see [`PathError::ControlChar`]).
+pub fn is_refused_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{0}'..='\u{1F}'
+            | '\u{7F}'..='\u{9F}'
+            | '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// `raw` (a name or path from a client, the cluster or a user) safe to print on a terminal or in
+/// a log line: every character [`is_refused_control`] refuses is shown as `\u{..}`, and `\` as
+/// `\\`; everything else (`café`, `日本`) is kept as is.
+pub fn escape_for_display(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if is_refused_control(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An absolute, normalized namespace path: `/` or `/a/b`. Construct with [`Path::parse`].
@@ -55,6 +91,9 @@ impl Path {
         }
         if raw.as_bytes().contains(&0) {
             return Err(PathError::NulByte);
+        }
+        if raw.chars().any(is_refused_control) {
+            return Err(PathError::ControlChar);
         }
         let Some(rest) = raw.strip_prefix('/') else {
             return Err(PathError::NotAbsolute);
@@ -200,6 +239,39 @@ mod tests {
     }
 
     #[test]
+    fn refuses_control_characters_of_each_class() {
+        for c in
+            ['\u{1}', '\n', '\r', '\t', '\u{1b}', '\u{1f}', '\u{7f}', '\u{80}', '\u{9b}', '\u{9f}']
+        {
+            assert_eq!(Path::parse(&format!("/a{c}b")), Err(PathError::ControlChar), "{c:?}");
+        }
+        for c in
+            ['\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}']
+        {
+            assert_eq!(Path::parse(&format!("/dir/x{c}y")), Err(PathError::ControlChar), "{c:?}");
+        }
+        assert_eq!(Path::parse("/a\0b"), Err(PathError::NulByte));
+        assert!(Path::parse("/a").expect("valid").join("b\u{1b}[2J").is_err());
+    }
+
+    #[test]
+    fn accepts_other_unicode() {
+        for raw in ["/café", "/日本/ファイル.txt", "/a b", "/\u{a0}", "/\u{2028}x", "/emoji-😀"]
+        {
+            assert_eq!(Path::parse(raw).map(|p| p.as_str().to_owned()), Ok(raw.to_owned()));
+        }
+    }
+
+    #[test]
+    fn escape_for_display_shows_controls_and_keeps_the_rest() {
+        assert_eq!(escape_for_display("café/日本"), "café/日本");
+        assert_eq!(escape_for_display("a\nb\u{1b}[2J"), "a\\u{a}b\\u{1b}[2J");
+        assert_eq!(escape_for_display("evil\u{202E}txt.exe"), "evil\\u{202e}txt.exe");
+        assert_eq!(escape_for_display("a\\u{a}"), "a\\\\u{a}");
+        assert!(!escape_for_display("\u{9b}\u{7f}\0").chars().any(is_refused_control));
+    }
+
+    #[test]
     fn decoding_revalidates() {
         let bytes = postcard::to_allocvec(&"/a/../b".to_owned()).expect("encodes");
         assert!(postcard::from_bytes::<Path>(&bytes).is_err());
@@ -224,7 +296,7 @@ mod tests {
             crate::testing::fuzz::path_parse(raw.as_bytes());
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-        let alphabet = b"/.a\0";
+        let alphabet = b"/.a\0\n\x1b";
         for _ in 0..20_000 {
             let len = rng.gen_range(0..24);
             let bytes: Vec<u8> =

@@ -84,7 +84,7 @@ pub async fn confirm(
             if pair.local(rel).exists() {
                 continue;
             }
-            let url = url_path(&pair.remote(rel));
+            let url = url_path(&pair.remote(rel))?;
             let response = client
                 .send(|http, node| http.delete(format!("{node}/files/{url}?recursive=true")))
                 .await?;

@@ -170,7 +170,7 @@ async fn commit(
     line.push(b'\n');
     let line = Bytes::from(line);
     let sent: Vec<bool> = chunked.chunks.iter().map(|c| missing.contains(&c.hash)).collect();
-    let url = url_path(path);
+    let url = url_path(path)?;
     let response = client
         .send(|http, node| {
             let mut request =

@@ -430,7 +430,7 @@ impl Pusher {
 
 /// Creates a cluster folder (and its parents); one that exists already is fine.
 async fn make_folder(client: &Client, path: &str) -> anyhow::Result<()> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let response = client.send(|http, node| http.post(format!("{node}/folders/{url}"))).await?;
     match json_or_error(response).await {
         Ok(_) => Ok(()),
@@ -489,7 +489,7 @@ pub async fn delete_remote(client: &Client, path: &str) -> anyhow::Result<usize>
 }
 
 async fn delete_one(client: &Client, path: &str) -> anyhow::Result<()> {
-    let url = url_path(path);
+    let url = url_path(path)?;
     let response = client.send(|http, node| http.delete(format!("{node}/files/{url}"))).await?;
     match json_or_error(response).await {
         Ok(_) => Ok(()),
@@ -500,7 +500,7 @@ async fn delete_one(client: &Client, path: &str) -> anyhow::Result<()> {
 
 /// A folder's live children: (path, is a folder), every page.
 async fn list(client: &Client, folder: &str) -> anyhow::Result<Vec<(String, bool)>> {
-    let url = url_path(folder);
+    let url = url_path(folder)?;
     let mut after: Option<String> = None;
     let mut out = Vec::new();
     loop {

@@ -3,9 +3,9 @@
 //! Listing a folder is a range scan of the path-ordered entry map. A folder's descendants all
 //! start with `folder/`, so they are contiguous; but siblings such as `/a-b` or `/a.b` sort
 //! *between* `/a` and `/a/…`, and a child folder's own descendants sit among the children. The
-//! scan therefore starts at the smallest possible child (`folder/\u{1}`: NUL is not a valid path
-//! byte) and jumps over each child folder's subtree (`child0` is the first path after every
-//! `child/…`, since `'0'` follows `'/'`), so a listing costs O(children · log n).
+//! scan therefore starts at the smallest possible child (`folder/ `: no control character is a
+//! valid path character) and jumps over each child folder's subtree (`child0` is the first path
+//! after every `child/…`, since `'0'` follows `'/'`), so a listing costs O(children · log n).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
@@ -59,7 +59,7 @@ impl Namespace {
         }
         let start = match after {
             Some(name) => Bound::Excluded(folder.join(name).map_err(CommandError::InvalidPath)?),
-            None => match folder.join("\u{1}") {
+            None => match folder.join(" ") {
                 Ok(first) => Bound::Included(first),
                 // Too long or too deep to have a child.
                 Err(_) => return Ok((Vec::new(), false)),
@@ -174,7 +174,7 @@ impl Namespace {
     pub(super) fn direct_children(&self, folder: &Path) -> Vec<(&Path, &Entry)> {
         let mut children = Vec::new();
         // A folder too long or too deep to have a child has no smallest child path.
-        let Ok(first) = folder.join("\u{1}") else {
+        let Ok(first) = folder.join(" ") else {
             return children;
         };
         self.walk_children(folder, Bound::Included(first), |path, entry| {

@@ -38,6 +38,7 @@ pub fn path_parse(bytes: &[u8]) {
     let Ok(path) = Path::parse(raw) else { return };
     assert_eq!(path.as_str(), raw, "an accepted path is kept as given");
     assert!(raw.len() <= PATH_BYTES_MAX && !raw.contains('\0'), "limits: {raw:?}");
+    assert!(!raw.chars().any(crate::path::is_refused_control), "controls: {raw:?}");
     let segments: Vec<&str> = raw.split('/').skip(1).filter(|s| !s.is_empty()).collect();
     assert!(segments.len() <= PATH_DEPTH_MAX, "depth: {raw:?}");
     for segment in &segments {

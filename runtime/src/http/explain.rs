@@ -28,6 +28,7 @@ pub async fn file(
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
     check(&state, &caller, &path, Need::Read).await?;
+    let url = format!("/explain/file/{}", super::url_path(&path));
     let rf = state.settings.replication_factor;
     let local = state
         .driver
@@ -37,7 +38,6 @@ pub async fn file(
         })
         .await
         .map_err(|_| ApiError::stopping())?;
-    let url = format!("/explain/file/{}", super::url_path(&raw));
     answer(&state, &token, local, &url, move |node| {
         let path = parse_path(&raw)?;
         explain_file(node, &path, rf, false)

@@ -29,6 +29,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dfs_core::command::{Command, Reply};
+use dfs_core::path::PathError;
 use dfs_core::{CommandError, Path};
 use serde_json::{json, Value};
 
@@ -137,23 +138,33 @@ pub fn parse_path(raw: &str) -> Result<Path, ApiError> {
 }
 
 /// Encodes a namespace path for a URL (each segment percent-encoded, `/` kept, no leading `/`).
-pub fn url_path(path: &str) -> String {
-    let trimmed = path.trim_start_matches('/');
-    trimmed
-        .split('/')
-        .map(|segment| {
-            segment
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
+/// It takes a parsed [`Path`], so no segment is `.` or `..`: HTTP clients collapse those (and
+/// their `%2E` spellings) before sending, which would aim the request at another route.
+pub fn url_path(path: &Path) -> String {
+    let trimmed = path.as_str().trim_start_matches('/');
+    trimmed.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
+}
+
+/// Encodes one URL segment (a user name, say), refusing what a URL cannot carry as a plain
+/// name: empty, `.` and `..` (clients collapse them before sending).
+pub fn url_segment(segment: &str) -> Result<String, PathError> {
+    match segment {
+        "" => Err(PathError::EmptySegment),
+        "." | ".." => Err(PathError::DotSegment),
+        _ => Ok(encode_segment(segment)),
+    }
+}
+
+fn encode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
         })
-        .collect::<Vec<_>>()
-        .join("/")
+        .collect::<String>()
 }
 
 /// Fuzz body (`fuzz/`, target `http_path`): a URL path tail is accepted by [`parse_path`]
