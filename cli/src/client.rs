@@ -146,6 +146,18 @@ pub fn bearer(token: Option<&str>) -> anyhow::Result<reqwest::header::HeaderMap>
     Ok(headers)
 }
 
+/// A fresh idempotency key for one logical write: `prefix-` and 128 random bits from the OS, so
+/// no two invocations share a key (a pid repeats in containers, contents and paths repeat on
+/// purpose). Reuse it only for that write's own retries and failover.
+pub fn fresh_idempotency_key(prefix: &str) -> anyhow::Result<String> {
+    use rand::RngCore;
+    let mut bits = [0u8; 16];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut bits)
+        .context("drawing a random idempotency key from the OS")?;
+    Ok(format!("{prefix}-{:032x}", u128::from_le_bytes(bits)))
+}
+
 /// 503: no leader yet, or the node is stopping; 504: the outcome is unknown (e.g. the leader
 /// died with the request in flight). Puts carry an idempotency key, so replaying them is safe.
 fn is_retryable(status: u16) -> bool {
@@ -170,5 +182,22 @@ pub async fn failure(response: reqwest::Response) -> ApiFailure {
         code: field("code").unwrap_or_else(|| "http_error".into()),
         message: field("message").unwrap_or_else(|| format!("HTTP {status}")),
         current_version: body["error"]["current_version"].as_u64(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_idempotency_key;
+
+    #[test]
+    fn every_invocation_draws_its_own_key() {
+        let keys: std::collections::BTreeSet<String> = (0..64)
+            .map(|_| fresh_idempotency_key("put").expect("the OS gives randomness"))
+            .collect();
+        assert_eq!(keys.len(), 64, "no key repeats");
+        for key in &keys {
+            assert!(key.starts_with("put-") && key.len() == 4 + 32, "{key}");
+            assert!(key.bytes().all(|b| b.is_ascii_graphic()), "a valid header value: {key}");
+        }
     }
 }

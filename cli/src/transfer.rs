@@ -64,9 +64,8 @@ pub async fn put(
         std::fs::metadata(local).with_context(|| format!("reading {}", local.display()))?.len();
     let hash = hash_file(local)?;
     let url = url_path(path)?;
-    let key = blake3::hash(format!("{}-{}-{path}", std::process::id(), hash).as_bytes())
-        .to_hex()
-        .to_string();
+    // One key per invocation, shared only by this put's retries and failover.
+    let key = crate::client::fresh_idempotency_key("put")?;
     let bar = progress(len);
     let response = client
         .send(|http, node| {

@@ -228,6 +228,19 @@ pub enum CommandError {
     /// The first admin is already recorded (a bootstrap raced another one).
     #[error("the user table is not empty; the first admin is already recorded")]
     AlreadyBootstrapped,
+    /// The idempotency key was already used by this user on this path for a different request
+    /// (other content or conditions); nothing was written. Use a fresh key for a new write.
+    #[error("idempotency key {key:?} was already used by {user} on {path} for a different request (other content or conditions); nothing was written. Use a fresh key for each new write: a key is remembered for {window} log indexes")]
+    IdempotencyKeyReused {
+        /// The user.
+        user: UserName,
+        /// The path.
+        path: Path,
+        /// The key.
+        key: String,
+        /// How many log indexes a key is remembered for.
+        window: u64,
+    },
 }
 
 /// The message of a `Forbidden`: who lacks what on which path, and how to get it.

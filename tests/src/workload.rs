@@ -169,6 +169,9 @@ impl Workload {
     pub async fn writer(self, id: u64, paths: u64) {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         rng.set_stream(1000 + id);
+        // Keys name one write of this run: the seed and counter repeat across runs, so a random
+        // run id keeps two runs' writes apart (only a write's own retries share its key).
+        let run: u128 = rand::random();
         let mut n = 0u64;
         while !self.stopped() {
             let path = format!("/chaos/w{id}/f{}", rng.gen_range(0..paths));
@@ -176,7 +179,7 @@ impl Workload {
             let content_seed = rng.gen::<u64>();
             let body = Bytes::from(random_bytes(len, content_seed));
             let hash = blake3::hash(&body);
-            let key = format!("chaos-{}-w{id}-{n}", self.seed);
+            let key = format!("chaos-{}-w{id}-{n}-{run:032x}", self.seed);
             let first = rng.gen_range(0..self.urls.len());
             let think = Duration::from_millis(rng.gen_range(WRITE_THINK_MS));
             n += 1;

@@ -134,12 +134,14 @@ async fn write_loop(
     http: reqwest::Client,
     urls: Vec<String>,
 ) -> anyhow::Result<()> {
-    let run = std::process::id();
+    // A random run id, not the pid (which repeats in containers): a key names one write of
+    // one run, replayed only by that write's retries.
+    let run = crate::client::fresh_idempotency_key("bench-failover")?;
     let mut node = 0;
     let mut seq = 0u64;
     while !shared.stopped() {
         seq += 1;
-        let key = format!("bench-failover-{run}-{seq}");
+        let key = format!("{run}-{seq}");
         let body = Bytes::from(super::random_seeded(WRITE_BYTES, seq));
         let mut turned_away = 0usize;
         loop {

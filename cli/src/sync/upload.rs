@@ -107,7 +107,8 @@ pub async fn push(
 ) -> anyhow::Result<Pushed> {
     let owned = local.to_path_buf();
     let chunked = tokio::task::spawn_blocking(move || chunk_file(&owned)).await??;
-    let key = format!("sync-{}", blake3::hash(&rand::random::<[u8; 16]>()).to_hex());
+    // One key per upload, shared only by its retries (and its re-asks for missing chunks).
+    let key = crate::client::fresh_idempotency_key("sync")?;
     let mut asks = 0;
     loop {
         let missing = missing(client, &chunked).await?;

@@ -37,11 +37,15 @@
 //!   a delete of a folder with any precondition but `None` is a `VersionConflict` with `found: None`.
 //! - **Membership** commands mirror raft conf changes that have already happened, so `AddNode` and
 //!   `RemoveNode` never fail. `AddNode` on a member changes only its role (state and `added_at` stay).
+//! - **Idempotency keys** of puts are scoped to (author, path) and bound to the request's
+//!   fingerprint: an identical retry gets the first outcome, any other reuse is refused
+//!   (`IdempotencyKeyReused`); a key is remembered for [`IDEMPOTENCY_WINDOW`] log indexes.
 //! - **Snapshots** are postcard, prefixed by a format byte; [`Namespace::restore`] re-checks every
 //!   structural invariant ([`Namespace::check_invariants`]) and never panics on bad bytes.
 
 mod access;
 mod apply;
+mod idempotency;
 mod query;
 mod retention;
 mod reuse;
@@ -55,7 +59,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::command::{Access, Change, Command, Content, DeclaredState, IdempotencyKey, MemberRole};
+use crate::command::{Access, Change, Command, Content, DeclaredState, MemberRole};
 use crate::error::CommandError;
 use crate::health::Health;
 use crate::ids::{ChunkId, LogIndex, NodeId, UnixMillis, UserName, Version};
@@ -69,7 +73,8 @@ pub use tree::TreeCounts;
 pub use users::User;
 
 /// How many log indexes an idempotency key is remembered for: a retry must arrive within this
-/// many commands of the first attempt.
+/// many commands of the first attempt. Keys are scoped to (author, path) and bound to the request
+/// (see the `idempotency` module).
 pub const IDEMPOTENCY_WINDOW: u64 = 100_000;
 
 /// Longest accepted checkpoint name, in bytes.
@@ -88,10 +93,10 @@ pub struct Namespace {
     members: BTreeMap<NodeId, Member>,
     // Where durable copies of each chunk are, as recorded by the writes (and later repairs).
     replicas: BTreeMap<ChunkId, BTreeSet<NodeId>>,
-    // INVARIANT: the same keys as `idempotency_order`; only keys applied within the last
+    // INVARIANT: the same scopes as `idempotency_order`; only keys applied within the last
     // IDEMPOTENCY_WINDOW log indexes are kept.
-    idempotency: BTreeMap<IdempotencyKey, (LogIndex, Change)>,
-    idempotency_order: BTreeMap<LogIndex, IdempotencyKey>,
+    idempotency: BTreeMap<idempotency::KeyScope, idempotency::Remembered>,
+    idempotency_order: BTreeMap<LogIndex, idempotency::KeyScope>,
     // INVARIANT: strictly increases with every apply/advance.
     applied: LogIndex,
     // INVARIANT: the number of entries that are live files; derived, recomputed by `restore`.
@@ -295,16 +300,21 @@ impl Namespace {
                 replicas,
                 idempotency_key,
             } => {
-                if let Some((_, first)) =
-                    idempotency_key.as_ref().and_then(|k| self.idempotency.get(k))
+                let keyed = idempotency_key.as_ref().map(|key| {
+                    let scope = (author.clone(), path.clone(), key.clone());
+                    (scope, idempotency::fingerprint(path, *precondition, content))
+                });
+                if let Some(first) =
+                    keyed.as_ref().and_then(|(scope, print)| self.recall(scope, *print))
                 {
-                    return Ok(first.clone());
+                    return first;
                 }
                 let write = apply::Write { index, content, author, created_at: *created_at };
                 let change = self.put_version(path, *precondition, write)?;
                 self.record_replicas(content, replicas);
-                if let Some(key) = idempotency_key {
-                    self.remember(index, key.clone(), change.clone());
+                if let Some((scope, fingerprint)) = keyed {
+                    let change = change.clone();
+                    self.remember(scope, idempotency::Remembered { index, fingerprint, change });
                 }
                 Ok(change)
             }
@@ -348,20 +358,6 @@ impl Namespace {
             if let Some(nodes) = replicas.get(&chunk.id) {
                 self.replicas.entry(chunk.id).or_default().extend(nodes.iter().copied());
             }
-        }
-    }
-
-    /// Remembers a keyed write's outcome, forgetting keys older than [`IDEMPOTENCY_WINDOW`].
-    fn remember(&mut self, index: LogIndex, key: IdempotencyKey, change: Change) {
-        self.idempotency.insert(key.clone(), (index, change));
-        self.idempotency_order.insert(index, key);
-        let horizon = LogIndex(index.0.saturating_sub(IDEMPOTENCY_WINDOW));
-        while let Some(entry) = self.idempotency_order.first_entry() {
-            if *entry.key() > horizon {
-                break;
-            }
-            let key = entry.remove();
-            self.idempotency.remove(&key);
         }
     }
 

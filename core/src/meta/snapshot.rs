@@ -4,7 +4,10 @@
 //! Format: one byte [`SNAPSHOT_FORMAT`], then the postcard encoding of the applied index and the
 //! entry, retired-version, member, replica and idempotency maps, each as a sequence of
 //! `(key, value)` pairs in key order, then (since format 3) the settings, then (since format 4)
-//! the user table as `(name, user)` pairs in name order.
+//! the user table as `(name, user)` pairs in name order. Since format 5 the idempotency map is
+//! keyed by (author, path, key) and remembers each request's fingerprint; the global keys of
+//! formats 2 to 4 are dropped on restore (they were not bound to a request, so answering a retry
+//! from them could hand one request another's result).
 //! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
@@ -13,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize, Serializer};
 
+use super::idempotency::{KeyScope, Remembered};
 use super::{
     is_valid_checkpoint_name, Entry, EntryKind, FileRecord, Member, Namespace, Settings, User,
 };
@@ -21,10 +25,12 @@ use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UserName, Version};
 use crate::path::Path;
 
 /// The snapshot format this build writes (the first byte of every snapshot). Format 3 is format
-/// 2 followed by the [`Settings`]; format 4 is format 3 followed by the user table. This build
-/// reads all three (a format 2 snapshot restores with the default settings, formats 2 and 3 with
-/// no users: the next leader bootstraps the configured admin).
-pub const SNAPSHOT_FORMAT: u8 = 4;
+/// 2 followed by the [`Settings`]; format 4 is format 3 followed by the user table; format 5 is
+/// format 4 with idempotency keys scoped to (author, path) and bound to a request fingerprint.
+/// This build reads all four (a format 2 snapshot restores with the default settings, formats 2
+/// and 3 with no users: the next leader bootstraps the configured admin; formats 2 to 4 with no
+/// idempotency keys).
+pub const SNAPSHOT_FORMAT: u8 = 5;
 
 /// The oldest snapshot format this build still reads.
 pub const SNAPSHOT_FORMAT_OLDEST: u8 = 2;
@@ -150,7 +156,7 @@ struct Body<'a> {
     #[serde(serialize_with = "as_pairs")]
     replicas: &'a BTreeMap<ChunkId, BTreeSet<NodeId>>,
     #[serde(serialize_with = "as_pairs")]
-    idempotency: &'a BTreeMap<IdempotencyKey, (LogIndex, Change)>,
+    idempotency: &'a BTreeMap<KeyScope, Remembered>,
     // Since format 3.
     settings: Settings,
     // Since format 4.
@@ -158,15 +164,27 @@ struct Body<'a> {
     users: &'a BTreeMap<UserName, User>,
 }
 
-/// What a snapshot decodes to, before the order of keys and the invariants are checked.
+/// What a snapshot decodes to, before the order of keys and the invariants are checked; `I` is
+/// an idempotency record (its shape changed in format 5).
 #[derive(Deserialize)]
-struct DecodedBody {
+struct DecodedBody<I> {
     applied: LogIndex,
     entries: Vec<(Path, Entry)>,
     retired: Vec<(Path, Version)>,
     members: Vec<(NodeId, Member)>,
     replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
-    idempotency: Vec<(IdempotencyKey, (LogIndex, Change))>,
+    idempotency: Vec<I>,
+}
+
+/// An idempotency record of formats 2 to 4: a global key and the outcome it named.
+type GlobalKey = (IdempotencyKey, (LogIndex, Change));
+
+impl DecodedBody<GlobalKey> {
+    /// The body without its global idempotency keys (see the module docs).
+    fn forget_global_keys(self) -> DecodedBody<(KeyScope, Remembered)> {
+        let Self { applied, entries, retired, members, replicas, idempotency: _ } = self;
+        DecodedBody { applied, entries, retired, members, replicas, idempotency: Vec::new() }
+    }
 }
 
 /// Encodes a map as a sequence of `(key, value)` pairs, so it decodes as a `Vec` whose order can
@@ -216,8 +234,15 @@ impl Namespace {
             postcard::Error::DeserializeUnexpectedEnd => SnapshotError::Truncated,
             _ => SnapshotError::Malformed,
         };
-        let (decoded, rest) =
-            postcard::take_from_bytes::<DecodedBody>(body).map_err(decode_error)?;
+        // Format 5 changed the shape of the idempotency records.
+        let (decoded, rest) = if format >= 5 {
+            postcard::take_from_bytes::<DecodedBody<(KeyScope, Remembered)>>(body)
+                .map_err(decode_error)?
+        } else {
+            let (old, rest) =
+                postcard::take_from_bytes::<DecodedBody<GlobalKey>>(body).map_err(decode_error)?;
+            (old.forget_global_keys(), rest)
+        };
         // Format 3 appends the settings to the format 2 body.
         let (settings, rest) = if format >= 3 {
             postcard::take_from_bytes::<Settings>(rest).map_err(decode_error)?
@@ -234,17 +259,22 @@ impl Namespace {
             return Err(SnapshotError::TrailingBytes { extra_bytes: rest.len() });
         }
         let entries = sorted_map(decoded.entries)?;
+        let idempotency_order: BTreeMap<LogIndex, KeyScope> = decoded
+            .idempotency
+            .iter()
+            .map(|(scope, remembered)| (remembered.index, scope.clone()))
+            .collect();
+        if idempotency_order.len() != decoded.idempotency.len() {
+            // Two keys recorded at one log index: no apply makes that.
+            return Err(SnapshotError::NotCanonical);
+        }
         let live_files = entries.values().filter(|entry| is_live_file(entry)).count();
         let namespace = Namespace {
             entries,
             retired: sorted_map(decoded.retired)?,
             members: sorted_map(decoded.members)?,
             replicas: sorted_map(decoded.replicas)?,
-            idempotency_order: decoded
-                .idempotency
-                .iter()
-                .map(|(k, (i, _))| (*i, k.clone()))
-                .collect(),
+            idempotency_order,
             idempotency: sorted_map(decoded.idempotency)?,
             applied: decoded.applied,
             live_files,

@@ -9,6 +9,7 @@ use crate::error::{CheckpointProblem, ContentProblem};
 use crate::ids::{ChunkId, Hash};
 
 mod access;
+mod idempotency;
 mod reuse;
 mod tree;
 
@@ -852,7 +853,7 @@ struct RawSnapshot<K: Serialize> {
     retired: Vec<(Path, Version)>,
     members: Vec<(NodeId, Member)>,
     replicas: Vec<(ChunkId, BTreeSet<NodeId>)>,
-    idempotency: Vec<(IdempotencyKey, (LogIndex, Change))>,
+    idempotency: Vec<(super::idempotency::KeyScope, super::idempotency::Remembered)>,
     settings: Settings,
     users: Vec<(UserName, User)>,
 }
@@ -1116,12 +1117,12 @@ fn keyed(mut command: Command, key: &str) -> Command {
 #[test]
 fn a_retried_keyed_put_returns_the_first_outcome_and_writes_once() {
     let mut ns = Namespace::new();
-    let first = ns.apply(LogIndex(1), &keyed(put("/k", 1), "retry-me")).expect("writes");
-    // The retry may even carry a precondition that no longer holds: it is the same write.
+    // The retry carries a precondition that no longer holds: it is the same write.
     let mut retry = keyed(put("/k", 1), "retry-me");
     if let Command::PutVersion { precondition, .. } = &mut retry {
         *precondition = Precondition::Absent;
     }
+    let first = ns.apply(LogIndex(1), &retry).expect("writes");
     assert_eq!(ns.apply(LogIndex(2), &retry), Ok(first.clone()));
     assert_eq!(ns.history(&p("/k")).map(<[_]>::len), Ok(1), "one version, not two");
     let other = ns.apply(LogIndex(3), &keyed(put("/k", 2), "another-key")).expect("writes");

@@ -124,6 +124,7 @@ impl From<CommandError> for ApiError {
             E::AlreadyBootstrapped => (S::CONFLICT, "already_bootstrapped"),
             // Retryable: the first leader records the admin within moments.
             E::NotBootstrapped => (S::SERVICE_UNAVAILABLE, "not_bootstrapped"),
+            E::IdempotencyKeyReused { .. } => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());

@@ -213,7 +213,9 @@ impl Upload {
             return acknowledge_uncommitted(state, command).await;
         }
         let Reply::Applied { index, change } = submit(&state, command).await?;
-        let Change::FileWritten { path, version, .. } = change else {
+        // The answer describes the committed version (for an idempotent retry, the first
+        // request's, which has this request's content: core refuses a key reused otherwise).
+        let Change::FileWritten { path, version, size_bytes, hash, .. } = change else {
             return Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

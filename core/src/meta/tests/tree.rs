@@ -223,14 +223,20 @@ fn a_format_two_snapshot_restores_with_default_settings() {
         retired: full.retired,
         members: full.members,
         replicas: full.replicas,
-        idempotency: full.idempotency,
+        idempotency: vec![],
     };
     let bytes = postcard::to_extend(&old, vec![SNAPSHOT_FORMAT_OLDEST]).expect("encodes");
     let restored = Namespace::restore(&bytes).expect("format 2 restores");
     assert_eq!(restored, ns);
     assert_eq!(restored.settings(), Settings::default());
-    // The format 3 and 4 encodings of the same namespace are the format 2 body plus more.
+    // The later encodings of the same namespace (no keys) are the format 2 body plus more.
     assert_eq!(ns.snapshot()[1..bytes.len()], bytes[1..]);
+    // Global keys of an old format are dropped: they were not bound to a request.
+    let change = Change::FolderCreated { path: p("/x") };
+    let global = (IdempotencyKey::parse("k1").expect("valid"), (LogIndex(3), change));
+    let old = FormatTwo { idempotency: vec![global], ..old };
+    let bytes = postcard::to_extend(&old, vec![SNAPSHOT_FORMAT_OLDEST]).expect("encodes");
+    assert_eq!(Namespace::restore(&bytes), Ok(ns));
 }
 
 #[test]
