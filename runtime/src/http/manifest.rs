@@ -17,8 +17,9 @@
 
 use std::collections::BTreeSet;
 
+use super::extract::{JsonBody, UrlPath};
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::BytesMut;
@@ -53,7 +54,7 @@ pub struct MissingAsk {
 pub async fn missing(
     State(state): State<ApiState>,
     Authed(_caller): Authed,
-    Json(ask): Json<MissingAsk>,
+    JsonBody(ask): JsonBody<MissingAsk>,
 ) -> Result<Json<Value>, ApiError> {
     if ask.chunks.len() > MISSING_ASK_MAX {
         return Err(bad_manifest(format!("ask about at most {MISSING_ASK_MAX} chunks at once")));
