@@ -231,17 +231,44 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.json;
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("dfs: {error:#}");
-            if error.downcast_ref::<fsck::ProblemsFound>().is_some() {
-                ExitCode::from(fsck::PROBLEMS_EXIT_CODE)
+            let status = if error.downcast_ref::<fsck::ProblemsFound>().is_some() {
+                fsck::PROBLEMS_EXIT_CODE
             } else {
-                ExitCode::FAILURE
+                1
+            };
+            if json {
+                eprintln!("{}", json_failure(&error, status));
+            } else {
+                eprintln!("dfs: {error:#}");
             }
+            ExitCode::from(status)
         }
     }
+}
+
+/// A failure as `--json` prints it on stderr: one object, `{"error": {"code", "message",
+/// "exit_status"}}`, plus the HTTP `status` when a node refused the request. The code is the
+/// node's (e.g. `not_found`), `problems_found` for fsck, else `failed`.
+fn json_failure(error: &anyhow::Error, exit_status: u8) -> serde_json::Value {
+    let api = error.chain().find_map(|cause| cause.downcast_ref::<client::ApiFailure>());
+    let code = match api {
+        Some(failure) => failure.code.clone(),
+        None if exit_status == fsck::PROBLEMS_EXIT_CODE => "problems_found".to_owned(),
+        None => "failed".to_owned(),
+    };
+    let mut object = serde_json::json!({
+        "code": code,
+        "message": format!("{error:#}"),
+        "exit_status": exit_status,
+    });
+    if let Some(failure) = api {
+        object["status"] = failure.status.into();
+    }
+    serde_json::json!({ "error": object })
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {

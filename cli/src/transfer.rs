@@ -168,16 +168,15 @@ pub async fn get(
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
-    let got_version = fetched.version.map(|v| v.to_string());
     let received = fetched.size_bytes;
     if json {
-        let value = serde_json::json!({ "path": path, "local": local.display().to_string(), "version": got_version, "size_bytes": received, "hash": fetched.hash });
+        let value = serde_json::json!({ "path": path, "local": local.display().to_string(), "version": fetched.version, "size_bytes": received, "hash": fetched.hash });
         writeln!(out, "{value}")?;
     } else {
         writeln!(
             out,
             "{path} v{} -> {} ({received} bytes, verified)",
-            got_version.unwrap_or_default(),
+            fetched.version.map(|v| v.to_string()).unwrap_or_default(),
             local.display()
         )?;
     }
@@ -350,7 +349,7 @@ pub async fn stat(client: &Client, path: &str, json: bool) -> anyhow::Result<()>
             version["author"].as_str().unwrap_or("?")
         )?;
         for chunk in version["chunks"].as_array().into_iter().flatten() {
-            let id = chunk["id"].as_str().unwrap_or("?");
+            let id = chunk["hash"].as_str().unwrap_or("?");
             let replicas: Vec<String> = chunk["replicas"]
                 .as_array()
                 .into_iter()

@@ -60,7 +60,7 @@ pub enum WireError {
 #[non_exhaustive]
 pub enum CommandError {
     /// This node cannot take the command; send it to the leader.
-    #[error("not the leader; retry on {leader_hint:?}")]
+    #[error("{}", not_leader_message(*leader_hint))]
     NotLeader {
         /// The leader as this node last knew it.
         leader_hint: Option<NodeId>,
@@ -161,12 +161,23 @@ pub enum CommandError {
     #[error("membership change refused: it would leave no voter or conflicts with the current configuration")]
     MembershipRefused,
     /// Removing the node would leave chunks below the replication factor: drain it first.
-    #[error("{node} still holds the only counted copies of {chunks} chunk(s); drain it first (dfs node drain {id})", id = node.0)]
+    #[error("{}", not_drained_message(*node, *chunks, *sole, *replication_factor))]
     NotDrained {
         /// The node.
         node: NodeId,
-        /// Chunks that would fall below the replication factor.
+        /// Chunks it holds that would have fewer than `replication_factor` counted copies
+        /// (on active members) without it.
         chunks: usize,
+        /// Of those, the chunks with no counted copy anywhere else.
+        sole: usize,
+        /// Copies kept of every chunk.
+        replication_factor: usize,
+    },
+    /// This node was removed from the cluster: it takes no client commands.
+    #[error("{node} was removed from the cluster: it takes no writes and no consistent reads; use another node")]
+    Removed {
+        /// This node.
+        node: NodeId,
     },
     /// Another membership change has not finished; retry after it commits.
     #[error("another membership change is in progress; retry shortly")]
@@ -241,6 +252,27 @@ pub enum CommandError {
         /// How many log indexes a key is remembered for.
         window: u64,
     },
+}
+
+/// The message of a `NotLeader`: where to retry.
+fn not_leader_message(leader_hint: Option<NodeId>) -> String {
+    match leader_hint {
+        Some(leader) => format!("not the leader; retry on {leader}"),
+        None => "not the leader, and no leader is known yet; retry shortly".to_owned(),
+    }
+}
+
+/// The message of a `NotDrained`: what removing the node would leave short, and what to do.
+fn not_drained_message(node: NodeId, chunks: usize, sole: usize, rf: usize) -> String {
+    let others = match sole {
+        0 => format!("each has other copies, but fewer than {rf} without {node}"),
+        n if n == chunks => format!("{node} holds their only copies on active members"),
+        n => format!("{n} of them have no copy on another active member"),
+    };
+    format!(
+        "removing {node} would leave {chunks} chunk(s) with fewer than {rf} copies on active members ({others}); drain it first (dfs node drain {id}), which copies them to the other members",
+        id = node.0
+    )
 }
 
 /// The message of a `Forbidden`: who lacks what on which path, and how to get it.

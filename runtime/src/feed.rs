@@ -255,6 +255,15 @@ impl Inner {
     }
 }
 
+/// A grant's access as events name it: `read`, `write`, or `none` once revoked.
+fn access_name(access: Option<dfs_core::command::Access>) -> &'static str {
+    match access {
+        Some(dfs_core::command::Access::Read) => "read",
+        Some(dfs_core::command::Access::Write) => "write",
+        None => "none",
+    }
+}
+
 /// The client-facing events of one committed change: kind and fields.
 fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
     match change {
@@ -279,7 +288,7 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
         )],
         Change::GrantChanged { path, user, access } => vec![(
             "acl_changed",
-            json!({ "path": path.as_str(), "user": user.0, "access": format!("{access:?}").to_lowercase() }),
+            json!({ "path": path.as_str(), "user": user.0, "access": access_name(*access) }),
         )],
         Change::NodeAdded { node, role } => {
             let role = match role {

@@ -508,7 +508,7 @@ pub async fn chunk_ids(cluster: &TestCluster, path: &str) -> Vec<ChunkId> {
     let stat: Value = cluster.http.get(url).send().await.expect("stat").json().await.expect("json");
     let chunks = stat["versions"][0]["chunks"].as_array().cloned().unwrap_or_default();
     let parse = |hex: &str| blake3::Hash::from_hex(hex).map(|h| ChunkId(Hash(*h.as_bytes())));
-    chunks.iter().filter_map(|c| parse(c["id"].as_str()?).ok()).collect()
+    chunks.iter().filter_map(|c| parse(c["hash"].as_str()?).ok()).collect()
 }
 
 /// Where node `node` keeps `chunk`.

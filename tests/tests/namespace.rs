@@ -317,7 +317,7 @@ async fn version_chunks(cluster: &TestCluster, path: &str, version: u64) -> Vec<
         .unwrap_or(Value::Null);
     let parse = |hex: &str| blake3::Hash::from_hex(hex).map(|h| ChunkId(Hash(*h.as_bytes())));
     let chunks = record["chunks"].as_array().cloned().unwrap_or_default();
-    let ids: Vec<ChunkId> = chunks.iter().filter_map(|c| parse(c["id"].as_str()?).ok()).collect();
+    let ids: Vec<ChunkId> = chunks.iter().filter_map(|c| parse(c["hash"].as_str()?).ok()).collect();
     assert!(!ids.is_empty(), "{path} v{version} has chunks");
     ids
 }

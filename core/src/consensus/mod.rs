@@ -181,6 +181,15 @@ impl Consensus {
         self.raw.store().conf_state().voters.contains(&self.raw.raft.id)
     }
 
+    /// Whether this node has applied a membership that lists it neither as a voter nor as a
+    /// learner (a node that has not joined yet knows no membership: not removed).
+    pub(crate) fn is_removed(&self) -> bool {
+        let conf = self.raw.store().conf_state();
+        let me = self.raw.raft.id;
+        let known = !conf.voters.is_empty() || !conf.learners.is_empty();
+        known && !conf.voters.contains(&me) && !conf.learners.contains(&me)
+    }
+
     /// Whether a membership change is proposed but not yet applied.
     pub(crate) fn has_pending_conf_change(&self) -> bool {
         self.raw.raft.has_pending_conf()

@@ -10,10 +10,14 @@ use crate::ids::RequestId;
 use crate::output::{Output, Role};
 use crate::proposals::Proposal;
 
-use super::Node;
+use super::{Node, RemovalShortfall};
 
 impl Node {
     pub(super) fn on_client(&mut self, request: RequestId, command: Command) {
+        if self.is_removed() {
+            // Its proposals would commit unseen (nobody sends it the log any more): refuse.
+            return self.reply_err(request, CommandError::Removed { node: self.config.id });
+        }
         if self.pending.len() >= self.config.proposals_pending_max {
             let max = self.config.proposals_pending_max;
             return self.reply_err(request, CommandError::Overloaded { max });
@@ -88,8 +92,12 @@ impl Node {
                     Err(CommandError::MembershipRefused)
                 } else if !conf.voters.contains(&node.0) && !conf.learners.contains(&node.0) {
                     Err(CommandError::UnknownNode { node })
-                } else if let chunks @ 1.. = self.chunks_only_on(node) {
-                    Err(CommandError::NotDrained { node, chunks })
+                } else if let short @ RemovalShortfall { chunks: 1.., .. } =
+                    self.removal_shortfall(node)
+                {
+                    let replication_factor = self.config.replication_factor;
+                    let (chunks, sole) = (short.chunks, short.sole);
+                    Err(CommandError::NotDrained { node, chunks, sole, replication_factor })
                 } else {
                     Ok(())
                 }

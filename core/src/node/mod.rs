@@ -28,6 +28,7 @@ use crate::time::Instant;
 use crate::wire::{Message, RaftMessage};
 
 pub use recover::Recovered;
+pub use repair::RemovalShortfall;
 
 /// Most raft `Ready` batches processed in one `handle`; the rest wait for the next tick.
 pub const READY_ROUNDS_MAX: usize = 32;

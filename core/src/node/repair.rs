@@ -21,6 +21,16 @@ const DAMAGE_RETRY: Duration = Duration::from_secs(2);
 /// the delete is skipped.
 const DELETE_DELAY: Duration = Duration::from_secs(5);
 
+/// What removing a member would leave below the replication factor
+/// ([`Node::removal_shortfall`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemovalShortfall {
+    /// Live chunks it holds that would have too few copies on the other active members.
+    pub chunks: usize,
+    /// Of those, chunks with no copy on another active member.
+    pub sole: usize,
+}
+
 impl Node {
     /// Runs whatever repair work is due: the leader's pass, resync pulls, scrub, damage reports.
     pub(super) fn tick_repair(&mut self) {
@@ -204,31 +214,50 @@ impl Node {
         self.planner.as_ref().map(|planner| planner.view())
     }
 
-    /// Whether removing `node` would leave some chunk with fewer than `replication_factor`
-    /// copies elsewhere: the number of such chunks.
-    pub fn chunks_only_on(&self, node: NodeId) -> usize {
-        let members = self.namespace.members();
-        let counts = |n: &NodeId| {
-            *n != node && members.get(n).is_some_and(|m| m.state == DeclaredState::Active)
-        };
-        let live = crate::repair::live_chunks(&self.namespace);
-        live.keys()
-            .filter_map(|chunk| self.namespace.replicas(chunk))
-            .filter(|holders| holders.contains(&node))
-            .filter(|holders| {
-                holders.iter().filter(|n| counts(n)).count() < self.config.replication_factor
-            })
-            .count()
-    }
-
     /// How far this node's scrub has got.
     pub fn scrub_progress(&self) -> crate::repair::ScrubProgress {
         self.scrub.progress()
     }
 
+    /// What removing `node` would leave short: the live chunks it holds that would have fewer
+    /// than `replication_factor` copies on the other active members, and how many of those have
+    /// no such copy at all (0 and 0: removal loses nothing).
+    pub fn removal_shortfall(&self, node: NodeId) -> RemovalShortfall {
+        let members = self.namespace.members();
+        let counts = |n: &NodeId| {
+            *n != node && members.get(n).is_some_and(|m| m.state == DeclaredState::Active)
+        };
+        let live = crate::repair::live_chunks(&self.namespace);
+        let mut shortfall = RemovalShortfall::default();
+        let held = live
+            .keys()
+            .filter_map(|chunk| self.namespace.replicas(chunk))
+            .filter(|holders| holders.contains(&node));
+        for holders in held {
+            let elsewhere = holders.iter().filter(|n| counts(n)).count();
+            if elsewhere < self.config.replication_factor {
+                shortfall.chunks += 1;
+                shortfall.sole += usize::from(elsewhere == 0);
+            }
+        }
+        shortfall
+    }
+
+    /// Whether this node was removed from the cluster: it has applied a membership that does not
+    /// list it (a node that has not joined yet knows no membership at all).
+    pub fn is_removed(&self) -> bool {
+        self.consensus.is_removed()
+    }
+
     /// Why this node cannot serve clients yet, for readiness probes; `None` when it can.
     pub fn not_ready(&self) -> Option<String> {
         let applied = self.namespace.applied_index();
+        if self.is_removed() {
+            return Some(format!(
+                "{} was removed from the cluster; use another node",
+                self.config.id
+            ));
+        }
         if self.consensus.leader().is_none() {
             return Some(
                 "no leader is known: an election is under way or a majority is unreachable".into(),

@@ -3,7 +3,8 @@
 //! `POST /acl/{path}?user=U&access=r|w` grants and `DELETE /acl/{path}?user=U` revokes (need
 //! ownership of the path or a folder above it, or an admin).
 
-use axum::extract::{Path as UrlPath, Query, State};
+use super::extract::{Query, UrlPath};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use dfs_core::auth::Need;
@@ -93,7 +94,8 @@ pub async fn set(
         Some("r" | "read") => Access::Read,
         Some("w" | "write") => Access::Write,
         other => {
-            let message = format!("access must be r (read) or w (write), not {other:?}");
+            let given = other.map_or("nothing".to_owned(), |given| format!("`{given}`"));
+            let message = format!("access must be r (read) or w (write), not {given}");
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_access", message));
         }
     };

@@ -6,7 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use axum::extract::{Path as UrlPath, Query, State};
+use super::extract::{Query, UrlPath};
+use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::Json;
 use dfs_core::command::{Command, DeclaredState, MemberRole, Reply};
@@ -173,6 +174,14 @@ pub async fn recover(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&caller, "a recovery sync")?;
     let node = NodeId(id);
+    let member = state
+        .driver
+        .query(move |n| n.status().namespace.members().contains_key(&node))
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    if !member {
+        return Err(ApiError::from(dfs_core::CommandError::UnknownNode { node }));
+    }
     if node != state.peers.me() {
         return forward(&state, &token, Some(node), Method::POST, &format!("/nodes/{id}/recover"))
             .await
@@ -215,7 +224,7 @@ pub async fn add(
         None | Some("voter") => MemberRole::Voter,
         Some("learner") => MemberRole::Learner,
         Some(other) => {
-            let message = format!("role must be voter or learner, not {other:?}");
+            let message = format!("role must be voter or learner, not `{other}`");
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message));
         }
     };

@@ -111,6 +111,7 @@ impl From<CommandError> for ApiError {
             E::AlreadyMember { .. } => (S::CONFLICT, "already_member"),
             E::MembershipRefused => (S::CONFLICT, "membership_refused"),
             E::NotDrained { .. } => (S::CONFLICT, "not_drained"),
+            E::Removed { .. } => (S::SERVICE_UNAVAILABLE, "removed"),
             E::MembershipChangeInProgress => {
                 (S::SERVICE_UNAVAILABLE, "membership_change_in_progress")
             }

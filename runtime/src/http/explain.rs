@@ -3,7 +3,8 @@
 //! doing about each, and what blocks it. Answered by the leader, which holds the queue; another
 //! node forwards, and explains without the queue if the leader cannot be reached.
 
-use axum::extract::{Path as UrlPath, State};
+use super::extract::UrlPath;
+use axum::extract::State;
 use axum::http::Method;
 use axum::Json;
 use dfs_core::ids::{ChunkId, NodeId};
@@ -58,12 +59,12 @@ pub async fn node(
         .driver
         .query(move |node| {
             let has_queue = node.replication_queue().is_some();
-            (has_queue, node.status().leader, Ok(explain_member(node, NodeId(id), rf, has_queue)))
+            (has_queue, node.status().leader, explain_member(node, NodeId(id), rf, has_queue))
         })
         .await
         .map_err(|_| ApiError::stopping())?;
     answer(&state, &token, local, &format!("/explain/node/{id}"), move |node| {
-        Ok(explain_member(node, NodeId(id), rf, false))
+        explain_member(node, NodeId(id), rf, false)
     })
     .await
 }
@@ -129,11 +130,16 @@ fn explain_file(
     }))
 }
 
-fn explain_member(node: &Node, id: NodeId, rf: usize, with_queue: bool) -> Value {
+/// A member's explanation; `404 unknown_node` for a node that is not a member and has no copies
+/// listed on it (a removed node with copies still listed is explained).
+fn explain_member(node: &Node, id: NodeId, rf: usize, with_queue: bool) -> Result<Value, ApiError> {
     let queue = with_queue.then(|| node.replication_queue()).flatten();
     let namespace = node.status().namespace;
     let explained = explain_node(namespace, id, rf, queue, NODE_CHUNKS_MAX);
-    json!({
+    if !namespace.members().contains_key(&id) && explained.copies_indexed == 0 {
+        return Err(ApiError::from(dfs_core::CommandError::UnknownNode { node: id }));
+    }
+    Ok(json!({
         "target": id.0,
         "kind": "node",
         "health": explained.health,
@@ -143,7 +149,7 @@ fn explain_member(node: &Node, id: NodeId, rf: usize, with_queue: bool) -> Value
         "summary": explained.summary,
         "chunks": explained.chunks.iter().map(chunk_json).collect::<Vec<_>>(),
         "queue": explained.queue.iter().map(queue_entry).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 fn chunk_json(c: &ChunkExplanation) -> Value {

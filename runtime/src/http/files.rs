@@ -3,7 +3,8 @@
 
 use std::ops::Bound;
 
-use axum::extract::{Query, State};
+use super::extract::Query;
+use axum::extract::State;
 use axum::Json;
 use dfs_core::auth::Need;
 use dfs_core::meta::{Entry, EntryKind, Namespace};

@@ -4,7 +4,8 @@
 //! `POST /move?from=&to=` (a file or a whole folder, one raft command) and
 //! `DELETE /files/{path}[?recursive=true]`.
 
-use axum::extract::{Path as UrlPath, Query, State};
+use super::extract::{Query, UrlPath};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use dfs_core::command::{Command, Precondition, Reply};

@@ -2,8 +2,9 @@
 //! `POST /internal/verify` (a member checks its own copies for the node running fsck; needs a
 //! cluster token bound to the body). See [`crate::fsck`] for the rules.
 
+use super::extract::Query;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::{Bytes, BytesMut};

@@ -2,8 +2,9 @@
 //! by writes, reads and repair copies on other nodes. Every request must carry a token keyed by the cluster secret; a body that does not hash
 //! to the chunk's name is refused and nothing is stored.
 
+use super::extract::UrlPath;
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dfs_core::ids::{ChunkId, Hash, NodeId};
@@ -113,19 +114,22 @@ pub async fn replicate(
         })?;
     crate::repair::pull(&state.peers, &state.chunks, &state.metrics, id, from).await.map_err(
         |fault| {
-            let (status, code) = match fault {
-                dfs_core::input::JobFault::SourceUnavailable => {
-                    (StatusCode::BAD_GATEWAY, "source_unavailable")
+            use dfs_core::input::JobFault as F;
+            let (status, code, why) = match fault {
+                F::SourceUnavailable => {
+                    (StatusCode::BAD_GATEWAY, "source_unavailable", "the source did not answer")
                 }
-                dfs_core::input::JobFault::Corrupt => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "source_corrupt")
+                F::Corrupt => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "source_corrupt",
+                    "the bytes did not match the hash",
+                ),
+                F::DiskFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full", "the disk is full"),
+                F::TargetUnavailable | F::Io => {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "io", "a disk or network error")
                 }
-                dfs_core::input::JobFault::DiskFull => {
-                    (StatusCode::INSUFFICIENT_STORAGE, "disk_full")
-                }
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, "io"),
             };
-            ApiError::new(status, code, format!("copying {id} from {from} failed: {fault:?}"))
+            ApiError::new(status, code, format!("copying {id} from {from} failed: {why}"))
         },
     )?;
     Ok(StatusCode::NO_CONTENT)

@@ -28,8 +28,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::extract::{JsonBody, UrlPath};
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
@@ -67,7 +68,7 @@ pub struct MissingAsk {
 pub async fn missing(
     State(state): State<ApiState>,
     Authed(caller): Authed,
-    Json(ask): Json<MissingAsk>,
+    JsonBody(ask): JsonBody<MissingAsk>,
 ) -> Result<Json<Value>, ApiError> {
     if ask.chunks.len() > MISSING_ASK_MAX {
         return Err(bad_manifest(format!("ask about at most {MISSING_ASK_MAX} chunks at once")));

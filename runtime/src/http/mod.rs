@@ -9,6 +9,7 @@ mod dashboard;
 mod error;
 mod events;
 mod explain;
+mod extract;
 mod files;
 mod folders;
 mod fsck;
@@ -125,11 +126,36 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
                 .put(internal::put_chunk)
                 .layer(DefaultBodyLimit::max(crate::store::chunks::CHUNK_BYTES_MAX + 1)),
         )
+        .method_not_allowed_fallback(extract::method_not_allowed)
+        .fallback(extract::unknown_route)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_if_removed))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
         .layer(axum::middleware::from_fn(auth::require))
         .layer(axum::middleware::from_fn_with_state(limiter, limits::rate_limit))
         .layer(axum::middleware::from_fn_with_state(auth, auth::authenticate))
+        .layer(axum::middleware::from_fn(extract::json_errors))
+}
+
+/// Middleware: a node removed from the cluster answers client writes `503 removed` before reading
+/// their bodies (core refuses their commands too, and consistent reads); peers' `/internal`
+/// requests still pass, so the others can copy its chunks off.
+async fn refuse_if_removed(
+    State(state): State<ApiState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    use axum::response::IntoResponse;
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if reads || request.uri().path().starts_with("/internal/") {
+        return next.run(request).await;
+    }
+    match state.driver.query(|node| node.is_removed().then(|| node.config().id)).await {
+        Ok(Some(me)) => ApiError::from(CommandError::Removed { node: me }).into_response(),
+        Ok(None) => next.run(request).await,
+        Err(_) => ApiError::stopping().into_response(),
+    }
 }
 
 /// The path in a URL (`a/b` after the route prefix) as a namespace path.
@@ -241,16 +267,18 @@ async fn live(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "live": true, "node": id })))
 }
 
-/// `GET /health/ready`: 200 when this node can serve reads and writes, else 503 with the reason.
+/// `GET /health/ready`: 200 when this node can serve reads and writes, else 503 with the reason
+/// (`removed` once it was removed from the cluster, else `not_ready`).
 async fn ready(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let (id, not_ready) = state
+    let (id, removed, not_ready) = state
         .driver
-        .query(|node| (node.status().id.0, node.not_ready()))
+        .query(|node| (node.status().id.0, node.is_removed(), node.not_ready()))
         .await
         .map_err(|_| ApiError::stopping())?;
+    let code = if removed { "removed" } else { "not_ready" };
     match not_ready {
         None => Ok(Json(json!({ "ready": true, "node": id }))),
-        Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_ready", reason)),
+        Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, reason)),
     }
 }
 #[cfg(test)]

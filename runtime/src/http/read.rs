@@ -5,10 +5,11 @@
 
 use std::collections::BTreeSet;
 
+use super::extract::{Query, UrlPath};
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use dfs_core::ids::{ChunkId, NodeId, Version};
@@ -93,7 +94,16 @@ pub async fn get_file(
         .await
         .map_err(|_| ApiError::stopping())??;
     let size = record.content.size_bytes;
-    let range = parse_range(&headers, size)?;
+    let range = match parse_range(&headers, size) {
+        Ok(range) => range,
+        Err(error) => {
+            // RFC 9110 §14.4: a 416 says how long the representation is.
+            let mut response = error.into_response();
+            let length = format!("bytes */{size}");
+            insert_text(response.headers_mut(), header::CONTENT_RANGE.as_str(), &length);
+            return Ok(response);
+        }
+    };
     let (first, last) = range.unwrap_or((0, size.saturating_sub(1)));
     let pieces = plan(&record, replicas, first, last, size);
     let length = if size == 0 { 0 } else { last - first + 1 };
@@ -255,11 +265,11 @@ pub async fn stat(
                 .map(|v| {
                     let chunks: Vec<Value> = v.content.chunks.iter().map(|c| {
                         let replicas: Vec<u64> = namespace.replicas(&c.id).map(|s| s.iter().map(|n| n.0).collect()).unwrap_or_default();
-                        json!({ "id": c.id.0.to_hex(), "len_bytes": c.len_bytes, "replicas": replicas })
+                        json!({ "hash": c.id.0.to_hex(), "len_bytes": c.len_bytes, "replicas": replicas })
                     }).collect();
                     json!({
                         "version": v.version.0, "size_bytes": v.content.size_bytes, "hash": v.content.hash.to_hex(),
-                        "created_at_ms": v.created_at.0, "author": v.author.0, "index": v.index.0, "chunks": chunks,
+                        "created_ms": v.created_at.0, "author": v.author.0, "index": v.index.0, "chunks": chunks,
                     })
                 })
                 .collect();

@@ -40,6 +40,18 @@ use crate::net::Net;
 /// Over-limit connections being answered at once; beyond this they are closed unanswered.
 pub const REJECTING_MAX: usize = 64;
 
+/// Largest request head (request line and headers) answered: a larger one is refused with
+/// `431 headers_too_large`, as JSON. hyper's own limit, far above, cuts a head it cannot
+/// buffer with a bare 431.
+pub const HEAD_BYTES_MAX: usize = 64 << 10;
+
+/// Most headers in a request; more are refused with `431 headers_too_large`, as JSON.
+pub const HEADERS_MAX: usize = 100;
+
+/// Headers hyper parses before it gives up with a bare 431 (above [`HEADERS_MAX`], so that
+/// limit answers first, in JSON).
+const HEADERS_PARSED_MAX: usize = 4 * HEADERS_MAX;
+
 /// The address of the client that sent a request (a request extension).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
@@ -174,6 +186,9 @@ async fn http<S>(
                 Answer::TooManyConnections => return Ok(too_many_connections()),
                 Answer::HttpsRequired => return Ok(https_required()),
             };
+            if let Some(refusal) = head_too_large(&request) {
+                return Ok(closing(refusal));
+            }
             let (mut parts, body) = request.into_parts();
             parts.extensions.insert(ClientAddr(addr));
             let body = Body::new(TimedBody::new(body, body_timeout));
@@ -184,6 +199,7 @@ async fn http<S>(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
+        .max_headers(HEADERS_PARSED_MAX)
         .keep_alive(keep_alive);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -198,6 +214,26 @@ async fn http<S>(
     if let Err(error) = outcome {
         tracing::debug!(%addr, %error, "http connection ended with an error");
     }
+}
+
+/// `431 headers_too_large` when the request's head is over [`HEAD_BYTES_MAX`] or it has more
+/// than [`HEADERS_MAX`] headers.
+fn head_too_large<B>(request: &Request<B>) -> Option<ApiError> {
+    let headers = request.headers();
+    // Each header line is `name: value\r\n`.
+    let bytes = request.uri().to_string().len()
+        + headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>();
+    if bytes <= HEAD_BYTES_MAX && headers.len() <= HEADERS_MAX {
+        return None;
+    }
+    Some(ApiError::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+        format!(
+            "the request's headers are too large ({} headers, about {bytes} bytes; at most {HEADERS_MAX} headers and {HEAD_BYTES_MAX} bytes)",
+            headers.len()
+        ),
+    ))
 }
 
 /// The answer to plain HTTP on the TLS listener.

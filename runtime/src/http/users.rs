@@ -2,7 +2,8 @@
 //! /users/{name}` (admins only) and `GET /whoami`. A new user's token is made here from OS
 //! entropy, returned once in the answer, and replicated only as a salted digest.
 
-use axum::extract::{Path as UrlPath, State};
+use super::extract::UrlPath;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use dfs_core::auth::Credential;

@@ -3,8 +3,9 @@
 //! `POST /revert/{path}?version=N`, `GET|PUT /settings/retention`. Each change is one raft
 //! command; reads answer from this node's namespace replica.
 
+use super::extract::{Query, UrlPath};
 use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use dfs_core::command::{Command, Reply};

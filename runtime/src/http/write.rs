@@ -6,8 +6,9 @@
 
 use std::sync::Arc;
 
+use super::extract::UrlPath;
 use axum::body::Body;
-use axum::extract::{Path as UrlPath, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use bytes::Bytes;
@@ -189,7 +190,8 @@ impl Upload {
         let (rf, quorum) = (state.settings.replication_factor, state.settings.write_quorum);
         let short = self.tally.short(quorum, rf);
         if !short.is_empty() {
-            let message = format!("{} chunk(s) short of the {quorum:?} write quorum (e.g. {} has {} durable copies); nothing was committed", short.len(), short[0].0, short[0].1);
+            let quorum = quorum.copies_needed(rf);
+            let message = format!("{} chunk(s) short of the write quorum of {quorum} durable copies (e.g. {} has {}); nothing was committed", short.len(), short[0].0, short[0].1);
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "insufficient_replicas",

@@ -362,7 +362,10 @@
       case "repair_finished": return `chunk ${short(e.chunk)} has a new copy on ${node(e.node ?? e.to)}`;
       case "copy_dropped": return `chunk ${short(e.chunk)}: the copy on ${node(e.node)} is no longer needed`;
       case "checkpoint_created": return `checkpoint ${e.name ?? "?"} of ${e.path}${v}`;
-      case "acl_changed": return `${e.user ?? "?"} now has ${e.access ?? "changed"} access to ${e.path}`;
+      case "acl_changed":
+        return e.access === "none"
+          ? `${e.user ?? "?"} lost their grant on ${e.path}`
+          : `${e.user ?? "?"} now has ${e.access ?? "changed"} access to ${e.path}`;
       case "leader_changed": return `${node(e.leader)} leads term ${e.term ?? "?"}`;
       case "reset": return e.reason || "events were missed; the page lists everything again";
       default: {
@@ -493,7 +496,7 @@
     try {
       await fetchJson("/explain/node/0", EXPLAIN_TIMEOUT_MS);
     } catch (e) {
-      if (e.code === "no_endpoint") document.body.dataset.explain = "off";
+      if (e.code === "no_endpoint" || e.code === "unknown_route") document.body.dataset.explain = "off";
     }
   }
 
@@ -510,7 +513,9 @@
       $("explain-json").textContent = JSON.stringify(answer, null, 2);
     } catch (e) {
       $("explain-summary").textContent =
-        e.code === "no_endpoint" ? "Explanations are not available on this node." : `Could not explain: ${e.message}`;
+        e.code === "no_endpoint" || e.code === "unknown_route"
+          ? "Explanations are not available on this node."
+          : `Could not explain: ${e.message}`;
     }
   }
 
