@@ -587,3 +587,9 @@ pub async fn raw_http_with_body(addr: SocketAddr, head: &str, body: &[u8]) -> (u
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// GET `url` with `http` and parse the answer as JSON (panics with `url` when either fails).
+pub async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    let response = http.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    response.json().await.unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+}

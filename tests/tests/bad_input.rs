@@ -1,7 +1,7 @@
 //! Bad input (issue: data path, point 8): each gets a clear 4xx with a stable code, and nothing
 //! changes (the commit index and the listing stay as they were). The node keeps serving.
 
-use dfs_tests::{raw_http, raw_http_with_body, ClusterSpec, TestCluster};
+use dfs_tests::{get_json, raw_http, raw_http_with_body, ClusterSpec, TestCluster};
 use serde_json::Value;
 
 async fn commit_index(cluster: &TestCluster) -> u64 {
@@ -80,8 +80,7 @@ async fn each_bad_input_is_a_clear_error_that_changes_nothing() {
     expect_error(&cluster, http.get(format!("{url}/list/nowhere")), 404, "not_found").await;
 
     // Nothing from the refused requests is visible, and the node still takes good writes.
-    let listing: Value =
-        http.get(format!("{url}/list")).send().await.expect("list").json().await.expect("json");
+    let listing: Value = get_json(http, format!("{url}/list")).await;
     assert_eq!(listing["entries"], Value::Array(vec![]), "the namespace is still empty");
     let ok = put("fine")
         .header("x-dfs-blake3", blake3::hash(b"payload").to_hex().as_str())
@@ -164,15 +163,8 @@ async fn a_retried_put_with_the_same_idempotency_key_makes_one_version() {
         versions.push(body["version"].as_u64());
     }
     assert_eq!(versions, vec![Some(1); 3], "every retry is told about the same version");
-    let stat: Value = cluster
-        .http
-        .get(format!("{}/stat/retried", cluster.node(1).url()))
-        .send()
-        .await
-        .expect("stat")
-        .json()
-        .await
-        .expect("json");
+    let stat: Value =
+        get_json(&cluster.http, format!("{}/stat/retried", cluster.node(1).url())).await;
     assert_eq!(stat["versions"].as_array().map(Vec::len), Some(1));
     let bad = cluster
         .http

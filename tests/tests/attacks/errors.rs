@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use dfs_tests::sse::SseStream;
-use dfs_tests::{raw_http, wait_for, ClusterSpec, TestCluster};
+use dfs_tests::{get_json, raw_http, wait_for, ClusterSpec, TestCluster};
 use serde_json::Value;
 
 /// Sends `request`; asserts a JSON error with `status` and `code`; returns the response's
@@ -127,30 +127,9 @@ async fn every_error_is_json_with_a_stable_code_and_names_agree() {
     assert_eq!(accesses, ["read", "write", "none"]);
 
     // One name per concept: `/stat` says `created_ms` and chunk `hash` like `/files`, `/history`.
-    let stat: Value = http
-        .get(format!("{url}/stat/e/ten.txt"))
-        .send()
-        .await
-        .expect("stat")
-        .json()
-        .await
-        .expect("json");
-    let files: Value = http
-        .get(format!("{url}/files?prefix=/e/ten.txt"))
-        .send()
-        .await
-        .expect("files")
-        .json()
-        .await
-        .expect("json");
-    let history: Value = http
-        .get(format!("{url}/history/e/ten.txt"))
-        .send()
-        .await
-        .expect("history")
-        .json()
-        .await
-        .expect("json");
+    let stat: Value = get_json(http, format!("{url}/stat/e/ten.txt")).await;
+    let files: Value = get_json(http, format!("{url}/files?prefix=/e/ten.txt")).await;
+    let history: Value = get_json(http, format!("{url}/history/e/ten.txt")).await;
     let version = &stat["versions"][0];
     assert!(version["created_ms"].is_u64(), "{stat}");
     assert!(version.get("created_at_ms").is_none(), "{stat}");
@@ -190,15 +169,8 @@ async fn every_error_is_json_with_a_stable_code_and_names_agree() {
 async fn a_removed_node_says_so_and_refuses_client_writes() {
     let cluster = TestCluster::start(ClusterSpec::new(4)).await;
     cluster.put(1, "/r/file.bin", vec![7u8; 4096]).await;
-    let stat: Value = cluster
-        .http
-        .get(format!("{}/stat/r/file.bin", cluster.node(1).url()))
-        .send()
-        .await
-        .expect("stat")
-        .json()
-        .await
-        .expect("json");
+    let stat: Value =
+        get_json(&cluster.http, format!("{}/stat/r/file.bin", cluster.node(1).url())).await;
     let holders: Vec<u64> = stat["versions"][0]["chunks"][0]["replicas"]
         .as_array()
         .expect("replicas")
