@@ -21,8 +21,10 @@
 //! queue non-empty, the first copy done) and the CPU the machine and each node used meanwhile.
 //! Uploads stream: one [`BLOCK_BYTES`] block per request in flight is in memory, never a file.
 
+mod meter;
+mod report;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,6 +37,8 @@ use serde_json::{json, Value};
 
 use super::{load_average, millis};
 use crate::dev_cluster::{self, Started};
+use meter::{disk_usage, CpuMeter, Usage};
+use report::print_table;
 
 /// How often conditions are re-checked while waiting for them.
 pub const POLL_EVERY: Duration = Duration::from_millis(50);
@@ -539,85 +543,6 @@ async fn put_random(
     Ok(())
 }
 
-/// CPU time used while healing: the whole machine's (other users' work included) and each node's.
-struct CpuMeter {
-    started: Instant,
-    machine: (f64, f64, f64),
-    nodes: Vec<(u64, f64)>,
-}
-
-impl CpuMeter {
-    fn start(cluster: &Cluster) -> Self {
-        let nodes = cluster.nodes.iter().map(|n| (n.config.id, cpu_secs(n.child.id()))).collect();
-        Self { started: Instant::now(), machine: machine_ticks(), nodes }
-    }
-
-    /// Busy and iowait percent of all CPUs, and each node's CPU seconds, since `start`.
-    fn finish(&self, cluster: &Cluster) -> Value {
-        let (busy, iowait, total) = machine_ticks();
-        let total = (total - self.machine.2).max(1.0);
-        let mut nodes = serde_json::Map::new();
-        for node in cluster.nodes.iter().filter(|n| n.child.id().is_some()) {
-            let before = self.nodes.iter().find(|(id, _)| *id == node.config.id).map(|n| n.1);
-            let used = cpu_secs(node.child.id()) - before.unwrap_or(0.0);
-            nodes.insert(format!("n{}", node.config.id), json!(used));
-        }
-        json!({
-            "seconds": self.started.elapsed().as_secs_f64(), "node_cpu_s": nodes,
-            "machine_busy_pct": 100.0 * (busy - self.machine.0) / total,
-            "machine_iowait_pct": 100.0 * (iowait - self.machine.1) / total,
-        })
-    }
-}
-
-/// User + system CPU seconds of process `pid` (`/proc/<pid>/stat` counts in USER_HZ, 100/s).
-fn cpu_secs(pid: Option<u32>) -> f64 {
-    let text = pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok());
-    let text = text.unwrap_or_default();
-    // Fields after the parenthesised command name start at field 3; utime and stime are 14, 15.
-    let fields: Vec<&str> =
-        text.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// `/proc/stat`'s all-CPU busy, iowait and total ticks.
-fn machine_ticks() -> (f64, f64, f64) {
-    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let line = text.lines().next().unwrap_or_default();
-    let t: Vec<f64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
-    let at = |i: usize| t.get(i).copied().unwrap_or(0.0);
-    let total: f64 = t.iter().take(8).sum();
-    (total - at(3) - at(4), at(4), total)
-}
-
-/// Chunk files and their bytes in one node's chunk store (temp files left out).
-#[derive(Clone, Copy, Debug, Default)]
-struct Usage {
-    chunks: u64,
-    bytes: u64,
-}
-
-/// Walks `<data_dir>/chunks/ab/cd/<id>`; a missing or unreadable dir counts as empty.
-fn disk_usage(chunk_dir: &Path) -> Usage {
-    let mut usage = Usage::default();
-    let Ok(top) = std::fs::read_dir(chunk_dir) else { return usage };
-    for first in top.flatten().filter(|e| e.file_name() != "tmp") {
-        let Ok(middle) = std::fs::read_dir(first.path()) else { continue };
-        for second in middle.flatten() {
-            let Ok(files) = std::fs::read_dir(second.path()) else { continue };
-            for file in files.flatten() {
-                // A chunk may be dropped between listing and stat; that is not an error.
-                if let Ok(meta) = file.metadata() {
-                    usage.chunks += 1;
-                    usage.bytes += meta.len();
-                }
-            }
-        }
-    }
-    usage
-}
-
 fn spinner() -> ProgressBar {
     let bar = ProgressBar::new_spinner();
     if let Ok(style) = ProgressStyle::with_template("{spinner} {elapsed} {msg}") {
@@ -625,106 +550,4 @@ fn spinner() -> ProgressBar {
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
-}
-
-fn print_table(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
-    let (base, machine) = (&r["baseline"], &r["machine"]);
-    writeln!(
-        out,
-        "baseline: disk sequential fsync'd write {:.0} MB/s ({} MiB); load average {} before, {} after ({} cpus)",
-        num(&base["disk_write_mb_per_s"]), base["disk_write_mib"],
-        machine["load_average_before"].as_str().unwrap_or("?"),
-        machine["load_average_after"].as_str().unwrap_or("?"), machine["cpus"]
-    )?;
-    if r["recovery"].is_object() {
-        print_recovery(out, &r["recovery"])?;
-    }
-    if r["rereplication"].is_object() {
-        print_rereplication(out, &r["rereplication"])?;
-    }
-    if let Some(dir) = r["kept_dir"].as_str() {
-        writeln!(out, "\ndata dirs and node logs kept in {dir}")?;
-    }
-    Ok(())
-}
-
-fn print_recovery(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "\nrecovery sync: 3 nodes, RF 3, default [healing] but repair limit {:.0} MiB/s; n{} killed, {:.0} MB in {} files written through the others in {:.1} s, n{} restarted",
-        num(&r["healing"]["repair_bytes_per_sec"]) / f64::from(1 << 20), r["node"],
-        num(&r["written_bytes"]) / 1e6, r["files"], num(&r["write_s"]), r["node"]
-    )?;
-    writeln!(
-        out,
-        "  catching up started     {:>6.0} ms   {:.2} x target (1000 ms)\n  holds everything again  {:>6.0} ms   (last chunk file landed at {:.0} ms)",
-        num(&r["catch_up_start_ms"]), num(&r["catch_up_start_ratio_to_target"]),
-        num(&r["holds_everything_ms"]), num(&r["last_chunk_file_ms"])
-    )?;
-    writeln!(
-        out,
-        "  received {:.0} MB in {} chunks: {:.1} MB/s   {:.2} x disk   target 0.50 x",
-        num(&r["bytes_received"]) / 1e6,
-        r["chunks_received"],
-        num(&r["mb_per_s"]),
-        num(&r["ratio_to_disk"])
-    )?;
-    writeln!(out, "  ms after the restart: {}", timeline(&r["events_ms"]))?;
-    writeln!(out, "  {}", cpu_line(&r["cpu"]))
-}
-
-fn print_rereplication(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
-    let h = &r["healing"];
-    writeln!(
-        out,
-        "\nre-replication: 4 nodes, RF 3; heartbeat {} ms, suspect {} ms, down {} s, reassign_after {} s, rebalance {}, repair limit {:.0} MiB/s",
-        h["heartbeat_interval_ms"], h["suspect_after_ms"], h["down_after_secs"],
-        h["reassign_after_secs"], if h["rebalance_tolerance_pct"] == 0 { "off" } else { "on" },
-        num(&h["repair_bytes_per_sec"]) / f64::from(1 << 20)
-    )?;
-    writeln!(
-        out,
-        "  {:.0} MB written; n{} killed holding {:.0} MB in {} chunks",
-        num(&r["written_bytes"]) / 1e6,
-        r["node"],
-        num(&r["held_bytes"]) / 1e6,
-        r["held_chunks"]
-    )?;
-    writeln!(
-        out,
-        "  every chunk at 3 copies {:>6.0} ms after the kill; minus reassign_after {:.0} ms; after lost was seen {:.0} ms",
-        num(&r["all_copies_back_ms"]), num(&r["minus_reassign_after_ms"]), num(&r["after_lost_seen_ms"])
-    )?;
-    writeln!(
-        out,
-        "  copy throughput {:.1} MB/s (held bytes / (total - reassign_after))   {:.2} x disk; {:.1} MB/s after lost was seen",
-        num(&r["copy_mb_per_s"]), num(&r["ratio_to_disk"]), num(&r["copy_mb_per_s_after_lost_seen"])
-    )?;
-    writeln!(out, "  ms after the kill: {}", timeline(&r["events_ms"]))?;
-    writeln!(out, "  {}", cpu_line(&r["cpu"]))
-}
-
-/// `cpu` as one line: machine busy and iowait, then each node's CPU seconds.
-fn cpu_line(cpu: &Value) -> String {
-    let nodes = cpu["node_cpu_s"].as_object().into_iter().flatten();
-    let each: Vec<String> = nodes.map(|(n, s)| format!("{n} {:.1} s", num(s))).collect();
-    format!(
-        "over those {:.1} s: machine CPU {:.0} % busy, {:.0} % iowait; node CPU {}",
-        num(&cpu["seconds"]),
-        num(&cpu["machine_busy_pct"]),
-        num(&cpu["machine_iowait_pct"]),
-        each.join(", ")
-    )
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
-}
-
-/// `events_ms` as `name +ms, ...`.
-fn timeline(events: &Value) -> String {
-    let list = events.as_array().into_iter().flatten();
-    let each = list
-        .map(|e| format!("{} {:.0}", e[0].as_str().unwrap_or("?"), e[1].as_f64().unwrap_or(0.0)));
-    each.collect::<Vec<_>>().join(", ")
 }
