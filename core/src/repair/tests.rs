@@ -404,7 +404,12 @@ fn drain_moves_everything_off_and_removal_waits_for_it() {
     write(&mut cluster, "/d", &data, &ids(3));
     let n3 = NodeId(3);
     let refused = commit(&mut cluster, Command::RemoveNode { node: n3 });
-    assert!(matches!(refused, Err(CommandError::NotDrained { chunks: 6, .. })), "{refused:?}");
+    // Each chunk has two other copies, just not the three wanted: the message says so.
+    let expected = CommandError::NotDrained { node: n3, chunks: 6, sole: 0, replication_factor: 3 };
+    assert_eq!(refused.as_ref().err(), Some(&expected), "{refused:?}");
+    let message = expected.to_string();
+    assert!(!message.contains("only"), "{message}");
+    assert!(message.contains("6 chunk(s) with fewer than 3 copies"), "{message}");
     let drained =
         commit(&mut cluster, Command::SetNodeState { node: n3, state: DeclaredState::Draining });
     assert!(drained.is_ok());
@@ -416,6 +421,18 @@ fn drain_moves_everything_off_and_removal_waits_for_it() {
     assert!(moved, "every chunk moved off the draining node, which dropped its copies");
     let removed = commit(&mut cluster, Command::RemoveNode { node: n3 });
     assert!(removed.is_ok(), "{removed:?}");
+    // The removed node knows it, says so, and refuses client commands at once.
+    let knows =
+        cluster.run_until(Duration::from_secs(2), |c| c.node(n3).is_some_and(|n| n.is_removed()));
+    assert!(knows, "the removed node learns it was removed");
+    let reason = cluster.node(n3).and_then(|n| n.not_ready()).unwrap_or_default();
+    assert!(reason.contains("removed"), "{reason}");
+    assert!(!cluster.node(NodeId(1)).is_some_and(|n| n.is_removed()), "the others are members");
+    let asked = cluster.now();
+    let request = cluster.submit(n3, Command::Barrier);
+    let refused = answered(&mut cluster, n3, request);
+    assert_eq!(refused, Err(CommandError::Removed { node: n3 }));
+    assert_eq!(cluster.now(), asked, "refused at once, not after a commit timeout");
 }
 
 #[test]

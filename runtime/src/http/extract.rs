@@ -16,7 +16,7 @@
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
@@ -191,20 +191,19 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
-    let (mut parts, body) = response.into_parts();
+    let (parts, body) = response.into_parts();
     let said = axum::body::to_bytes(body, QUOTED_BYTES_MAX).await.unwrap_or_default();
     let said = String::from_utf8_lossy(&said).trim().to_owned();
-    let code = status_code(status);
     let message = if said.is_empty() {
         status.canonical_reason().unwrap_or("error").to_lowercase()
     } else {
         said
     };
-    let mut answer = ApiError::new(status, code, message).into_response();
-    parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    for (name, value) in parts.headers.drain().filter_map(|(name, value)| Some((name?, value))) {
-        answer.headers_mut().insert(name, value);
+    let mut answer = ApiError::new(status, status_code(status), message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_LENGTH && name != header::CONTENT_TYPE {
+            answer.headers_mut().append(name.clone(), value.clone());
+        }
     }
     answer
 }
@@ -222,5 +221,72 @@ pub fn status_code(status: StatusCode) -> &'static str {
         431 => "headers_too_large",
         500..=599 => "internal",
         _ => "http_error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use serde::Deserialize;
+    use tower::ServiceExt;
+
+    use super::{Query, UrlPath};
+
+    #[derive(Deserialize)]
+    struct Limit {
+        #[allow(dead_code)]
+        limit: Option<usize>,
+    }
+
+    fn router() -> Router {
+        Router::new()
+            .route("/node/{id}", get(|UrlPath(_id): UrlPath<u64>| async { "ok" }))
+            .route("/page", get(|Query(_q): Query<Limit>| async { "ok" }))
+            .route("/text", get(|| async { (StatusCode::BAD_REQUEST, "plain words") }))
+            .method_not_allowed_fallback(super::method_not_allowed)
+            .fallback(super::unknown_route)
+            .layer(axum::middleware::from_fn(super::json_errors))
+    }
+
+    async fn call(method: &str, uri: &str) -> (StatusCode, serde_json::Value, String) {
+        let request = Request::builder().method(method).uri(uri).body(Body::empty());
+        let response = router().oneshot(request.expect("request")).await.expect("answer");
+        let status = response.status();
+        let allow = response.headers().get("allow").and_then(|v| v.to_str().ok());
+        let allow = allow.unwrap_or("").to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or_default(), allow)
+    }
+
+    #[tokio::test]
+    async fn every_refusal_is_json_with_a_code_and_no_rust_types() {
+        let cases = [
+            ("GET", "/node/abc", 400, "bad_path_parameter"),
+            ("GET", "/page?limit=abc", 400, "bad_query"),
+            ("GET", "/nowhere", 404, "unknown_route"),
+            ("POST", "/page", 405, "method_not_allowed"),
+            ("GET", "/text", 400, "bad_request"),
+        ];
+        for (method, uri, status, code) in cases {
+            let (got, body, allow) = call(method, uri).await;
+            assert_eq!(
+                (got.as_u16(), body["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{uri}"
+            );
+            let message = body["error"]["message"].as_str().unwrap_or("");
+            assert!(!message.is_empty() && !message.contains("u64"), "{uri}: {message}");
+            if status == 405 {
+                assert!(allow.contains("GET"), "{allow}");
+            }
+        }
+        let (_, body, _) = call("GET", "/text").await;
+        assert_eq!(body["error"]["message"], "plain words", "the text is kept as the message");
+        let (_, body, _) = call("GET", "/node/abc").await;
+        let message = body["error"]["message"].as_str().unwrap_or("");
+        assert!(message.contains("`abc`") && message.contains("whole number"), "{message}");
     }
 }
