@@ -1,5 +1,5 @@
 //! HTTP from a simulated client host to a node: the runtime's own node-to-node client
-//! ([`NetClient`]) on turmoil's TCP, as the cluster's admin, bounded in time and in the size of
+//! ([`NetClient`]) on turmoil's TCP, as the cluster's admin (or a given user), bounded in time and in the size of
 //! what it reads back.
 
 use std::net::SocketAddr;
@@ -53,7 +53,20 @@ pub async fn call(
     body: Bytes,
     timeout: Duration,
 ) -> Result<Answer, String> {
-    let mut all = vec![(header::AUTHORIZATION, format!("Bearer {ADMIN_TOKEN}"))];
+    call_as(ADMIN_TOKEN, addr, method, path, headers, body, timeout).await
+}
+
+/// [`call`] with `token` instead of the admin's.
+pub async fn call_as(
+    token: &str,
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: &[(&'static str, String)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Answer, String> {
+    let mut all = vec![(header::AUTHORIZATION, format!("Bearer {token}"))];
     all.extend(headers.iter().map(|(name, value)| (HeaderName::from_static(name), value.clone())));
     let call = Call {
         method,

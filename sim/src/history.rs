@@ -198,6 +198,39 @@ impl Timed for TreeOp {
     }
 }
 
+/// A keyed put of the idempotency replayer ([`crate::workload::replay`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyedOp {
+    /// Who sent it.
+    pub user: String,
+    /// The path it wrote.
+    pub path: String,
+    /// Its `Idempotency-Key`.
+    pub key: String,
+    /// The hash of the content it sent.
+    pub hash: ContentHash,
+    /// What it returned.
+    pub ret: KeyedReturn,
+}
+
+/// What a keyed put returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyedReturn {
+    /// 201: the path, version and content hash the answer names.
+    Written {
+        /// The answer's path.
+        path: String,
+        /// The answer's version.
+        version: Version,
+        /// The answer's content hash.
+        hash: ContentHash,
+    },
+    /// 422 `idempotency_key_reused`.
+    Reused,
+    /// No answer, or an error that does not say whether it acted.
+    Unknown,
+}
+
 /// Everything the clients and the probe did in one run.
 #[derive(Clone, Debug, Default)]
 pub struct History {
@@ -205,6 +238,8 @@ pub struct History {
     pub ops: Vec<Op>,
     /// Operations on the folder tree.
     pub tree: Vec<TreeOp>,
+    /// Keyed puts of the idempotency replayer, in the order it sent them.
+    pub keyed: Vec<KeyedOp>,
 }
 
 impl History {

@@ -2,7 +2,8 @@
 //! drive the fault schedule while the workload runs, heal, let the probe wait for convergence,
 //! then judge: no host failure or panic, one leader per term, committed raft entries the same on
 //! every node, linearizable namespace operations (per path, and on the folder tree as a whole),
-//! every acknowledged version durable, convergence within the settle time.
+//! replayed idempotency keys never answered with another request's result, every acknowledged
+//! version durable, convergence within the settle time.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use rand_chacha::ChaCha8Rng;
 use turmoil::fs::FsHandle;
 
 use crate::check::raft_log::LogWatch;
-use crate::check::{linear, tree};
+use crate::check::{linear, replay, tree};
 use crate::disk;
 use crate::faults::{self, Fault, FireCounts, Scheduled};
 use crate::history::{History, Return};
@@ -158,6 +159,14 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
         });
     }
     {
+        let (nodes, history, trace) = (node_addrs.clone(), history.clone(), trace.clone());
+        sim.client("replay", async move {
+            tokio::time::sleep(WARMUP).await;
+            workload::replay::client(seed, nodes, faults_end, history, trace).await;
+            Ok(())
+        });
+    }
+    {
         let (nodes, history, report, trace) =
             (node_addrs.clone(), history.clone(), report.clone(), trace.clone());
         let settle = settings.settle_max;
@@ -232,11 +241,23 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
             tree_verdict.ops, tree_verdict.states
         ),
     );
+    let replay_verdict = replay::check(&history.keyed);
+    trace.line_at(
+        simulated,
+        format!(
+            "idempotency check: {} keyed puts, {} written, {} refused as reused: {}",
+            replay_verdict.ops,
+            replay_verdict.written,
+            replay_verdict.reused,
+            if replay_verdict.violations.is_empty() { "ok" } else { "violation" }
+        ),
+    );
     let failure = failure
         .or_else(|| split_brain(&report))
         .or_else(|| log_watch.violations.first().map(|v| format!("raft logs disagree: {v}")))
         .or_else(|| verdict.violations.first().map(|v| format!("not linearizable: {v}")))
         .or_else(|| tree_verdict.violation.as_ref().map(|v| format!("not linearizable: {v}")))
+        .or_else(|| replay_verdict.violations.first().map(|v| format!("idempotency: {v}")))
         // Read-backs on a cluster that never settled say little: convergence is judged first.
         .or_else(|| match (&report.converged, &report.unconverged) {
             (Some(_), _) => None,

@@ -7,8 +7,10 @@
 //! conditional writes. Contents are drawn from the seed; sizes mostly small, sometimes several
 //! chunks. About a quarter of the operations work on a small folder tree instead ([`tree`]:
 //! folders, moves, listings, recursive deletes), drawn from their own stream of the seed, so the
-//! path operations stay the sequence they were.
+//! path operations stay the sequence they were. One more client, the [`replay`]er, replays
+//! idempotency keys across paths, users and bodies in a folder of its own.
 
+pub mod replay;
 pub mod tree;
 
 use std::cell::RefCell;

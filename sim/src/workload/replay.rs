@@ -1,0 +1,194 @@
+//! The idempotency replayer (issue 22): one client that puts with a fresh `Idempotency-Key`
+//! and then replays that key the ways a careless or hostile client would: with another body on
+//! the same path, on another path, under another user's token, and as an identical retry. Its
+//! files live in [`ROOT`], which no other client touches; the checker
+//! ([`crate::check::replay`]) fails the seed if a replay is answered with another request's
+//! result. It draws from its own stream of the seed.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use axum::http::Method;
+use bytes::Bytes;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::CALL_TIMEOUT;
+use crate::client::{self, ADMIN_TOKEN};
+use crate::history::{History, KeyedOp, KeyedReturn};
+use crate::trace::Trace;
+
+/// The folder the replayer writes in.
+pub const ROOT: &str = "/sim/i";
+/// The files it writes.
+pub const PATHS: [&str; 2] = ["/sim/i/p0", "/sim/i/p1"];
+/// The second user (its name gets a number if an earlier attempt's answer was lost).
+const USER: &str = "replayer";
+/// Largest body it writes.
+const BODY_BYTES_MAX: usize = 4096;
+/// Pause between two attempts of the setup.
+const SETUP_PAUSE: Duration = Duration::from_millis(200);
+
+/// Who sends a request: a name (for the checker) and a token.
+#[derive(Clone)]
+struct As {
+    user: String,
+    token: String,
+}
+
+/// The replayer's run until simulated time `until`.
+pub async fn client(
+    seed: u64,
+    nodes: Vec<SocketAddr>,
+    until: Duration,
+    history: Rc<RefCell<History>>,
+    trace: Trace,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6964_656d_706f_7465);
+    let admin = As { user: "admin".to_owned(), token: ADMIN_TOKEN.to_owned() };
+    let Some(other) = setup(&mut rng, &nodes, until, &trace).await else {
+        trace.line("replay: setup did not finish before the faults ended");
+        return;
+    };
+    let mut round = 0u64;
+    while crate::now() < until {
+        round += 1;
+        let key = format!("replay-{round}");
+        let at = rng.gen_range(0..PATHS.len());
+        let (path, elsewhere) = (PATHS[at], PATHS[(at + 1) % PATHS.len()]);
+        let body = body(&mut rng);
+        let mut other_body = body.clone();
+        while other_body == body {
+            other_body = self::body(&mut rng);
+        }
+        let mut sends = vec![
+            (admin.clone(), path, other_body),
+            (admin.clone(), elsewhere, body.clone()),
+            (other.clone(), path, body.clone()),
+            (admin.clone(), path, body.clone()),
+        ];
+        sends.shuffle(&mut rng);
+        sends.insert(0, (admin.clone(), path, body));
+        for (who, path, body) in sends {
+            if crate::now() >= until {
+                break;
+            }
+            let node = nodes[rng.gen_range(0..nodes.len())];
+            let op = put(node, &who, path, &key, body).await;
+            trace.line(format!(
+                "replay {} {} {} -> {}",
+                op.user,
+                op.path,
+                op.key,
+                ret_text(&op.ret)
+            ));
+            history.borrow_mut().keyed.push(op);
+            tokio::time::sleep(Duration::from_millis(rng.gen_range(5..100))).await;
+        }
+    }
+}
+
+/// A random small body.
+fn body(rng: &mut ChaCha8Rng) -> Bytes {
+    let mut bytes = vec![0u8; rng.gen_range(1..=BODY_BYTES_MAX)];
+    rng.fill(&mut bytes[..]);
+    Bytes::from(bytes)
+}
+
+/// Makes the second user, [`ROOT`] and the user's write grant on it, retrying through random
+/// nodes until each step is answered; the user, or `None` if `until` came first.
+async fn setup(
+    rng: &mut ChaCha8Rng,
+    nodes: &[SocketAddr],
+    until: Duration,
+    trace: &Trace,
+) -> Option<As> {
+    let mut attempt = 0u32;
+    let user = loop {
+        let name = if attempt == 0 { USER.to_owned() } else { format!("{USER}{attempt}") };
+        let body = Bytes::from(format!("{{\"name\": \"{name}\"}}"));
+        let node = nodes[rng.gen_range(0..nodes.len())];
+        if let Ok(answer) = admin(node, Method::POST, "/users", body).await {
+            match (answer.status, answer.json()["token"].as_str()) {
+                (201, Some(token)) => break As { user: name, token: token.to_owned() },
+                // An earlier attempt made the user but its answer (the token) was lost.
+                (409, _) => attempt += 1,
+                _ => {}
+            }
+        }
+        pause(until).await?;
+    };
+    let steps = [format!("/folders{ROOT}"), format!("/acl{ROOT}?user={}&access=w", user.user)];
+    for step in steps {
+        loop {
+            let node = nodes[rng.gen_range(0..nodes.len())];
+            let answered = admin(node, Method::POST, &step, Bytes::new()).await;
+            if answered
+                .is_ok_and(|a| a.status < 300 || (a.status == 409 && step.contains("folders")))
+            {
+                break;
+            }
+            pause(until).await?;
+        }
+    }
+    trace.line(format!("replay: user {} may write {ROOT}", user.user));
+    Some(user)
+}
+
+/// Waits [`SETUP_PAUSE`]; `None` once `until` has come.
+async fn pause(until: Duration) -> Option<()> {
+    tokio::time::sleep(SETUP_PAUSE).await;
+    (crate::now() < until).then_some(())
+}
+
+async fn admin(
+    node: SocketAddr,
+    method: Method,
+    url: &str,
+    body: Bytes,
+) -> Result<client::Answer, String> {
+    client::call(node, method, url, &[], body, CALL_TIMEOUT).await
+}
+
+/// One keyed put of `body` to `path` by `who` through `node`.
+async fn put(node: SocketAddr, who: &As, path: &str, key: &str, body: Bytes) -> KeyedOp {
+    let hash = blake3::hash(&body).to_hex().to_string();
+    let headers = [("idempotency-key", key.to_owned())];
+    let url = format!("/files{path}");
+    let answer =
+        client::call_as(&who.token, node, Method::PUT, &url, &headers, body, CALL_TIMEOUT).await;
+    let ret = match answer {
+        Ok(answer) if answer.status == 201 => {
+            let json = answer.json();
+            match (json["path"].as_str(), json["version"].as_u64(), json["hash"].as_str()) {
+                (Some(path), Some(version), Some(hash)) => {
+                    KeyedReturn::Written { path: path.to_owned(), version, hash: hash.to_owned() }
+                }
+                _ => KeyedReturn::Unknown,
+            }
+        }
+        Ok(answer)
+            if answer.status == 422
+                && answer.json()["error"]["code"] == "idempotency_key_reused" =>
+        {
+            KeyedReturn::Reused
+        }
+        // Anything else (no leader, timeout, cut off) may still have acted.
+        _ => KeyedReturn::Unknown,
+    };
+    KeyedOp { user: who.user.clone(), path: path.to_owned(), key: key.to_owned(), hash, ret }
+}
+
+/// A short text of a keyed put's return for the trace.
+fn ret_text(ret: &KeyedReturn) -> String {
+    match ret {
+        KeyedReturn::Written { path, version, hash } => {
+            format!("{path} v{version}:{}", hash.get(..8).unwrap_or(hash))
+        }
+        KeyedReturn::Reused => "idempotency_key_reused".to_owned(),
+        KeyedReturn::Unknown => "unknown".to_owned(),
+    }
+}
