@@ -333,6 +333,7 @@ impl Namespace {
             }
             Command::RemoveUser { user } => self.remove_user(user),
             Command::BootstrapAdmin { user, credential } => self.bootstrap_admin(user, *credential),
+            Command::CreateFolderIn { path, owner } => self.create_folder_in(path, owner.as_ref()),
         }
     }
 
