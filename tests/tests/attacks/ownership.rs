@@ -5,7 +5,7 @@
 //! and ownership of what moves. Also: reverting a deleted file's kept version brings it back, and
 //! deleting the root is refused with a clear error.
 
-use dfs_tests::{ClusterSpec, TestCluster};
+use dfs_tests::{admin_client_builder, ClusterSpec, TestCluster};
 use serde_json::Value;
 
 /// Creates user `name` with `dfs user add` (as the admin) and returns its token.
@@ -151,6 +151,18 @@ async fn a_deleted_file_comes_back_by_revert_and_the_root_cannot_be_removed() {
     put(&cluster, None, "/keep.txt", "kept\n").expect("put");
     for args in [&["rm", "/"][..], &["rm", "-r", "/", "--yes"], &["rm", "-r", "/"]] {
         refused(&cluster, None, args, "root_immutable", "the root folder");
+    }
+    let http = admin_client_builder().build().expect("client");
+    for query in ["", "?recursive=true"] {
+        let url = format!("{}/files{query}", cluster.node(2).url());
+        let response = http.delete(url).send().await.expect("delete");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("root_immutable")),
+            "{body}"
+        );
     }
     assert_eq!(run(&cluster, None, &["get", "/keep.txt", "-"]).as_deref(), Ok("kept\n"));
 }
