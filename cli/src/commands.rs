@@ -86,6 +86,12 @@ pub async fn rm(
     json: bool,
 ) -> anyhow::Result<()> {
     let url = url_path(path)?;
+    if url.is_empty() {
+        // The root: nothing to count or confirm; the node refuses it (`root_immutable`).
+        let response = client.send(|http, node| http.delete(format!("{node}/files"))).await?;
+        let value = json_or_error(response).await?;
+        return print(json, &value, |out| writeln!(out, "removed {path}"));
+    }
     if !recursive {
         let response = client.send(|http, node| http.delete(format!("{node}/files/{url}"))).await?;
         let value = json_or_error(response).await?;

@@ -115,6 +115,8 @@ pub enum Need {
     Write,
     /// Change the access list or owner: ownership of the path or a folder above it.
     Manage,
+    /// Move it elsewhere (with everything under it): ownership, like [`Need::Manage`].
+    Move,
 }
 
 impl std::fmt::Display for Need {
@@ -123,6 +125,7 @@ impl std::fmt::Display for Need {
             Need::Read => "read",
             Need::Write => "write",
             Need::Manage => "manage (change the access list of)",
+            Need::Move => "move",
         })
     }
 }

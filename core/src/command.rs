@@ -16,11 +16,12 @@ use crate::path::Path;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Command {
-    /// Create a folder (and any missing parent folders).
+    /// Create a folder (and any missing parent folders), all owned by `owner`. Kept for the log
+    /// entries written before [`Command::CreateFolderIn`]; nodes no longer propose it.
     CreateFolder {
         /// The folder to create.
         path: Path,
-        /// Who will own it.
+        /// Who will own it and its missing parents.
         owner: UserName,
     },
     /// Commit a new immutable version of a file whose chunks are already stored.
@@ -159,6 +160,16 @@ pub enum Command {
         user: UserName,
         /// Salt and digest of the token's secret.
         credential: Credential,
+    },
+    /// Create a folder and its missing parents, each owned by the owner of the folder it is
+    /// created in (the region's owner, see `meta::access`), except the folder at `path` when
+    /// `owner` names someone (an admin's `mkdir --owner`). Nodes propose this instead of
+    /// [`Command::CreateFolder`], whose missing parents went to the named owner too.
+    CreateFolderIn {
+        /// The folder to create.
+        path: Path,
+        /// Who owns the new folder at `path`; `None`: the owner of the folder above.
+        owner: Option<UserName>,
     },
 }
 

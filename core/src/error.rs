@@ -122,7 +122,10 @@ pub enum CommandError {
         path: Path,
     },
     /// The root folder cannot be deleted or replaced.
-    #[error("the root folder cannot be changed this way")]
+    #[error(
+        "the root folder / cannot be deleted, moved or written; delete or move what is in it \
+         instead"
+    )]
     RootImmutable,
     /// The file has no such version (never written, or removed by retention).
     #[error("{path}: no version {version}")]
@@ -280,7 +283,19 @@ fn forbidden_message(user: &UserName, path: &Path, need: &Need) -> String {
     let how = match need {
         Need::Read => format!("an owner or admin can grant it: dfs acl add {path} {user} r"),
         Need::Write => format!("an owner or admin can grant it: dfs acl add {path} {user} w"),
-        Need::Manage => "only its owner (or the owner of a folder above it) or an admin can".into(),
+        Need::Manage => {
+            return format!(
+                "{user} may not {need} {path}: only its owner (or the owner of the folders above \
+                 it, up to a folder owned by someone else) or an admin can"
+            )
+        }
+        Need::Move => {
+            return format!(
+                "{user} may not {need} {path}: moving needs ownership of what moves (its owner, \
+                 or the owner of the folders above it up to a folder owned by someone else) or \
+                 an admin"
+            )
+        }
     };
     format!("{user} may not {need} {path}: no grant on it or on a folder above it; {how}")
 }

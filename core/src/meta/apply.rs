@@ -63,6 +63,27 @@ impl Namespace {
         Ok(Change::FolderCreated { path: path.clone() })
     }
 
+    /// `CreateFolderIn`: `mkdir -p` where each new folder gets the owner of the folder above
+    /// it, except the one at `path` when `owner` names someone; refuses an existing live entry.
+    pub(super) fn create_folder_in(
+        &mut self,
+        path: &Path,
+        owner: Option<&UserName>,
+    ) -> Result<Change, CommandError> {
+        if path.is_root() {
+            return Err(CommandError::AlreadyExists { path: path.clone() });
+        }
+        let missing = self.missing_ancestors(path)?;
+        if self.entries.get(path).is_some_and(Entry::is_live) {
+            return Err(CommandError::AlreadyExists { path: path.clone() });
+        }
+        let region_owner = self.region_owner(path);
+        let leaf_owner = owner.unwrap_or(&region_owner).clone();
+        self.make_folders(&missing, &region_owner);
+        self.make_folders(std::slice::from_ref(path), &leaf_owner);
+        Ok(Change::FolderCreated { path: path.clone() })
+    }
+
     /// `PutVersion`: a new version of a file, creating it (and its missing parents) if needed.
     pub(super) fn put_version(
         &mut self,
@@ -81,8 +102,9 @@ impl Namespace {
             _ => None,
         };
         check_precondition(path, precondition, found)?;
-        // Nothing can fail from here on.
-        self.make_folders(&missing, write.author);
+        // Nothing can fail from here on. New parents belong to the region they are made in.
+        let region_owner = self.region_owner(path);
+        self.make_folders(&missing, &region_owner);
         let version = self.write_version(path, &write);
         Ok(Change::FileWritten {
             path: path.clone(),
@@ -215,7 +237,9 @@ impl Namespace {
         Ok(Change::CheckpointCreated { path: path.clone(), name: name.to_owned(), version })
     }
 
-    /// `Revert`: a new version of a live file with the content of version `to`.
+    /// `Revert`: a new version of a file with the content of version `to`. A deleted file whose
+    /// version `to` is kept comes back to life this way, like a put would revive it (its new
+    /// author owns it, old grants are dropped).
     pub(super) fn revert(
         &mut self,
         index: LogIndex,
@@ -225,21 +249,32 @@ impl Namespace {
         created_at: UnixMillis,
     ) -> Result<Change, CommandError> {
         let keep = self.settings.keep_versions;
-        let record = self.live_file_mut(path)?;
+        let Some(entry) = self.entries.get_mut(path) else {
+            return Err(CommandError::NotFound { path: path.clone() });
+        };
+        let EntryKind::File(record) = &mut entry.kind else {
+            return Err(CommandError::IsFolder { path: path.clone() });
+        };
         let Some(source) = record.version(to) else {
             return Err(CommandError::VersionNotFound { path: path.clone(), version: to });
         };
         let content = source.content.clone();
         let version = next_version(record.latest_version());
+        let revived = record.deleted.take().is_some();
         let write = Write { index, content: &content, author, created_at };
         record.versions.push(write.record(version));
         record.prune(keep);
+        if revived {
+            entry.owner = author.clone();
+            entry.grants.clear();
+            self.live_files += 1;
+        }
         Ok(Change::FileWritten {
             path: path.clone(),
             version,
             size_bytes: content.size_bytes,
             hash: content.hash,
-            created: false,
+            created: revived,
         })
     }
 
@@ -351,6 +386,20 @@ impl Namespace {
             self.retire(path);
             self.entries.insert(path.clone(), Entry::folder(owner.clone()));
         }
+    }
+
+    /// The owner of the region `path` is in: the owner of the nearest existing folder at or
+    /// above it (see `meta::access`).
+    pub(super) fn region_owner(&self, path: &Path) -> UserName {
+        std::iter::once(path.clone())
+            .chain(path.ancestors().into_iter().rev())
+            .find_map(|at| self.entries.get(&at).filter(|entry| entry.is_folder()))
+            .map_or_else(|| self.root_owner(), |folder| folder.owner.clone())
+    }
+
+    /// The owner name recorded on the root folder.
+    fn root_owner(&self) -> UserName {
+        self.entries.get(&Path::root()).map_or(UserName("admin".to_owned()), |e| e.owner.clone())
     }
 
     /// Drops the tombstoned file at `path`, if any, remembering its last version number.

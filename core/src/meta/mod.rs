@@ -9,8 +9,13 @@
 //!   changes nothing but the applied index (every replica records the same refusal).
 //! - **Log order.** `apply`/`advance` assert that indexes strictly increase: a replayed index is a
 //!   bug in the caller, not input.
-//! - **Folders** are created with their missing parents (`mkdir -p`), all owned by the creator.
+//! - **Folders** are created with their missing parents (`mkdir -p`). `CreateFolderIn` (what nodes
+//!   propose) gives each new folder the owner of the folder it is made in, except the leaf an
+//!   admin names an owner for; the older `CreateFolder` gives them all to its owner (kept for old
+//!   log entries). A put's or a move's missing parents also take the owner of the folder above.
 //!   Only folders with no live children can be deleted; the root can never be deleted or written.
+//! - **Access** follows ownership *regions* (see `access`): an owner's rights and the grants set
+//!   above stop at a folder owned by someone else.
 //! - **Versions** of a path are numbered from 1 and never repeat, even across delete and re-create:
 //!   a put on a tombstoned file continues its numbering. A file keeps its versions as the replicated
 //!   retention setting says ([`Settings::keep_versions`], set by `SetRetention`; 0, the default,
@@ -18,8 +23,9 @@
 //!   names. A delete tombstones a file ([`Tombstone`]), keeping its history readable by
 //!   [`Namespace::version`]/[`Namespace::checkpoint`] (like a versioned object store), while
 //!   [`Namespace::latest`], [`Namespace::children`] and every write treat it as absent.
-//! - **Reviving** a tombstoned file by a put makes the author its owner and clears its grants: the
-//!   new file must not inherit the access list of a deleted one. Its checkpoints are kept.
+//! - **Reviving** a tombstoned file by a put, or by a revert to one of its kept versions, makes the
+//!   author its owner and clears its grants: the new file must not inherit the access list of a
+//!   deleted one. Its checkpoints are kept.
 //! - **Retiring.** A tombstoned file whose path is needed for a folder (an explicit `CreateFolder`,
 //!   a missing parent of a put, or a folder delete that would orphan it) is dropped, history and
 //!   checkpoints included (its chunks become garbage for GC); only its last version number is
@@ -344,6 +350,7 @@ impl Namespace {
             }
             Command::RemoveUser { user } => self.remove_user(user),
             Command::BootstrapAdmin { user, credential } => self.bootstrap_admin(user, *credential),
+            Command::CreateFolderIn { path, owner } => self.create_folder_in(path, owner.as_ref()),
         }
     }
 

@@ -10,6 +10,7 @@ use crate::ids::{ChunkId, Hash};
 
 mod access;
 mod idempotency;
+mod ownership;
 mod reuse;
 mod tree;
 
@@ -242,7 +243,8 @@ fn a_put_below_a_tombstoned_file_turns_it_into_a_folder() {
     setup(&mut ns, &[put("/x", 1), del("/x", Precondition::None), put("/x/y", 2)]);
     let folder = ns.entry(&p("/x")).expect("folder made");
     assert!(folder.is_folder());
-    assert_eq!(folder.owner, user("alice"));
+    // A new parent belongs to the region it is made in (the root's), not to the writer.
+    assert_eq!(folder.owner, user("admin"));
     assert_eq!(ns.retired.get(&p("/x")), Some(&Version(1)));
     assert_eq!(ns.check_invariants(), Ok(()));
 }
@@ -263,8 +265,9 @@ fn put_creates_the_file_and_its_parents() {
     };
     assert_eq!(change, Ok(written));
     for folder in ["/a", "/a/b"] {
+        // New parents belong to the region they are made in (the root's); the file to its author.
         let entry = ns.entry(&p(folder)).expect("parent created");
-        assert!(entry.is_folder() && entry.owner == user("bob"), "{folder}");
+        assert!(entry.is_folder() && entry.owner == user("admin"), "{folder}");
     }
     let entry = ns.entry(&p("/a/b/f")).expect("file created");
     assert_eq!(entry.owner, user("bob"));
@@ -576,7 +579,10 @@ fn revert_refusals() {
     let missing = CommandError::VersionNotFound { path: p("/f"), version: Version(2) };
     assert_refused(&mut ns, &revert("/f", 2), missing);
     assert_refused(&mut ns, &revert("/nothing", 1), not_found("/nothing"));
-    assert_refused(&mut ns, &revert("/gone", 1), not_found("/gone"));
+    // A deleted file comes back by a revert of a kept version (see tests/ownership.rs), not of
+    // one it never had.
+    let never = CommandError::VersionNotFound { path: p("/gone"), version: Version(9) };
+    assert_refused(&mut ns, &revert("/gone", 9), never);
     assert_refused(&mut ns, &revert("/d", 1), CommandError::IsFolder { path: p("/d") });
 }
 

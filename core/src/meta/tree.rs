@@ -28,7 +28,7 @@ impl Namespace {
         let Some(source) = self.entries.get(from).filter(|entry| entry.is_live()) else {
             return Err(CommandError::NotFound { path: from.clone() });
         };
-        let (folder, owner) = (source.is_folder(), source.owner.clone());
+        let folder = source.is_folder();
         if to.starts_with(from) {
             return Err(CommandError::MoveIntoItself { from: from.clone(), to: to.clone() });
         }
@@ -47,7 +47,9 @@ impl Namespace {
                 Ok((old, new))
             })
             .collect::<Result<Vec<(Path, Path)>, CommandError>>()?;
-        // Nothing can fail from here on.
+        // Nothing can fail from here on. New parents belong to the region they are made in
+        // (not to the owner of what moves, who may be someone an admin moves things for).
+        let owner = self.region_owner(to);
         self.make_folders(&missing, &owner);
         // A tombstoned file at the destination gives way (as it would to a folder).
         self.retire(to);
@@ -132,7 +134,7 @@ impl Namespace {
     }
 
     /// `path` and every entry under it with the entry, in path order.
-    fn subtree_entries<'a>(
+    pub(super) fn subtree_entries<'a>(
         &'a self,
         path: &'a Path,
     ) -> impl Iterator<Item = (&'a Path, &'a Entry)> {

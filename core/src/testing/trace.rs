@@ -164,5 +164,6 @@ pub fn describe_command(command: &Command) -> String {
         Command::AddUser { user, admin, .. } => format!("user-add {user} admin={admin}"),
         Command::RemoveUser { user } => format!("user-rm {user}"),
         Command::BootstrapAdmin { user, .. } => format!("bootstrap-admin {user}"),
+        Command::CreateFolderIn { path, .. } => format!("mkdir {path}"),
     }
 }

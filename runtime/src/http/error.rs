@@ -137,6 +137,7 @@ impl From<CommandError> for ApiError {
                 dfs_core::auth::Need::Read => "read",
                 dfs_core::auth::Need::Write => "write",
                 dfs_core::auth::Need::Manage => "manage",
+                dfs_core::auth::Need::Move => "move",
             };
             api.details.insert("need".into(), need.into());
         }

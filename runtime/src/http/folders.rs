@@ -41,7 +41,7 @@ pub async fn create_folder(
     let path = parse_path(&raw)?;
     check(&state, &caller, &path, Need::Write).await?;
     let owner = match query.owner {
-        None => caller.user,
+        None => None,
         Some(name) => {
             super::auth::require_admin(&caller, "creating a folder for another user")?;
             let owner = UserName::parse(&name)
@@ -57,10 +57,11 @@ pub async fn create_folder(
             if !known {
                 return Err(dfs_core::CommandError::UnknownUser { user: owner }.into());
             }
-            owner
+            Some(owner)
         }
     };
-    let command = Command::CreateFolder { path, owner };
+    // Missing parents (and, without `owner`, the folder itself) belong to the folder above.
+    let command = Command::CreateFolderIn { path, owner };
     let Reply::Applied { index, .. } = submit(&state, command).await?;
     Ok((StatusCode::CREATED, Json(json!({ "created": format!("/{raw}"), "index": index.0 }))))
 }
@@ -81,13 +82,15 @@ pub async fn delete_file(
     Query(query): Query<DeleteQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
-    check(&state, &caller, &path, Need::Write).await?;
     if query.recursive != Some(true) {
+        check(&state, &caller, &path, Need::Write).await?;
         let command =
             Command::Delete { path, precondition: Precondition::None, deleted_at: now_millis() };
         let Reply::Applied { index, .. } = submit(&state, command).await?;
         return Ok(Json(json!({ "deleted": format!("/{raw}"), "index": index.0 })));
     }
+    let (who, target) = (caller.clone(), path.clone());
+    query_check(&state, move |namespace| namespace.check_delete_tree(&who, &target)).await?;
     let command = Command::DeleteRecursive { path, deleted_at: now_millis() };
     let Reply::Applied { index, change } = submit(&state, command).await?;
     let Change::TreeDeleted { path, files, folders } = change else {
@@ -126,8 +129,8 @@ pub async fn move_entry(
         ));
     };
     let (from, to) = (query_path(&from)?, query_path(&to)?);
-    check(&state, &caller, &from, Need::Write).await?;
-    check(&state, &caller, &to, Need::Write).await?;
+    let (who, source, target) = (caller.clone(), from.clone(), to.clone());
+    query_check(&state, move |namespace| namespace.check_move(&who, &source, &target)).await?;
     let Reply::Applied { index, change } = submit(&state, Command::Move { from, to }).await?;
     let Change::Moved { from, to, folder } = change else {
         return Err(ApiError::new(
@@ -140,6 +143,24 @@ pub async fn move_entry(
         "from": from.as_str(), "to": to.as_str(),
         "kind": if folder { "folder" } else { "file" }, "index": index.0,
     })))
+}
+
+/// `DELETE /files[?recursive=true]`: the root, which is never deleted: `400 root_immutable`.
+pub async fn delete_root(Authed(_caller): Authed) -> ApiError {
+    ApiError::from(dfs_core::CommandError::RootImmutable)
+}
+
+/// Runs an access check on this node's replica; its refusal as the answer.
+async fn query_check(
+    state: &ApiState,
+    rule: impl FnOnce(&dfs_core::meta::Namespace) -> Result<(), dfs_core::CommandError> + Send + 'static,
+) -> Result<(), ApiError> {
+    let outcome = state
+        .driver
+        .query(move |node| rule(node.status().namespace))
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    outcome.map_err(ApiError::from)
 }
 
 /// A path given in a query: absolute (`/a/b`).

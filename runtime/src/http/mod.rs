@@ -91,7 +91,7 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
         .route("/list", get(folders::list_root))
         .route("/list/{*path}", get(folders::list))
         .route("/move", post(folders::move_entry))
-        .route("/files", get(files::files))
+        .route("/files", get(files::files).delete(folders::delete_root))
         .route(
             "/files/{*path}",
             get(read::get_file).put(write::put_file).delete(folders::delete_file),
