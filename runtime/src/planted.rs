@@ -15,6 +15,10 @@ pub enum Bug {
     NoReReplication = 3,
     /// Consistent reads and listings are served from the local, possibly stale, replica.
     StaleRead = 4,
+    /// A chunk's hash is taken as a right to read it: chunk-level commits may reuse any held chunk.
+    ChunkHashReadsAnything = 5,
+    /// A chunk-level commit's whole-file hash is the client's word, never checked.
+    TrustWholeFileHash = 6,
 }
 
 // Per thread: a simulation runs every node on the thread that drives it, so runs on other

@@ -231,6 +231,25 @@ pub enum KeyedReturn {
     Unknown,
 }
 
+/// What the chunk thief ([`crate::workload::thief`]) tried in one round, and what it was told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Theft {
+    /// The round (its files are named after it).
+    pub round: u64,
+    /// Whether the admin's secret file of the round was acknowledged (201) before the attempts.
+    pub secret_acknowledged: bool,
+    /// `POST /chunks/missing` naming the secret's chunk, as the thief: `None` without an answer,
+    /// else the status and whether the chunk was listed as missing.
+    pub asked: Option<(u16, bool)>,
+    /// `POST /commit` of a manifest that sends the thief's own chunk and names the secret's
+    /// chunk without sending it: the status, if answered.
+    pub stole: Option<u16>,
+    /// The admin's consistent read of the path that commit named: the status, if answered.
+    pub read_back: Option<u16>,
+    /// `POST /commit` sending every chunk but naming a false whole-file hash: the status.
+    pub forged: Option<u16>,
+}
+
 /// Everything the clients and the probe did in one run.
 #[derive(Clone, Debug, Default)]
 pub struct History {
@@ -240,6 +259,8 @@ pub struct History {
     pub tree: Vec<TreeOp>,
     /// Keyed puts of the idempotency replayer, in the order it sent them.
     pub keyed: Vec<KeyedOp>,
+    /// The chunk thief's rounds.
+    pub thefts: Vec<Theft>,
 }
 
 impl History {

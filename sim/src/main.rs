@@ -35,7 +35,8 @@ struct Args {
     #[arg(long)]
     model: bool,
     /// Plant a bug in the nodes, to see the checkers catch it: ack-before-fsync,
-    /// skip-raft-commit, no-re-replication or stale-read.
+    /// skip-raft-commit, no-re-replication, stale-read, chunk-hash-reads-anything or
+    /// trust-whole-file-hash.
     #[arg(long, value_parser = parse_bug)]
     plant: Option<dfs_runtime::planted::Bug>,
     /// Worker processes a sweep runs in (default: one per core).
@@ -48,7 +49,8 @@ struct Args {
 
 fn parse_bug(name: &str) -> Result<dfs_runtime::planted::Bug, String> {
     dfs_sim::run::bug_named(name).ok_or_else(|| {
-        "expected ack-before-fsync, skip-raft-commit, no-re-replication or stale-read".to_owned()
+        let names: Vec<_> = dfs_sim::run::BUGS.into_iter().map(dfs_sim::run::bug_name).collect();
+        format!("expected one of {}", names.join(", "))
     })
 }
 

@@ -2,7 +2,8 @@
 //! drive the fault schedule while the workload runs, heal, let the probe wait for convergence,
 //! then judge: no host failure or panic, one leader per term, committed raft entries the same on
 //! every node, linearizable namespace operations (per path, and on the folder tree as a whole),
-//! replayed idempotency keys never answered with another request's result, every acknowledged
+//! replayed idempotency keys never answered with another request's result, no chunk reused by
+//! a caller who may not read it and no false whole-file hash accepted, every acknowledged
 //! version durable, convergence within the settle time.
 
 use std::cell::RefCell;
@@ -22,7 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use turmoil::fs::FsHandle;
 
 use crate::check::raft_log::LogWatch;
-use crate::check::{linear, replay, tree};
+use crate::check::{linear, replay, thief, tree};
 use crate::disk;
 use crate::faults::{self, Fault, FireCounts, Scheduled};
 use crate::history::{History, Return};
@@ -167,6 +168,14 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
         });
     }
     {
+        let (nodes, history, trace) = (node_addrs.clone(), history.clone(), trace.clone());
+        sim.client("thief", async move {
+            tokio::time::sleep(WARMUP).await;
+            workload::thief::client(seed, nodes, faults_end, history, trace).await;
+            Ok(())
+        });
+    }
+    {
         let (nodes, history, report, trace) =
             (node_addrs.clone(), history.clone(), report.clone(), trace.clone());
         let settle = settings.settle_max;
@@ -252,12 +261,24 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
             if replay_verdict.violations.is_empty() { "ok" } else { "violation" }
         ),
     );
+    let theft_verdict = thief::check(&history.thefts);
+    trace.line_at(
+        simulated,
+        format!(
+            "theft check: {} rounds, {} with an acknowledged secret, {} thefts refused: {}",
+            theft_verdict.rounds,
+            theft_verdict.secrets,
+            theft_verdict.refused,
+            if theft_verdict.violations.is_empty() { "ok" } else { "violation" }
+        ),
+    );
     let failure = failure
         .or_else(|| split_brain(&report))
         .or_else(|| log_watch.violations.first().map(|v| format!("raft logs disagree: {v}")))
         .or_else(|| verdict.violations.first().map(|v| format!("not linearizable: {v}")))
         .or_else(|| tree_verdict.violation.as_ref().map(|v| format!("not linearizable: {v}")))
         .or_else(|| replay_verdict.violations.first().map(|v| format!("idempotency: {v}")))
+        .or_else(|| theft_verdict.violations.first().map(|v| format!("chunk theft: {v}")))
         // Read-backs on a cluster that never settled say little: convergence is judged first.
         .or_else(|| match (&report.converged, &report.unconverged) {
             (Some(_), _) => None,
@@ -288,15 +309,19 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
     (outcome, trace)
 }
 
+/// Every bug the simulator can plant.
+pub const BUGS: [Bug; 6] = [
+    Bug::AckBeforeFsync,
+    Bug::SkipRaftCommit,
+    Bug::NoReReplication,
+    Bug::StaleRead,
+    Bug::ChunkHashReadsAnything,
+    Bug::TrustWholeFileHash,
+];
+
 /// The bug a command-line name plants.
 pub fn bug_named(name: &str) -> Option<Bug> {
-    Some(match name {
-        "ack-before-fsync" => Bug::AckBeforeFsync,
-        "skip-raft-commit" => Bug::SkipRaftCommit,
-        "no-re-replication" => Bug::NoReReplication,
-        "stale-read" => Bug::StaleRead,
-        _ => return None,
-    })
+    BUGS.into_iter().find(|&bug| bug_name(bug) == name)
 }
 
 /// The command-line name of `bug`.
@@ -306,6 +331,8 @@ pub fn bug_name(bug: Bug) -> &'static str {
         Bug::SkipRaftCommit => "skip-raft-commit",
         Bug::NoReReplication => "no-re-replication",
         Bug::StaleRead => "stale-read",
+        Bug::ChunkHashReadsAnything => "chunk-hash-reads-anything",
+        Bug::TrustWholeFileHash => "trust-whole-file-hash",
     }
 }
 

@@ -11,7 +11,9 @@
 //! idempotency keys across paths, users and bodies in a folder of its own.
 
 pub mod replay;
+pub mod thief;
 pub mod tree;
+pub mod user;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -169,6 +169,21 @@ fn acknowledging_before_the_raft_commit_is_caught() {
 }
 
 #[test]
+fn reusing_a_chunk_by_its_hash_alone_is_caught_by_the_theft_checker() {
+    let failure = caught(Bug::ChunkHashReadsAnything);
+    assert!(failure.starts_with("chunk theft") && failure.contains("may not read"), "{failure}");
+}
+
+#[test]
+fn trusting_a_whole_file_hash_is_caught_by_the_theft_checker() {
+    let failure = caught(Bug::TrustWholeFileHash);
+    assert!(
+        failure.starts_with("chunk theft") && failure.contains("false whole-file hash"),
+        "{failure}"
+    );
+}
+
+#[test]
 fn forgetting_to_re_replicate_is_caught_by_the_convergence_checker() {
     assert!(caught(Bug::NoReReplication).starts_with("did not converge"));
 }

@@ -201,7 +201,7 @@ pub async fn commit(
         return Err(bad_manifest("bytes after the last sent chunk; nothing was committed"));
     }
     let actual = Hash(*whole.finalize().as_bytes());
-    if actual != hash {
+    if actual != hash && !crate::planted::active(crate::planted::Bug::TrustWholeFileHash) {
         let message = format!(
             "the chunks hash to {}, the manifest says {}; nothing was committed",
             actual.to_hex(),
@@ -258,7 +258,9 @@ async fn reusable(
     wanted: BTreeSet<ChunkId>,
 ) -> Result<BTreeMap<ChunkId, Vec<NodeId>>, ApiError> {
     let needed = state.settings.write_quorum.copies_needed(state.settings.replication_factor);
-    let caller = caller.clone();
+    let mut caller = caller.clone();
+    // The planted bug: every caller may reuse what an admin may.
+    caller.admin |= crate::planted::active(crate::planted::Bug::ChunkHashReadsAnything);
     state
         .driver
         .query(move |node| {

@@ -2,11 +2,13 @@
 //! from what the probe gathered ([`crate::probe`]), leaders per term there too; here:
 //! linearizability per path ([`linear`]) and of the folder tree as one object ([`tree`]), both
 //! through one search ([`search`]), committed raft log entries ([`raft_log`]), the rule for
-//! orphaned chunks ([`garbage`]) and the answers to replayed idempotency keys ([`replay`]).
+//! orphaned chunks ([`garbage`]), the answers to replayed idempotency keys ([`replay`]) and to
+//! the chunk thief ([`thief`]).
 
 pub mod garbage;
 pub mod linear;
 pub mod raft_log;
 pub mod replay;
 pub mod search;
+pub mod thief;
 pub mod tree;

@@ -16,6 +16,7 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::user::{self, As};
 use super::CALL_TIMEOUT;
 use crate::client::{self, ADMIN_TOKEN};
 use crate::history::{History, KeyedOp, KeyedReturn};
@@ -29,15 +30,6 @@ pub const PATHS: [&str; 2] = ["/sim/i/p0", "/sim/i/p1"];
 const USER: &str = "replayer";
 /// Largest body it writes.
 const BODY_BYTES_MAX: usize = 4096;
-/// Pause between two attempts of the setup.
-const SETUP_PAUSE: Duration = Duration::from_millis(200);
-
-/// Who sends a request: a name (for the checker) and a token.
-#[derive(Clone)]
-struct As {
-    user: String,
-    token: String,
-}
 
 /// The replayer's run until simulated time `until`.
 pub async fn client(
@@ -49,7 +41,8 @@ pub async fn client(
 ) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6964_656d_706f_7465);
     let admin = As { user: "admin".to_owned(), token: ADMIN_TOKEN.to_owned() };
-    let Some(other) = setup(&mut rng, &nodes, until, &trace).await else {
+    let Some(other) = user::setup(&mut rng, &nodes, until, USER, ROOT, "replay", &trace).await
+    else {
         trace.line("replay: setup did not finish before the faults ended");
         return;
     };
@@ -96,61 +89,6 @@ fn body(rng: &mut ChaCha8Rng) -> Bytes {
     let mut bytes = vec![0u8; rng.gen_range(1..=BODY_BYTES_MAX)];
     rng.fill(&mut bytes[..]);
     Bytes::from(bytes)
-}
-
-/// Makes the second user, [`ROOT`] and the user's write grant on it, retrying through random
-/// nodes until each step is answered; the user, or `None` if `until` came first.
-async fn setup(
-    rng: &mut ChaCha8Rng,
-    nodes: &[SocketAddr],
-    until: Duration,
-    trace: &Trace,
-) -> Option<As> {
-    let mut attempt = 0u32;
-    let user = loop {
-        let name = if attempt == 0 { USER.to_owned() } else { format!("{USER}{attempt}") };
-        let body = Bytes::from(format!("{{\"name\": \"{name}\"}}"));
-        let node = nodes[rng.gen_range(0..nodes.len())];
-        if let Ok(answer) = admin(node, Method::POST, "/users", body).await {
-            match (answer.status, answer.json()["token"].as_str()) {
-                (201, Some(token)) => break As { user: name, token: token.to_owned() },
-                // An earlier attempt made the user but its answer (the token) was lost.
-                (409, _) => attempt += 1,
-                _ => {}
-            }
-        }
-        pause(until).await?;
-    };
-    let steps = [format!("/folders{ROOT}"), format!("/acl{ROOT}?user={}&access=w", user.user)];
-    for step in steps {
-        loop {
-            let node = nodes[rng.gen_range(0..nodes.len())];
-            let answered = admin(node, Method::POST, &step, Bytes::new()).await;
-            if answered
-                .is_ok_and(|a| a.status < 300 || (a.status == 409 && step.contains("folders")))
-            {
-                break;
-            }
-            pause(until).await?;
-        }
-    }
-    trace.line(format!("replay: user {} may write {ROOT}", user.user));
-    Some(user)
-}
-
-/// Waits [`SETUP_PAUSE`]; `None` once `until` has come.
-async fn pause(until: Duration) -> Option<()> {
-    tokio::time::sleep(SETUP_PAUSE).await;
-    (crate::now() < until).then_some(())
-}
-
-async fn admin(
-    node: SocketAddr,
-    method: Method,
-    url: &str,
-    body: Bytes,
-) -> Result<client::Answer, String> {
-    client::call(node, method, url, &[], body, CALL_TIMEOUT).await
 }
 
 /// One keyed put of `body` to `path` by `who` through `node`.
