@@ -126,13 +126,15 @@ pub async fn rm(
 
 /// `dfs mv FROM TO`: a file with its history, or a folder with everything under it.
 pub async fn mv(client: &Client, from: &str, to: &str, json: bool) -> anyhow::Result<()> {
+    let (from, to) = (parse_path(from)?.to_string(), parse_path(to)?.to_string());
     let response = client
         .send(|http, node| {
-            http.post(format!("{node}/move{}", query(&[("from", from), ("to", to)])))
+            http.post(format!("{node}/move{}", query(&[("from", &from), ("to", &to)])))
         })
         .await?;
     let value = json_or_error(response).await?;
     print(json, &value, |out| {
+        let (from, to) = (escape_for_display(&from), escape_for_display(&to));
         writeln!(out, "moved {} {from} -> {to}", value["kind"].as_str().unwrap_or("entry"))
     })
 }

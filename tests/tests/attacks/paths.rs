@@ -42,6 +42,8 @@ async fn dot_segments_and_control_characters_are_refused_everywhere() {
         &["rm", "-r", "--yes", "/a/../../users/victim"],
         &["stat", "/../users/victim"],
         &["mkdir", "/./x"],
+        &["mv", "/a/../x", "/y"],
+        &["mv", "/y", "/x\nforged log line"],
     ] {
         let (code, out, err) = cluster.cli_code(args);
         assert_ne!(code, Some(0), "{args:?} must fail: {out}");
