@@ -1,9 +1,15 @@
 //! `dfs dev-cluster`: N local nodes, each its own OS process with its own data dir and free
 //! ports. Each node's config is written to `<dir>/n<id>/node.toml` and reused on the next run
 //! (same ports, same data), so a node can also be stopped and started by hand with
-//! `dfs node --config`. Nothing is restarted behind the operator's back; Ctrl-C (or SIGTERM)
-//! stops every node with SIGTERM and waits for it.
+//! `dfs node --config`. A node that exits is reported and the others keep serving, so failover can
+//! be tried; nothing is restarted behind the operator's back: `dfs dev-cluster restart N` starts
+//! it again through the [`control`] socket. Ctrl-C (or SIGTERM) stops every node with SIGTERM and
+//! waits for it.
 
+pub mod control;
+
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -34,6 +40,26 @@ pub struct DevClusterArgs {
     /// Print one JSON object per node instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// What to do with a running dev cluster (none: run one).
+    #[command(subcommand)]
+    pub action: Option<DevClusterAction>,
+}
+
+/// Requests to a running `dfs dev-cluster`.
+#[derive(Debug, clap::Subcommand)]
+pub enum DevClusterAction {
+    /// Start node ID of the dev cluster running in --dir again (stopping it first if it runs);
+    /// answers once it serves.
+    Restart {
+        /// The node.
+        id: u64,
+        /// The running dev cluster's dir.
+        #[arg(long, default_value = "dfs-dev")]
+        dir: PathBuf,
+        /// Print `{"id", "pid"}` instead of a sentence.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A node process started by dev-cluster or bench.
@@ -44,13 +70,23 @@ pub struct Started {
     pub child: Child,
 }
 
-/// Starts the nodes, prints them, and waits for Ctrl-C.
-pub async fn run(args: DevClusterArgs) -> anyhow::Result<()> {
+/// Starts the nodes, prints them, and serves until Ctrl-C: reports nodes that exit and restarts
+/// them on request; or, with an action, sends it to the running dev cluster.
+pub async fn run(args: DevClusterArgs, json: bool) -> anyhow::Result<()> {
+    if let Some(DevClusterAction::Restart { id, dir, json: restart_json }) = args.action {
+        let pid = control::restart(&dir, id).await?;
+        let value = serde_json::json!({ "id": id, "pid": pid });
+        let json = json || args.json || restart_json;
+        return crate::commands::print(json, &value, |out| {
+            writeln!(out, "node {id} restarted (pid {pid})")
+        });
+    }
     if args.nodes == 0 || args.nodes > 64 {
         bail!("--nodes must be between 1 and 64");
     }
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
+    let control = control::listen(&args.dir).await?;
     let configs = configs(&args.dir, args.nodes)?;
     let exe = std::env::current_exe().context("locating the dfs binary")?;
     let mut started = Vec::new();
@@ -61,15 +97,63 @@ pub async fn run(args: DevClusterArgs) -> anyhow::Result<()> {
     let ready = wait_ready(&mut started).await;
     if let Err(error) = ready {
         stop(&mut started).await;
+        let _ = std::fs::remove_file(control::socket_path(&args.dir));
         return Err(error);
     }
     print(&mut started, args.json)?;
-    tokio::select! {
-        () = wait_for_signal() => {}
-        exited = first_exit(&mut started) => eprintln!("{exited}; stopping the others"),
+    let signal = wait_for_signal();
+    tokio::pin!(signal);
+    // Nodes that exited and were reported; they stay down until restarted.
+    let mut down = BTreeSet::new();
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            (id, status) = next_exit(&mut started, &down) => {
+                eprintln!(
+                    "node {id} exited ({status}); the others keep serving. Start it again with: \
+                     dfs dev-cluster restart {id} --dir {}",
+                    args.dir.display()
+                );
+                down.insert(id);
+            }
+            accepted = control.accept() => {
+                let Ok((mut stream, _)) = accepted else { continue };
+                let answer = match control::read_request(&mut stream).await {
+                    Ok(control::Request::Restart(id)) => {
+                        let restarted = restart(&exe, &mut started, id).await;
+                        match &restarted {
+                            Ok(pid) => {
+                                down.remove(&id);
+                                eprintln!("node {id} restarted (pid {pid})");
+                            }
+                            // Stopped and not serving: reported once, here.
+                            Err(_) => {
+                                down.insert(id);
+                            }
+                        }
+                        restarted
+                    }
+                    Err(message) => Err(message),
+                };
+                control::answer(&mut stream, answer).await;
+            }
+        }
     }
     stop(&mut started).await;
+    let _ = std::fs::remove_file(control::socket_path(&args.dir));
     Ok(())
+}
+
+/// Stops node `id` if it runs, starts it again and waits until it answers `/health`; its pid,
+/// or what went wrong.
+async fn restart(exe: &Path, started: &mut [Started], id: u64) -> Result<u32, String> {
+    let Some(node) = started.iter_mut().find(|n| n.config.id == id) else {
+        return Err(format!("no node {id} in this dev cluster"));
+    };
+    stop(std::slice::from_mut(node)).await;
+    node.child = spawn(exe, &node.config).map_err(|e| format!("starting node {id}: {e:#}"))?;
+    wait_ready(std::slice::from_mut(node)).await.map_err(|e| format!("{e:#}"))?;
+    node.child.id().ok_or_else(|| format!("node {id} exited as it started"))
 }
 
 /// Reads each node's config if it exists, else makes one with free ports.
@@ -177,7 +261,6 @@ pub async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
 }
 
 fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
-    use std::io::Write;
     let mut out = std::io::stdout().lock();
     if !json {
         writeln!(out, "{:<4} {:<8} {:<24} data dir", "id", "pid", "http")?;
@@ -199,6 +282,10 @@ fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
             started.iter().map(|n| format!("http://{}", n.config.http_listen)).collect();
         let token = started.first().map(|n| n.config.admin_token().expose()).unwrap_or_default();
         writeln!(out, "\nDFS_NODES={}    (Ctrl-C stops the cluster)", nodes.join(","))?;
+        writeln!(
+            out,
+            "a node that dies is reported and the others keep serving; dfs dev-cluster restart N starts it again"
+        )?;
         writeln!(out, "DFS_TOKEN={token}    (the admin's token; dfs user add makes more)")?;
         if let Some(first) = nodes.first() {
             writeln!(out, "dashboard: {first}/#token={token}")?;
@@ -208,11 +295,12 @@ fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn first_exit(started: &mut [Started]) -> String {
+/// The first node not in `down` that has exited, with its exit status.
+async fn next_exit(started: &mut [Started], down: &BTreeSet<u64>) -> (u64, String) {
     loop {
-        for node in started.iter_mut() {
+        for node in started.iter_mut().filter(|n| !down.contains(&n.config.id)) {
             if let Ok(Some(status)) = node.child.try_wait() {
-                return format!("node {} exited ({status})", node.config.id);
+                return (node.config.id, status.to_string());
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -292,7 +292,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         },
         Cmd::Queue { limit } => cluster_cmds::queue(&client()?, limit, cli.json).await,
         Cmd::Recover { node } => cluster_cmds::recover(&client()?, node, cli.json).await,
-        Cmd::DevCluster(args) => dev_cluster::run(args).await,
+        Cmd::DevCluster(args) => dev_cluster::run(args, cli.json).await,
         Cmd::Bench(args) => bench::run(args, cli.json).await,
         Cmd::Status { watch } => status::status(&client()?, watch, cli.json).await,
         Cmd::Explain { ref target } => explain::explain(&client()?, target, cli.json).await,

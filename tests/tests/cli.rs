@@ -1,5 +1,6 @@
 //! The `dfs` binary as operators use it (issue: data path, points 1 and 7): `dev-cluster` runs
-//! separate node processes with their own dirs and ports and stops them on SIGTERM; client
+//! separate node processes with their own dirs and ports, keeps serving when one dies, restarts
+//! it on `dfs dev-cluster restart N` (issue 16 point 8) and stops them all on SIGTERM; client
 //! commands fail over past a dead node.
 
 use std::io::{BufRead, BufReader};
@@ -16,13 +17,13 @@ fn is_running(pid: u64) -> bool {
 }
 
 #[tokio::test]
-async fn dev_cluster_runs_separate_processes_and_stops_them_on_sigterm() {
+async fn dev_cluster_runs_separate_processes_survives_a_dead_node_and_stops_them_on_sigterm() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut dev = Command::new(dfs_bin())
         .args(["dev-cluster", "--nodes", "3", "--json", "--dir"])
         .arg(dir.path())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start dev-cluster");
     let stdout = dev.stdout.take().expect("piped stdout");
@@ -30,6 +31,13 @@ async fn dev_cluster_runs_separate_processes_and_stops_them_on_sigterm() {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             let _ = tx.send(line);
+        }
+    });
+    let stderr = dev.stderr.take().expect("piped stderr");
+    let (err_tx, err_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = err_tx.send(line);
         }
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -59,9 +67,77 @@ async fn dev_cluster_runs_separate_processes_and_stops_them_on_sigterm() {
         })
         .await;
     }
-    pids.sort_unstable();
-    pids.dedup();
-    assert_eq!(pids.len(), 3);
+    let mut unique = pids.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), 3);
+
+    // Node 2 dies: the dev cluster says so and keeps serving through the other two.
+    let victim = nix::unistd::Pid::from_raw(i32::try_from(pids[1]).expect("pid fits"));
+    nix::sys::signal::kill(victim, nix::sys::signal::SIGKILL).expect("SIGKILL node 2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = err_rx.recv_timeout(left).expect("dev-cluster reports node 2's exit");
+        if line.starts_with("node 2 exited") {
+            assert!(line.contains("dfs dev-cluster restart 2"), "says how to restart it: {line}");
+            break;
+        }
+    }
+    assert!(dev.try_wait().expect("wait").is_none(), "dev-cluster keeps running");
+    assert!(is_running(pids[0]) && is_running(pids[2]), "the other nodes keep running");
+    let first = nodes[0]["http"].as_str().expect("http").to_owned();
+    let token = nodes[0]["token"].as_str().expect("token").to_owned();
+    let written = wait_for(Duration::from_secs(30), "a write through node 1", || {
+        let (http, url, token) = (http.clone(), first.clone(), token.clone());
+        async move {
+            let response = http
+                .put(format!("{url}/files/after-the-death.txt"))
+                .bearer_auth(token)
+                .body("still serving")
+                .send()
+                .await
+                .ok()?;
+            (response.status() == 201).then_some(())
+        }
+    });
+    written.await;
+
+    // `dfs dev-cluster restart 2` starts it again under the same dev cluster.
+    let restart = Command::new(dfs_bin())
+        .args(["dev-cluster", "restart", "2", "--json", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run dev-cluster restart");
+    let out = String::from_utf8_lossy(&restart.stdout);
+    assert!(
+        restart.status.success(),
+        "restart: {out} {}",
+        String::from_utf8_lossy(&restart.stderr)
+    );
+    let answer: Value = serde_json::from_str(out.trim()).expect("restart --json prints an object");
+    assert_eq!(answer["id"], 2);
+    let new_pid = answer["pid"].as_u64().expect("pid");
+    assert!(new_pid != pids[1] && is_running(new_pid), "node 2 runs again as {new_pid}");
+    let second = nodes[1]["http"].as_str().expect("http").to_owned();
+    let health: Value = http
+        .get(format!("{second}/health"))
+        .send()
+        .await
+        .expect("node 2 answers after restart")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(health["node"], 2, "{health}");
+    pids.push(new_pid);
+    let unknown = Command::new(dfs_bin())
+        .args(["dev-cluster", "restart", "9", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run dev-cluster restart 9");
+    assert!(!unknown.status.success(), "restarting a node the cluster lacks fails");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no node 9"));
+
     let dev_pid = nix::unistd::Pid::from_raw(i32::try_from(dev.id()).expect("pid fits"));
     nix::sys::signal::kill(dev_pid, nix::sys::signal::SIGTERM).expect("SIGTERM");
     let status = wait_for(Duration::from_secs(30), "dev-cluster to exit", || {
