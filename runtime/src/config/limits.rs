@@ -1,6 +1,6 @@
 //! The `[limits]` table of a node's config (issue 8, hardening): what one client or peer may
 //! hold or send before it gets a clear error while the node keeps serving everyone else. Each
-//! limit has a safe default; the README lists them. Path length and depth are not here: they are
+//! limit has a safe default; docs/operations.md lists them. Path length and depth are not here: they are
 //! rules of the replicated namespace (`dfs_core::path`), the same on every node.
 
 use std::time::Duration;

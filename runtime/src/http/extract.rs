@@ -164,7 +164,7 @@ pub async fn unknown_route(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown_route",
-        format!("no route {method} {}: see the API reference in the README", uri.path()),
+        format!("no route {method} {}: see docs/http-api.md", uri.path()),
     )
 }
 
