@@ -45,9 +45,11 @@ struct Cli {
     /// Print machine-readable JSON.
     #[arg(long, global = true)]
     json: bool,
-    /// Log format on stderr.
+    /// Log format (on stderr, or in --log-file).
     #[arg(long, global = true, value_enum, default_value_t)]
     log_format: logging::LogFormat,
+    #[command(flatten)]
+    log_target: logging::LogTarget,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -223,7 +225,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let running_node = matches!(&cli.command, Cmd::Node(args) if args.action.is_none());
     let serving = running_node || matches!(cli.command, Cmd::DevCluster(_) | Cmd::Bench(_));
-    logging::init(cli.log_format, if serving { "info" } else { "warn" });
+    if let Err(error) =
+        logging::init(cli.log_format, &cli.log_target, if serving { "info" } else { "warn" })
+    {
+        let path = cli.log_target.log_file.as_deref().unwrap_or(std::path::Path::new(""));
+        eprintln!("dfs: cannot open the log file {}: {error}", path.display());
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {

@@ -67,6 +67,11 @@ async fn dev_cluster_runs_separate_processes_survives_a_dead_node_and_stops_them
         })
         .await;
     }
+    // Logs written to a file (each node's node.log) carry no terminal colour codes.
+    let log_path =
+        std::path::Path::new(nodes[0]["data_dir"].as_str().expect("dir")).join("node.log");
+    let log = std::fs::read_to_string(&log_path).expect("node.log");
+    assert!(!log.is_empty() && !log.contains('\x1b'), "node.log has ANSI codes: {log:.300}");
     let mut unique = pids.clone();
     unique.sort_unstable();
     unique.dedup();
