@@ -25,13 +25,35 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// How full a disk is, as a percentage (`?` when its size is unknown).
+fn fraction_used(free: Option<u64>, capacity: Option<u64>) -> String {
+    match (free, capacity) {
+        (Some(free), Some(capacity)) if capacity > 0 => {
+            let used = capacity.saturating_sub(free) as f64 / capacity as f64;
+            format!("{:.0}%", 100.0 * used)
+        }
+        _ => "?".to_owned(),
+    }
+}
+
 /// Prints the members table of `GET /nodes`.
 pub fn print_members(out: &mut dyn Write, members: &Value) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<5} {:<8} {:<9} {:<8} {:<15} {:>11} {:>8} {:>8}",
-        "id", "role", "state", "health", "last heartbeat", "used", "chunks", "indexed"
+        "{:<5} {:<8} {:<9} {:<8} {:<15} {:>11} {:>11} {:>11} {:>6} {:>8} {:>8}",
+        "id",
+        "role",
+        "state",
+        "health",
+        "last heartbeat",
+        "used",
+        "free",
+        "capacity",
+        "full",
+        "chunks",
+        "indexed"
     )?;
+    let size = |v: &Value| v.as_u64().map_or_else(|| "?".into(), bytes);
     for n in members["nodes"].as_array().into_iter().flatten() {
         let leader = if n["leader"] == true { "*" } else { "" };
         let heard = n["last_heartbeat_ms"]
@@ -39,18 +61,34 @@ pub fn print_members(out: &mut dyn Write, members: &Value) -> std::io::Result<()
             .map_or_else(|| "never".to_owned(), |ms| format!("{:.1} s ago", ms as f64 / 1000.0));
         writeln!(
             out,
-            "{:<5} {:<8} {:<9} {:<8} {:<15} {:>11} {:>8} {:>8}",
+            "{:<5} {:<8} {:<9} {:<8} {:<15} {:>11} {:>11} {:>11} {:>6} {:>8} {:>8}",
             format!("{}{leader}", n["id"]),
             n["role"].as_str().unwrap_or("?"),
             n["state"].as_str().unwrap_or("?"),
             n["health"].as_str().unwrap_or("?"),
             heard,
-            n["used_bytes"].as_u64().map_or_else(|| "?".into(), bytes),
+            size(&n["used_bytes"]),
+            size(&n["free_bytes"]),
+            size(&n["capacity_bytes"]),
+            fraction_used(n["free_bytes"].as_u64(), n["capacity_bytes"].as_u64()),
             n["chunk_count"].as_u64().map_or_else(|| "?".into(), |c| c.to_string()),
             n["chunks_indexed"],
         )?;
     }
-    writeln!(out, "(* = raft leader; used/chunks as last reported to the leader)")
+    let cluster = &members["cluster"];
+    writeln!(
+        out,
+        "cluster: {} used, {} free of {} ({} full)",
+        size(&cluster["used_bytes"]),
+        size(&cluster["free_bytes"]),
+        size(&cluster["capacity_bytes"]),
+        fraction_used(cluster["free_bytes"].as_u64(), cluster["capacity_bytes"].as_u64()),
+    )?;
+    writeln!(
+        out,
+        "(* = raft leader; usage and disk space as last reported to the leader; full = the disk's \
+         used fraction)"
+    )
 }
 
 /// `dfs queue`: the replication queue.

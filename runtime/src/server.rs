@@ -310,10 +310,12 @@ async fn report_usage(
             _ = ticks.tick() => {}
         }
         let usage = chunks.usage();
+        let space = chunks.space().await.unwrap_or_default();
         let report = dfs_core::health::Usage {
             used_bytes: usage.bytes,
             chunk_count: usage.chunks,
-            free_bytes: 0,
+            free_bytes: space.free_bytes,
+            capacity_bytes: space.capacity_bytes,
         };
         if inputs.send(DriverInput::Core(dfs_core::Input::Usage(report))).await.is_err() {
             return;

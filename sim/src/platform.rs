@@ -102,7 +102,7 @@ fn store_powered(op: &'static str, path: &Path) -> Result<(), StoreError> {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SimFs;
 
-dfs_runtime::impl_disk!(SimFs, turmoil::fs::shim::std::fs, sim_now, Blocking::Inline);
+dfs_runtime::impl_disk!(SimFs, turmoil::fs::shim::std::fs, sim_now, Blocking::Inline, |_| None);
 
 /// Disk faults of one host's chunk store, switched by the fault schedule.
 #[derive(Debug, Default)]
@@ -199,6 +199,9 @@ impl Disk for FaultyDisk {
         let mut entries = self.fs.list_dir(path)?;
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(entries)
+    }
+    fn space(&self, path: &Path) -> Option<dfs_runtime::store::chunks::disk::Space> {
+        self.fs.space(path)
     }
 }
 

@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn view_reports_usage_and_silence() {
         let mut detector = Detector::new(at(0));
-        let usage = Usage { used_bytes: 10, chunk_count: 1, free_bytes: 5 };
+        let usage = Usage { used_bytes: 10, chunk_count: 1, free_bytes: 5, capacity_bytes: 20 };
         detector.heard(NodeId(1), usage, at(100));
         detector.charge(NodeId(1), 5);
         let view = detector.view([NodeId(1), NodeId(2)].into_iter(), LogIndex(7), at(400));

@@ -54,6 +54,8 @@ pub struct Usage {
     pub chunk_count: u64,
     /// Free bytes on the chunk store's disk (0 when the driver does not know).
     pub free_bytes: u64,
+    /// Size of the chunk store's disk (0 when the driver does not know).
+    pub capacity_bytes: u64,
 }
 
 /// One node's entry in the leader's view.

@@ -76,6 +76,7 @@ impl ChunkStore {
             used_bytes: self.chunks.values().map(|s| u64::from(s.len)).sum(),
             chunk_count: self.chunks.len() as u64,
             free_bytes: 1 << 40,
+            capacity_bytes: 1 << 41,
         }
     }
 }

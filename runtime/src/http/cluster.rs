@@ -26,7 +26,8 @@ use crate::peers::{Forward, TransferError};
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// `GET /nodes`: every member with its role, declared state, committed health, last heartbeat
-/// (as the leader saw it), usage and chunk counts.
+/// (as the leader saw it), usage, disk capacity and free space (`null` until reported) and chunk
+/// counts, and the cluster's totals (over the members that reported them).
 pub async fn nodes(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let view = state.driver.query(describe_nodes).await.map_err(|_| ApiError::stopping())?;
     Ok(Json(view))
@@ -47,6 +48,8 @@ fn describe_nodes(node: &Node) -> Value {
         .iter()
         .map(|(id, member)| {
             let report = view.get(*id);
+            // A disk of size 0 is one the node could not measure.
+            let space = report.map(|r| r.usage).filter(|u| u.capacity_bytes > 0);
             json!({
                 "id": id.0,
                 "role": match member.role { MemberRole::Voter => "voter", MemberRole::Learner => "learner" },
@@ -56,15 +59,24 @@ fn describe_nodes(node: &Node) -> Value {
                 "last_heartbeat_ms": report.and_then(|r| r.last_heard_ms),
                 "used_bytes": report.map(|r| r.usage.used_bytes),
                 "chunk_count": report.map(|r| r.usage.chunk_count),
+                "capacity_bytes": space.map(|u| u.capacity_bytes),
+                "free_bytes": space.map(|u| u.free_bytes),
                 "chunks_indexed": indexed.get(id).copied().unwrap_or(0),
             })
         })
         .collect();
+    let total = |field: &str| -> u64 { nodes.iter().filter_map(|n| n[field].as_u64()).sum() };
+    let cluster = json!({
+        "used_bytes": total("used_bytes"),
+        "capacity_bytes": total("capacity_bytes"),
+        "free_bytes": total("free_bytes"),
+    });
     json!({
         "node": status.id.0,
         "leader": status.leader.map(|l| l.0),
         "term": status.term.0,
         "nodes": nodes,
+        "cluster": cluster,
     })
 }
 

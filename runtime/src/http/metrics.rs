@@ -108,7 +108,8 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
         .map_err(|_| ApiError::stopping())?;
     let mut out = String::new();
     write_node(&mut out, &view);
-    write_local(&mut out, &state);
+    let space = state.chunks.space().await;
+    write_local(&mut out, &state, space);
     write_http(&mut out, &state);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())
 }
@@ -220,10 +221,28 @@ fn write_node(out: &mut String, g: &NodeGauges) {
     );
 }
 
-fn write_local(out: &mut String, state: &ApiState) {
+fn write_local(
+    out: &mut String,
+    state: &ApiState,
+    space: Option<crate::store::chunks::disk::Space>,
+) {
     let usage = state.chunks.usage();
     gauge(out, "dfs_chunk_store_bytes", "Bytes in this node's chunk store.", usage.bytes);
     gauge(out, "dfs_chunk_store_chunks", "Chunks in this node's chunk store.", usage.chunks);
+    if let Some(space) = space {
+        gauge(
+            out,
+            "dfs_node_capacity_bytes",
+            "Size of the disk holding this node's data dir.",
+            space.capacity_bytes,
+        );
+        gauge(
+            out,
+            "dfs_node_free_bytes",
+            "Bytes still free for this node on the disk holding its data dir.",
+            space.free_bytes,
+        );
+    }
     counter(
         out,
         "dfs_repair_bytes_total",

@@ -294,6 +294,11 @@ impl ChunkStore {
         self.inner.lock().usage
     }
 
+    /// The size of the disk the store is on and its free room; `None` when the disk cannot tell.
+    pub async fn space(&self) -> Option<disk::Space> {
+        self.run(|inner| Ok(inner.disk.space(&inner.data_dir))).await.ok().flatten()
+    }
+
     /// Every stored chunk with how long ago it was written (for GC); scans the disk.
     pub async fn inventory_with_ages(
         &self,

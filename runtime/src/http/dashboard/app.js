@@ -148,16 +148,28 @@
     for (const m of members) counts[m.health] = (counts[m.health] || 0) + 1;
     $("member-summary").textContent =
       ["up", "suspect", "down", "lost"].filter((h) => counts[h]).map((h) => `${counts[h]} ${h}`).join(" · ") || "none";
-    const fullest = Math.max(1, ...members.map((m) => m.used_bytes || 0));
-    const rows = members.map((m) => nodeRow(m, view.node, fullest));
+    const total = view.cluster || {};
+    $("cluster-capacity").textContent =
+      total.capacity_bytes > 0
+        ? `${bytes(total.capacity_bytes - total.free_bytes)} used · ${bytes(total.free_bytes)} free of ${bytes(total.capacity_bytes)}`
+        : "not reported yet";
+    const rows = members.map((m) => nodeRow(m, view.node));
     $("nodes-body").replaceChildren(...(rows.length ? rows : [emptyRow(9, "no members")]));
   }
 
-  function nodeRow(m, me, fullest) {
+  function nodeRow(m, me) {
     const health = m.health || "unknown";
-    const pct = m.used_bytes === null || m.used_bytes === undefined ? 0 : (100 * m.used_bytes) / fullest;
+    // The bar is the fraction of the node's own disk in use (by anything), not relative to others.
+    const known = m.capacity_bytes > 0 && m.free_bytes !== null && m.free_bytes !== undefined;
+    const pct = known ? (100 * (m.capacity_bytes - m.free_bytes)) / m.capacity_bytes : 0;
     const fill = el("span");
     fill.style.width = pct.toFixed(1) + "%";
+    const barTitle = known
+      ? `${pct.toFixed(0)}% of the disk used; ${bytes(m.free_bytes)} free of ${bytes(m.capacity_bytes)}`
+      : "disk size not reported yet";
+    const amount = known
+      ? `${bytes(m.used_bytes)} · ${bytes(m.free_bytes)} free of ${bytes(m.capacity_bytes)}`
+      : bytes(m.used_bytes);
     return el(
       "tr",
       { "data-node-id": m.id, "data-health": health, "data-state": m.state, "data-leader": m.leader ? "true" : "false" },
@@ -178,8 +190,8 @@
         el(
           "div",
           { class: "usage" },
-          el("div", { class: "bar", title: `${pct.toFixed(0)}% of the fullest node` }, fill),
-          el("span", { class: "amount", text: bytes(m.used_bytes), title: `${m.used_bytes ?? "?"} bytes` }),
+          el("div", { class: "bar", title: barTitle, "data-used-percent": known ? pct.toFixed(1) : "" }, fill),
+          el("span", { class: "amount", text: amount, title: `${m.used_bytes ?? "?"} bytes of chunks` }),
         ),
       ),
       el("td", { class: "num", text: m.chunk_count ?? "—" }),

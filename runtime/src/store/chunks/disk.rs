@@ -67,23 +67,60 @@ pub trait Disk: Send + Sync + std::fmt::Debug + 'static {
     fn sync_dir(&self, path: &Path) -> Result<(), StoreError>;
     /// The entries of a directory, in no particular order.
     fn list_dir(&self, path: &Path) -> Result<Vec<Entry>, StoreError>;
+    /// The size of the file system holding `path` and the bytes free on it for this process;
+    /// `None` when it cannot tell.
+    fn space(&self, path: &Path) -> Option<Space>;
+}
+
+/// A file system's size and free room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Space {
+    /// Its size.
+    pub capacity_bytes: u64,
+    /// What an unprivileged writer may still use of it.
+    pub free_bytes: u64,
+}
+
+/// [`Disk::space`] of the real file system (`statvfs`).
+// The field types are u64 on Linux but narrower on other platforms.
+#[allow(clippy::useless_conversion)]
+pub fn statvfs_space(path: &Path) -> Option<Space> {
+    let stat = nix::sys::statvfs::statvfs(path).ok()?;
+    let unit = u64::from(stat.fragment_size());
+    Some(Space {
+        capacity_bytes: u64::from(stat.blocks()).saturating_mul(unit),
+        free_bytes: u64::from(stat.blocks_available()).saturating_mul(unit),
+    })
 }
 
 /// The real file system.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StdDisk;
 
-crate::impl_disk!(StdDisk, std::fs, std::time::SystemTime::now, crate::blocking::Blocking::Pool);
+crate::impl_disk!(
+    StdDisk,
+    std::fs,
+    std::time::SystemTime::now,
+    crate::blocking::Blocking::Pool,
+    crate::store::chunks::disk::statvfs_space
+);
 
 /// Implements [`Disk`] for `$disk` with the functions of a `std::fs`-like module (`std::fs`, or
 /// the simulator's shim of it), whose clock `$now` gives file ages, running calls as `$blocking`
-/// says. One body for both, so the simulation runs the very file operations production runs.
+/// says, its room told by `$space` (a `fn(&Path) -> Option<Space>`). One body for both, so the simulation runs the very file operations production runs.
 #[macro_export]
 macro_rules! impl_disk {
-    ($disk:ty, $($fs:ident)::+, $now:path, $blocking:expr) => {
+    ($disk:ty, $($fs:ident)::+, $now:path, $blocking:expr, $space:expr) => {
         impl $crate::store::chunks::Disk for $disk {
             fn blocking(&self) -> $crate::blocking::Blocking {
                 $blocking
+            }
+
+            fn space(
+                &self,
+                path: &::std::path::Path,
+            ) -> Option<$crate::store::chunks::disk::Space> {
+                ($space)(path)
             }
 
             fn read_bounded(

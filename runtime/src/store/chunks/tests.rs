@@ -360,6 +360,9 @@ impl Disk for FullDisk {
     fn list_dir(&self, path: &Path) -> Result<Vec<disk::Entry>, StoreError> {
         StdDisk.list_dir(path)
     }
+    fn space(&self, path: &Path) -> Option<disk::Space> {
+        StdDisk.space(path)
+    }
 }
 
 #[tokio::test]
