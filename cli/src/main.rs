@@ -7,6 +7,7 @@ mod client;
 mod cluster_cmds;
 mod commands;
 mod dev_cluster;
+mod doctor;
 mod edit;
 mod explain;
 mod fsck;
@@ -212,6 +213,14 @@ enum Cmd {
         #[arg(long)]
         discard: bool,
     },
+    /// Check the cluster before a change: every node ready, one leader and term, one version,
+    /// clocks close, every member up with free space above the reserve, nothing queued or
+    /// failing; exit 1 with a table of problems otherwise.
+    Doctor {
+        /// Least free fraction of each member's disk that passes.
+        #[arg(long, default_value_t = doctor::FREE_RESERVE, value_name = "FRACTION")]
+        reserve_free: f64,
+    },
     /// Check that every chunk of every live file version has replication_factor good copies
     /// (re-hashed on the nodes holding them); exit code 2 if anything needs repair.
     Fsck {
@@ -346,6 +355,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::SyncConfirm { ref dir, discard } => {
             sync::guard::confirm(&client()?, dir, discard, cli.json).await
         }
+        Cmd::Doctor { reserve_free } => doctor::doctor(&client()?, reserve_free, cli.json).await,
         Cmd::Fsck { no_verify } => fsck::fsck(&client()?, !no_verify, cli.json).await,
     }
 }

@@ -253,6 +253,8 @@ async fn health(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> 
                 "voters": s.voters.iter().map(|v| v.0).collect::<Vec<_>>(),
                 "learners": s.learners.iter().map(|v| v.0).collect::<Vec<_>>(),
                 "files": s.namespace.file_count(),
+                "version": env!("CARGO_PKG_VERSION"),
+                "time_ms": crate::wall::now_millis().0,
             })
         })
         .await
