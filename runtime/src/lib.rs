@@ -26,6 +26,7 @@ pub mod planted;
 pub mod ports;
 pub mod repair;
 pub mod server;
+pub mod sse;
 pub mod store;
 pub mod tap;
 pub mod tls;

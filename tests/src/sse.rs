@@ -1,23 +1,17 @@
-//! A small server-sent-events reader for tests of `GET /events`.
+//! A server-sent-events reader for tests of `GET /events`, on the runtime's one decoder.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::Value;
 
-/// One event: its id (if it had one) and its JSON data.
-#[derive(Clone, Debug)]
-pub struct SseEvent {
-    /// The `id:` field.
-    pub id: Option<String>,
-    /// The `data:` field, parsed.
-    pub data: Value,
-}
+use dfs_runtime::sse::SseDecoder;
+pub use dfs_runtime::sse::SseEvent;
 
 /// An open event stream.
 pub struct SseStream {
     body: futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: Vec<u8>,
+    decoder: SseDecoder,
 }
 
 impl SseStream {
@@ -32,7 +26,7 @@ impl SseStream {
         assert_eq!(response.status(), 200, "GET {url}");
         let kind = response.headers().get("content-type").and_then(|v| v.to_str().ok());
         assert_eq!(kind, Some("text/event-stream"), "content type of {url}");
-        Self { body: response.bytes_stream().boxed(), buffer: Vec::new() }
+        Self { body: response.bytes_stream().boxed(), decoder: SseDecoder::default() }
     }
 
     /// The next event (keep-alive comments skipped); panics if none comes within `limit`.
@@ -66,40 +60,16 @@ impl SseStream {
 
     async fn read(&mut self) -> SseEvent {
         loop {
-            if let Some(end) = find_blank_line(&self.buffer) {
-                let block: Vec<u8> = self.buffer.drain(..end).collect();
-                if let Some(event) = parse(&String::from_utf8_lossy(&block)) {
-                    return event;
-                }
-                continue;
+            match self.decoder.next_event() {
+                Ok(Some(event)) => return event,
+                Ok(None) => {}
+                Err(error) => panic!("unreadable event stream: {error}"),
             }
             match self.body.next().await {
-                Some(Ok(bytes)) => self.buffer.extend_from_slice(&bytes),
+                Some(Ok(bytes)) => self.decoder.push(&bytes),
                 Some(Err(error)) => panic!("event stream failed: {error}"),
                 None => panic!("event stream ended"),
             }
         }
     }
-}
-
-/// The end (past the blank line) of the first complete event block.
-fn find_blank_line(buffer: &[u8]) -> Option<usize> {
-    buffer.windows(2).position(|w| w == b"\n\n").map(|at| at + 2)
-}
-
-fn parse(block: &str) -> Option<SseEvent> {
-    let mut id = None;
-    let mut data = String::new();
-    for line in block.lines() {
-        if let Some(value) = line.strip_prefix("id:") {
-            id = Some(value.trim().to_owned());
-        } else if let Some(value) = line.strip_prefix("data:") {
-            data.push_str(value.trim_start());
-        }
-    }
-    if data.is_empty() {
-        return None;
-    }
-    let data = serde_json::from_str(&data).unwrap_or_else(|e| panic!("event data {data:?}: {e}"));
-    Some(SseEvent { id, data })
 }

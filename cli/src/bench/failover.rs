@@ -17,7 +17,7 @@ use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
-use super::load::{self, Load, Tally};
+use super::load::{self, Load, LoadCounts};
 use super::{load_average, millis};
 use crate::dev_cluster::{self, Started};
 
@@ -274,7 +274,7 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-fn report(rounds: &[Round], tally: &Tally, setup: Value, machine: Value) -> Value {
+fn report(rounds: &[Round], tally: &LoadCounts, setup: Value, machine: Value) -> Value {
     let sorted = |f: fn(&Round) -> Duration| {
         let mut v: Vec<f64> = rounds.iter().map(|r| millis(f(r))).collect();
         v.sort_by(f64::total_cmp);

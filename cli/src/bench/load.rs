@@ -26,7 +26,7 @@ pub const WRITE_BYTES: usize = 1024;
 
 /// What the load has seen so far.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub struct LoadCounts {
     /// Writes acknowledged (201).
     pub writes_acked: u64,
     /// Write attempts turned away (connection error, 503, 504, timeout) and replayed elsewhere.
@@ -43,7 +43,7 @@ pub struct Tally {
 
 #[derive(Default)]
 struct State {
-    tally: Tally,
+    tally: LoadCounts,
     mark: Option<Instant>,
     first_ack_after_mark: Option<Instant>,
 }
@@ -104,7 +104,7 @@ impl Load {
     }
 
     /// The counters so far.
-    pub fn tally(&self) -> Tally {
+    pub fn tally(&self) -> LoadCounts {
         self.shared.state().tally.clone()
     }
 
@@ -117,7 +117,7 @@ impl Load {
     }
 
     /// Stops the writer and reader and returns the final counters.
-    pub async fn stop(self) -> anyhow::Result<Tally> {
+    pub async fn stop(self) -> anyhow::Result<LoadCounts> {
         self.shared.stop.store(true, Ordering::Relaxed);
         let shared = self.shared.clone();
         for task in self.tasks {

@@ -14,7 +14,7 @@ use dfs_core::ids::{ChunkId, NodeId};
 use futures_util::StreamExt;
 
 use super::census::{paths_of, Census};
-use super::report::{tally, Answers, FsckReport, Run, Tally};
+use super::report::{tally, Answers, FsckReport, Judged, Run};
 use super::verify::{verify_local, CopyState};
 use crate::http::ApiState;
 
@@ -70,7 +70,7 @@ pub async fn run(state: &ApiState, verify: bool) -> Result<FsckReport, FsckError
         }
     }
     let run = Run { checked_by: me, verify, replication_factor: state.settings.replication_factor };
-    let Tally { mut report, shown } = tally(run, &census, &answers, unreachable);
+    let Judged { mut report, shown } = tally(run, &census, &answers, unreachable);
     drop((answers, census));
     if !shown.is_empty() {
         let wanted: BTreeSet<ChunkId> = shown.iter().copied().collect();

@@ -72,7 +72,7 @@ pub struct Problem {
 pub type Answers = BTreeMap<NodeId, Vec<CopyState>>;
 
 /// What the answers say about the census, before paths are filled in.
-pub struct Tally {
+pub struct Judged {
     /// The report, with every problem's `paths` still empty.
     pub report: FsckReport,
     /// The chunks of the listed problems, in report order.
@@ -97,7 +97,7 @@ pub fn tally(
     census: &Census,
     answers: &Answers,
     unreachable: BTreeMap<u64, String>,
-) -> Tally {
+) -> Judged {
     let mut report = FsckReport {
         ok: true,
         verify: run.verify,
@@ -144,7 +144,7 @@ pub fn tally(
     }
     let (shown, listed): (Vec<ChunkId>, Vec<Problem>) = described.into_iter().flatten().unzip();
     report.problems = listed;
-    Tally { report, shown }
+    Judged { report, shown }
 }
 
 fn state_of(answers: &Answers, node: NodeId, position: usize) -> CopyState {
