@@ -100,12 +100,13 @@ pub async fn queue(client: &Client, limit: usize, json: bool) -> anyhow::Result<
 fn print_queue(out: &mut dyn Write, value: &Value) -> std::io::Result<()> {
     writeln!(
         out,
-        "{} chunk copies queued ({} to copy); {} done and {} failed since node {} became leader",
+        "{} chunk copies queued ({} to copy); {} done since node {} became leader, {} failed in \
+         the last 10 min",
         value["total"],
         bytes(value["bytes_pending"].as_u64().unwrap_or(0)),
         value["done_total"],
-        value["failed_total"],
         value["leader"],
+        value["failed_recent"],
     )?;
     let entries = value["entries"].as_array().cloned().unwrap_or_default();
     if !entries.is_empty() {

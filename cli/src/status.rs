@@ -105,12 +105,13 @@ fn render(out: &mut dyn Write, value: &Value) -> std::io::Result<()> {
         Some(error) => writeln!(out, "queue: {error}"),
         None => writeln!(
             out,
-            "queue: {} copies ({} to copy), oldest waiting {:.1} s; {} done, {} failed",
+            "queue: {} copies ({} to copy), oldest waiting {:.1} s; {} done, {} failed in the last \
+             10 min",
             queue["total"],
             bytes(queue["bytes_pending"].as_u64().unwrap_or(0)),
             queue["oldest_waiting_ms"].as_f64().unwrap_or(0.0) / 1000.0,
             queue["done_total"],
-            queue["failed_total"],
+            queue["failed_recent"],
         ),
     }
 }

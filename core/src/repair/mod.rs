@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use assess::{assess, live_chunks, Assessment};
 pub use bucket::Bucket;
-pub use plan::{PassContext, Planner, PlannerAction};
+pub use plan::{PassContext, Planner, PlannerAction, FAILURES_RECENT};
 pub use queue::{Blocked, DoneEntry, QueueEntry, QueueView, TaskKind, TaskState};
 pub use resync::{RecoverySummary, Resync, ResyncAction};
 pub use scrub::{Scrub, ScrubProgress};

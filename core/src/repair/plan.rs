@@ -35,6 +35,10 @@ const PASS_GAP: Duration = Duration::from_millis(20);
 /// How long a finished copy or a proposed removal waits to be seen committed before it is
 /// planned again.
 const COMMIT_WAIT: Duration = Duration::from_secs(10);
+/// How long a failed copy counts in the queue's `failed_recent`.
+pub const FAILURES_RECENT: Duration = Duration::from_secs(600);
+/// Most failure times remembered for `failed_recent`.
+const FAILURES_KEPT: usize = 10_000;
 /// A copy with no report after this long is counted failed.
 const JOB_TIMEOUT: Duration = Duration::from_secs(600);
 /// Rebalance moves in flight at once.
@@ -95,6 +99,9 @@ pub struct Planner {
     // When each chunk now queued was first seen needing a copy.
     queued_since: BTreeMap<ChunkId, Instant>,
     failed_total: u64,
+    // When each recent failure happened, oldest first, at most FAILURES_KEPT and none older than
+    // FAILURES_RECENT (so a node that was down and is back stops showing failures).
+    failed_at: VecDeque<Instant>,
     view: QueueView,
     next_pass: Instant,
     last_pass: Option<Instant>,
@@ -127,6 +134,7 @@ impl Planner {
             done_total: 0,
             queued_since: BTreeMap::new(),
             failed_total: 0,
+            failed_at: VecDeque::new(),
             view: QueueView { from_leader: true, ..QueueView::default() },
             next_pass: now,
             last_pass: None,
@@ -221,6 +229,10 @@ impl Planner {
 
     fn fail(&mut self, copy: &Copy, why: String, now: Instant) {
         self.failed_total += 1;
+        if self.failed_at.len() == FAILURES_KEPT {
+            self.failed_at.pop_front();
+        }
+        self.failed_at.push_back(now);
         let retry = self.retries.entry(copy.chunk).or_insert(Retry {
             attempts: 0,
             last_error: String::new(),
@@ -230,6 +242,14 @@ impl Planner {
         retry.not_before = now.saturating_add(backoff(&self.config, retry.attempts));
         tracing::warn!(node = %self.me, term = %self.term, chunk = %copy.chunk, from = %copy.from, to = %copy.to, attempts = retry.attempts, error = %why, "repair failed");
         retry.last_error = why;
+    }
+
+    /// Failures within [`FAILURES_RECENT`] of `now` (older ones are forgotten).
+    fn recent_failures(&mut self, now: Instant) -> u64 {
+        while self.failed_at.front().is_some_and(|&at| at.saturating_add(FAILURES_RECENT) <= now) {
+            self.failed_at.pop_front();
+        }
+        self.failed_at.len() as u64
     }
 
     fn pass(
@@ -377,6 +397,7 @@ impl Planner {
             done: self.done.iter().cloned().collect(),
             done_total: self.done_total,
             failed_total: self.failed_total,
+            failed_recent: self.recent_failures(now),
             oldest_waiting_ms,
         };
         actions

@@ -113,8 +113,12 @@ pub struct QueueView {
     pub done: Vec<DoneEntry>,
     /// Copies finished since this node became leader.
     pub done_total: u64,
-    /// Copies failed since this node became leader.
+    /// Copies failed since this node became leader (a counter: it never goes down).
     pub failed_total: u64,
+    /// Copies failed in the last [`FAILURES_RECENT`](super::FAILURES_RECENT), what an
+    /// operator should look at: a node that was down and is back stops showing its failures.
+    #[serde(default)]
+    pub failed_recent: u64,
     /// How long the longest-waiting chunk has been in the queue, in milliseconds.
     pub oldest_waiting_ms: u64,
 }

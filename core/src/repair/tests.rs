@@ -255,6 +255,17 @@ fn failed_copies_back_off_exponentially() {
         })
     });
     assert!(failed, "the entry records attempts and the last error");
+    let queue = cluster.node(leader).and_then(|n| n.replication_queue()).cloned().expect("queue");
+    assert!(queue.failed_recent >= 2 && queue.failed_total >= queue.failed_recent, "{queue:?}");
+    // With the target down again nothing is attempted; past the window the recent failures are
+    // forgotten while the counter keeps them.
+    cluster.crash(NodeId(3));
+    let quiet = cluster.run_until(crate::repair::FAILURES_RECENT + Duration::from_secs(60), |c| {
+        c.node(leader).and_then(|n| n.replication_queue()).is_some_and(|q| q.failed_recent == 0)
+    });
+    let after = cluster.node(leader).and_then(|n| n.replication_queue()).cloned().expect("queue");
+    assert!(quiet, "old failures age out of failed_recent: {after:?}");
+    assert!(after.failed_total >= queue.failed_total, "the counter never goes down");
 }
 
 #[test]

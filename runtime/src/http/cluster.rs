@@ -156,6 +156,7 @@ fn with_paths(node: &Node, queue: &QueueView, limit: usize) -> Value {
         "recent_done": done,
         "done_total": queue.done_total,
         "failed_total": queue.failed_total,
+        "failed_recent": queue.failed_recent,
         "oldest_waiting_ms": queue.oldest_waiting_ms,
     })
 }

@@ -257,7 +257,7 @@
     const pending = q.total
       ? `${q.total} chunk cop${q.total === 1 ? "y" : "ies"} queued (${bytes(q.bytes_pending)} to copy)`
       : "Nothing queued: every chunk has its replicas.";
-    summary.textContent = `${pending} · ${q.done_total ?? 0} done, ${q.failed_total ?? 0} failed since ${node(q.leader)} became leader`;
+    summary.textContent = `${pending} · ${q.done_total ?? 0} done since ${node(q.leader)} became leader, ${q.failed_recent ?? 0} failed in the last 10 min`;
     summary.dataset.total = q.total ?? "";
     const entries = (q.entries || []).slice(0, QUEUE_SHOWN);
     const rows = entries.map((e) =>
