@@ -248,7 +248,13 @@ pub async fn run(
                 };
             }
             input = inputs.recv() => match input {
-                Some(DriverInput::Core(input)) => node.handle(clock.now(), input),
+                Some(DriverInput::Core(input)) => {
+                    if let Input::Upload { upload, step: UploadStep::Abort } = &input {
+                        // An aborted upload is never answered: nobody waits any more.
+                        uploads.remove(upload);
+                    }
+                    node.handle(clock.now(), input);
+                }
                 Some(DriverInput::Client { command, reply }) => {
                     let request = handle.next_request();
                     pending.insert(request, reply);

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::command::{ChunkRef, Command, Content, Precondition};
 use crate::error::CommandError;
-use crate::ids::{ChunkId, Hash, JobId, NodeId, RequestId, UnixMillis, UserName};
+use crate::ids::{ChunkId, Hash, NodeId, RequestId, UnixMillis, UserName};
 use crate::input::{Input, JobFault, JobReport};
 use crate::path::Path;
 use crate::write::{UploadStart, UploadStep, Written};
@@ -123,14 +123,6 @@ impl Cluster {
         self.uploaded.get(&(via, upload))
     }
 
-    /// Makes every store of an upload's chunk to `node` fail (a full or unreachable target),
-    /// from now on, for uploads opened on `via` already.
-    pub fn refuse_stores(&mut self, via: NodeId, upload: RequestId, node: NodeId) {
-        if let Some(accepting) = self.accepting.get_mut(&(via, upload)) {
-            accepting.remove(&node);
-        }
-    }
-
     /// Runs a store job of `owner`'s `upload`: lands when the target is up, reachable from the
     /// owner and accepting this upload's copies.
     pub(super) fn run_store(
@@ -151,17 +143,5 @@ impl Cluster {
         }
         self.stores.entry(to).or_default().store(chunk, len, self.now);
         Ok(JobReport::ChunkStored { chunk, on: to })
-    }
-
-    /// Finishes job `job` of node `owner` now with `result` (a store that the test decides).
-    pub fn finish_job_now(&mut self, owner: NodeId, job: JobId) -> bool {
-        let key = self.jobs.iter().find(|(_, j)| j.owner == owner && j.job == job).map(|(k, _)| *k);
-        match key.and_then(|k| self.jobs.remove(&k)) {
-            Some(pending) => {
-                self.finish_job(&pending);
-                true
-            }
-            None => false,
-        }
     }
 }

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::*;
-use crate::ids::LogIndex;
 
 const N1: NodeId = NodeId(1);
 const N2: NodeId = NodeId(2);
@@ -240,5 +239,4 @@ fn an_empty_file_is_ready_once_sealed() {
     );
     uploads.proposed(UP);
     assert_eq!(uploads.answered(UP), Some(BTreeMap::new()));
-    let _ = LogIndex(0);
 }
