@@ -48,13 +48,15 @@ impl From<Stopped> for UploadError {
     }
 }
 
-/// An open upload. Dropped before [`Upload::seal`] (a refused or broken body), it is aborted.
+/// An open upload. Dropped before it is answered (a refused or broken body, or a client that
+/// went away while it waited), it is aborted: core forgets it unless its version is already
+/// proposed, so an abandoned upload does not commit long after its copies were written.
 pub struct Upload {
     driver: DriverHandle,
     id: RequestId,
     room: Arc<Semaphore>,
     answer: oneshot::Receiver<Result<Written, CommandError>>,
-    sealed: bool,
+    answered: bool,
 }
 
 impl Upload {
@@ -64,7 +66,7 @@ impl Upload {
         let id = driver.next_request();
         driver.send(DriverInput::UploadStart { upload: id, start, reply }).await?;
         let room = Arc::new(Semaphore::new(CHUNKS_INFLIGHT_MAX));
-        Ok(Self { driver: driver.clone(), id, room, answer, sealed: false })
+        Ok(Self { driver: driver.clone(), id, room, answer, answered: false })
     }
 
     /// Sends the next chunk in (waiting for room first); core places and stores it. Refused
@@ -95,9 +97,10 @@ impl Upload {
         hash: Hash,
         created_at: UnixMillis,
     ) -> Result<Written, UploadError> {
-        self.sealed = true;
         self.step(UploadStep::Sealed { size_bytes, hash, created_at }).await?;
-        match (&mut self.answer).await {
+        let answer = (&mut self.answer).await;
+        self.answered = true;
+        match answer {
             Ok(result) => result.map_err(UploadError::Refused),
             Err(_) => Err(UploadError::Stopped),
         }
@@ -106,7 +109,7 @@ impl Upload {
     fn refused(&mut self) -> Result<(), UploadError> {
         match self.answer.try_recv() {
             Ok(Err(error)) => {
-                self.sealed = true;
+                self.answered = true;
                 Err(UploadError::Refused(error))
             }
             Ok(Ok(_)) | Err(oneshot::error::TryRecvError::Empty) => Ok(()),
@@ -121,7 +124,7 @@ impl Upload {
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if !self.sealed {
+        if !self.answered {
             let abort =
                 DriverInput::Core(Input::Upload { upload: self.id, step: UploadStep::Abort });
             let inputs = self.driver.clone_inputs();

@@ -240,3 +240,24 @@ fn an_empty_file_is_ready_once_sealed() {
     uploads.proposed(UP);
     assert_eq!(uploads.answered(UP), Some(BTreeMap::new()));
 }
+
+#[test]
+fn an_upload_abandoned_after_its_body_ended_commits_nothing_unless_already_proposed() {
+    let (mut uploads, jobs) = one_chunk(WriteQuorum::Majority);
+    uploads.step(UP, sealed(100), at(0), &mut 4);
+    uploads.job_done(jobs[0].0, true, at(1));
+    // The client went away while the last copy was still running: forgotten, no proposal.
+    assert_eq!(uploads.step(UP, UploadStep::Abort, at(2), &mut 4), vec![]);
+    assert_eq!(uploads.job_done(jobs[1].0, true, at(3)), vec![]);
+    assert_eq!(uploads.job_done(jobs[2].0, true, at(3)), vec![]);
+    assert!(uploads.ready().is_empty() && !uploads.references(chunk(1).id));
+    // Once proposed, the entry may commit: an abort then changes nothing.
+    let (mut uploads, jobs) = one_chunk(WriteQuorum::Majority);
+    uploads.step(UP, sealed(100), at(0), &mut 4);
+    for (job, _) in &jobs {
+        uploads.job_done(*job, true, at(1));
+    }
+    uploads.proposed(UP);
+    assert_eq!(uploads.step(UP, UploadStep::Abort, at(2), &mut 4), vec![]);
+    assert!(uploads.answered(UP).is_some(), "still answered when its entry applies");
+}
