@@ -64,10 +64,19 @@ pub struct Config {
     pub replication_factor: usize,
     /// Durable copies required before a write is acknowledged.
     pub write_quorum: WriteQuorum,
+    /// How long one copy of an upload's chunk may take before it counts as failed.
+    #[serde(default = "default_write_copy_timeout")]
+    pub write_copy_timeout: Duration,
     /// Heartbeat and failure-detector timing.
     pub health: HealthConfig,
     /// Repair, recovery sync, scrub and rebalance pacing.
     pub repair: RepairConfig,
+}
+
+/// The default `write_copy_timeout`: longer than the runtime's own chunk transfer timeout (30 s),
+/// so a copy normally fails there first, with its reason.
+fn default_write_copy_timeout() -> Duration {
+    Duration::from_secs(45)
 }
 
 impl Config {
@@ -87,6 +96,7 @@ impl Config {
             proposal_timeout: Duration::from_secs(5),
             replication_factor: 3,
             write_quorum: WriteQuorum::Majority,
+            write_copy_timeout: default_write_copy_timeout(),
             health: HealthConfig::default(),
             repair: RepairConfig::default(),
         }
@@ -126,6 +136,11 @@ impl Config {
         check(
             self.proposal_timeout >= self.tick_interval,
             "proposal_timeout",
+            "at least one tick_interval",
+        )?;
+        check(
+            self.write_copy_timeout >= self.tick_interval,
+            "write_copy_timeout",
             "at least one tick_interval",
         )?;
         check(self.replication_factor >= 1, "replication_factor", "at least 1")?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Need;
 use crate::command::Precondition;
-use crate::ids::{NodeId, UserName, Version};
+use crate::ids::{ChunkId, NodeId, UserName, Version};
 use crate::path::{Path, PathError};
 
 /// A frame or message from a peer could not be decoded. The connection's bytes are dropped and
@@ -255,6 +255,21 @@ pub enum CommandError {
         /// How many log indexes a key is remembered for.
         window: u64,
     },
+    /// Some chunk of an upload cannot have `needed` durable copies; nothing was committed.
+    #[error("{chunks} chunk(s) short of the write quorum of {needed} durable copies (e.g. {example} has {copies}); nothing was committed")]
+    InsufficientReplicas {
+        /// Chunks short of the quorum.
+        chunks: usize,
+        /// Durable copies the quorum asks for.
+        needed: usize,
+        /// One of them.
+        example: ChunkId,
+        /// Its durable copies.
+        copies: usize,
+    },
+    /// No member can receive chunks (none is active, up and known).
+    #[error("no member can receive chunks yet")]
+    NoStorageNodes,
 }
 
 /// The message of a `NotLeader`: where to retry.

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::command::Command;
 use crate::health::Usage;
-use crate::ids::{ChunkId, JobId, NodeId, ReadyNumber, RequestId};
+use crate::ids::{ChunkId, JobId, NodeId, ReadyNumber, RequestId, UnixMillis};
 use crate::wire::Message;
+use crate::write::UploadStep;
 
 /// One event delivered to `Node::handle`.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,6 +44,22 @@ pub enum Input {
     ChunkDamaged {
         /// The chunk.
         chunk: ChunkId,
+    },
+    /// One step of an upload (DESIGN §2 "write"): opened with `UploadStep::Start`, answered by
+    /// `Output::Uploaded`. The driver numbers uploads from the same sequence as client requests.
+    Upload {
+        /// The upload.
+        upload: RequestId,
+        /// What happened.
+        step: UploadStep,
+    },
+    /// Time for a collection pass (DESIGN §2 "delete"): scan this node's store and delete what
+    /// nothing needs, neither the namespace (`grace` after a delete) nor an open upload.
+    CollectGarbage {
+        /// The wall clock now (tombstone ages are wall-clock times).
+        now: UnixMillis,
+        /// How long deleted files' chunks and unreferenced young chunks are kept.
+        grace: Duration,
     },
     /// A job from `Output::StartJob` finished.
     JobDone {

@@ -9,6 +9,7 @@ use crate::error::CommandError;
 use crate::ids::{ChunkId, JobId, LogIndex, NodeId, ReadyNumber, RequestId, Term};
 use crate::repair::RecoverySummary;
 use crate::wire::Message;
+use crate::write::Written;
 
 /// One effect for the driver to carry out.
 #[derive(Clone, Debug, PartialEq)]
@@ -40,6 +41,13 @@ pub enum Output {
         request: RequestId,
         /// The outcome.
         result: Result<Reply, CommandError>,
+    },
+    /// Answer an upload (`Input::Upload`): committed with its per-node report, or refused.
+    Uploaded {
+        /// The upload.
+        upload: RequestId,
+        /// The outcome.
+        result: Result<Written, CommandError>,
     },
     /// A recovery sync asked for by `Input::Recover` finished.
     Recovered {
@@ -89,6 +97,15 @@ pub enum JobSpec {
         /// The node that should hold it.
         to: NodeId,
     },
+    /// Store `chunk` of `upload` (bytes the driver holds for it) on `to` (this node or a peer).
+    StoreChunk {
+        /// The upload whose bytes to send.
+        upload: RequestId,
+        /// The chunk.
+        chunk: ChunkId,
+        /// The node that should hold it.
+        to: NodeId,
+    },
     /// Re-read `chunk` on this node and check its hash.
     VerifyChunk {
         /// The chunk.
@@ -133,6 +150,16 @@ pub enum Event {
     SnapshotRestored {
         /// The snapshot's last included index.
         index: LogIndex,
+    },
+    /// Every chunk of `upload` has its write quorum; its version is proposed next.
+    WriteQuorumMet {
+        /// The upload.
+        upload: RequestId,
+    },
+    /// The collector found `chunks` on this node that nothing needs; delete jobs follow.
+    GarbageFound {
+        /// How many.
+        chunks: usize,
     },
     /// The log up to `index` was folded into a local snapshot.
     LogCompacted {

@@ -4,13 +4,16 @@
 //! `Persisted`), replies to the waiting client, events to subscribers.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use dfs_core::command::{Command, Reply};
+use dfs_core::command::{ChunkRef, Command, Reply};
 use dfs_core::ids::LogIndex;
 use dfs_core::ids::{NodeId, ReadyNumber, RequestId};
+use dfs_core::output::JobSpec;
 use dfs_core::repair::RecoverySummary;
-use dfs_core::{CommandError, Input, Node, Output, RaftWrite};
+use dfs_core::write::{UploadStart, UploadStep, Written};
+use dfs_core::{CommandError, Event, Input, Node, Output, RaftWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +22,7 @@ use crate::feed::Feed;
 use crate::repair::JobRunner;
 use crate::store::raft_log::RaftStore;
 use crate::transport::Transport;
+use crate::upload::Staged;
 
 /// Inputs waiting for the driver before senders wait.
 pub const INPUT_QUEUE_MAX: usize = 8192;
@@ -46,6 +50,31 @@ pub enum DriverInput {
         /// Where the summary goes.
         reply: oneshot::Sender<RecoverySummary>,
     },
+    /// Opens an upload numbered by [`DriverHandle::next_request`]; core's answer goes back on
+    /// `reply`.
+    UploadStart {
+        /// The upload.
+        upload: RequestId,
+        /// Where and how it writes.
+        start: UploadStart,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Written, CommandError>>,
+    },
+    /// The next chunk of an upload, with its bytes for the store jobs core starts for it.
+    UploadChunk {
+        /// The upload.
+        upload: RequestId,
+        /// The chunk.
+        chunk: ChunkRef,
+        /// Its bytes.
+        staged: Arc<Staged>,
+    },
+}
+
+/// An open upload's waiter, with what the planted `SkipRaftCommit` bug needs to answer early.
+struct UploadWaiter {
+    reply: oneshot::Sender<Result<Written, CommandError>>,
+    path: dfs_core::Path,
 }
 
 /// The node has stopped (shut down or failed).
@@ -58,6 +87,8 @@ pub struct Stopped;
 pub struct DriverHandle {
     inputs: mpsc::Sender<DriverInput>,
     feed: Arc<Feed>,
+    // Client requests and uploads share one numbering (core matches replies by it).
+    next_request: Arc<AtomicU64>,
 }
 
 impl DriverHandle {
@@ -88,6 +119,16 @@ impl DriverHandle {
         outcome.await.map_err(|_| Stopped)
     }
 
+    /// A fresh request number (for an upload).
+    pub fn next_request(&self) -> RequestId {
+        RequestId(self.next_request.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Sends `input` to the driver, waiting for room.
+    pub async fn send(&self, input: DriverInput) -> Result<(), Stopped> {
+        self.inputs.send(input).await.map_err(|_| Stopped)
+    }
+
     /// A sender for raw inputs (the transport's inbound messages).
     pub fn clone_inputs(&self) -> mpsc::Sender<DriverInput> {
         self.inputs.clone()
@@ -112,7 +153,8 @@ impl DriverChannels {
     pub fn new(applied: LogIndex) -> Self {
         let (tx, inputs) = mpsc::channel(INPUT_QUEUE_MAX);
         let feed = Arc::new(Feed::new(applied));
-        Self { handle: DriverHandle { inputs: tx, feed }, inputs }
+        let next_request = Arc::new(AtomicU64::new(1));
+        Self { handle: DriverHandle { inputs: tx, feed, next_request }, inputs }
     }
 }
 
@@ -133,7 +175,9 @@ pub async fn run(
     let mut pending: BTreeMap<RequestId, oneshot::Sender<Result<Reply, CommandError>>> =
         BTreeMap::new();
     let mut recovering: BTreeMap<RequestId, oneshot::Sender<RecoverySummary>> = BTreeMap::new();
-    let mut next_request = 1u64;
+    let mut uploads: BTreeMap<RequestId, UploadWaiter> = BTreeMap::new();
+    // The chunk handed to core in the last input: its store jobs come out in this drain.
+    let mut staged: Option<(RequestId, ChunkRef, Arc<Staged>)> = None;
     let mut persister = std::pin::pin!(persister);
     let mut timer_served = false;
     loop {
@@ -150,9 +194,29 @@ pub async fn run(
                         let _ = waiter.send(result);
                     }
                 }
+                Output::StartJob { job, spec: JobSpec::StoreChunk { upload, chunk, to } } => {
+                    let bytes = staged
+                        .as_ref()
+                        .filter(|(u, c, _)| *u == upload && c.id == chunk)
+                        .map(|(_, _, bytes)| bytes.clone());
+                    jobs.start_store(job, chunk, to, bytes);
+                }
                 Output::StartJob { job, spec } => {
                     handle.feed.record_job(&spec, crate::http::now_millis().0);
                     jobs.start(job, spec);
+                }
+                Output::Uploaded { upload, result } => {
+                    if let Some(waiter) = uploads.remove(&upload) {
+                        let _ = waiter.reply.send(result);
+                    }
+                }
+                Output::Event(Event::WriteQuorumMet { upload }) => {
+                    crate::failpoint::hit(crate::failpoint::CrashPoint::WriteAfterQuorum);
+                    if crate::planted::active(crate::planted::Bug::SkipRaftCommit) {
+                        if let Some(waiter) = uploads.remove(&upload) {
+                            let _ = waiter.reply.send(Ok(uncommitted(&node, waiter.path)));
+                        }
+                    }
                 }
                 Output::Recovered { request, summary } => {
                     if let Some(waiter) = recovering.remove(&request) {
@@ -162,6 +226,7 @@ pub async fn run(
                 Output::Event(event) => handle.feed.record(&event, crate::http::now_millis().0),
             }
         }
+        staged = None;
         // A due timer is served before waiting (once: its outputs go out on the next turn), so a
         // steady stream of inputs cannot starve the core's ticks; inputs come before the timer in
         // the select below, so a timer cannot starve them.
@@ -183,17 +248,29 @@ pub async fn run(
                 };
             }
             input = inputs.recv() => match input {
-                Some(DriverInput::Core(input)) => node.handle(clock.now(), input),
+                Some(DriverInput::Core(input)) => {
+                    if let Input::Upload { upload, step: UploadStep::Abort } = &input {
+                        // An aborted upload is never answered: nobody waits any more.
+                        uploads.remove(upload);
+                    }
+                    node.handle(clock.now(), input);
+                }
                 Some(DriverInput::Client { command, reply }) => {
-                    let request = RequestId(next_request);
-                    next_request += 1;
+                    let request = handle.next_request();
                     pending.insert(request, reply);
                     node.handle(clock.now(), Input::Client { request, command });
                 }
                 Some(DriverInput::Query(look)) => look(&node),
+                Some(DriverInput::UploadStart { upload, start, reply }) => {
+                    uploads.insert(upload, UploadWaiter { reply, path: start.path.clone() });
+                    node.handle(clock.now(), Input::Upload { upload, step: UploadStep::Start(start) });
+                }
+                Some(DriverInput::UploadChunk { upload, chunk, staged: bytes }) => {
+                    staged = Some((upload, chunk, bytes));
+                    node.handle(clock.now(), Input::Upload { upload, step: UploadStep::Chunk(chunk) });
+                }
                 Some(DriverInput::Recover { reply }) => {
-                    let request = RequestId(next_request);
-                    next_request += 1;
+                    let request = handle.next_request();
                     recovering.insert(request, reply);
                     node.handle(clock.now(), Input::Recover { request });
                 }
@@ -202,6 +279,21 @@ pub async fn run(
             () = sleep_until(wake) => node.handle(clock.now(), Input::Timeout),
         }
     }
+}
+
+/// The planted [`SkipRaftCommit`](crate::planted::Bug::SkipRaftCommit) bug: an upload whose
+/// quorum is met is acknowledged at once with the version it would probably get; its proposal
+/// goes on in the background.
+fn uncommitted(node: &Node, path: dfs_core::Path) -> Written {
+    let latest = node.status().namespace.latest(&path).map_or(0, |r| r.version.0);
+    let change = dfs_core::Change::FileWritten {
+        path,
+        version: dfs_core::Version(latest + 1),
+        size_bytes: 0,
+        hash: dfs_core::Hash([0; 32]),
+        created: latest == 0,
+    };
+    Written { index: LogIndex(0), change, replicas: BTreeMap::new() }
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {

@@ -147,7 +147,9 @@ impl Feed {
                 inner.push(None, "reset", fields, at_ms);
             }
             Event::Rejected { index, .. } => inner.advance(index.0),
-            Event::LogCompacted { .. } => {}
+            Event::LogCompacted { .. }
+            | Event::WriteQuorumMet { .. }
+            | Event::GarbageFound { .. } => {}
         }
         self.head.send_replace(inner.next_seq);
     }

@@ -1,15 +1,16 @@
-//! The chunk collector task (DESIGN §2 "delete"): every `interval`, while this node knows a
-//! leader (a partitioned node's namespace may lag), it deletes the stored chunks that
-//! `dfs_core::gc` says nothing needs any more.
+//! The chunk collector's clock (DESIGN §2 "delete"): every `interval` it asks core for a
+//! collection pass (`Input::CollectGarbage`). Core decides what goes: while this node knows a
+//! leader and has caught up, it scans the store and starts a delete job for each chunk that
+//! nothing needs, neither a kept version, a recent tombstone, nor an upload in progress here
+//! (`dfs_core::gc`); the job runner carries the deletes out like any other job.
 
 use std::time::Duration;
 
-use dfs_core::gc;
+use dfs_core::Input;
 use tokio_util::sync::CancellationToken;
 
-use crate::driver::DriverHandle;
+use crate::driver::{DriverHandle, DriverInput};
 use crate::http::now_millis;
-use crate::store::chunks::ChunkStore;
 
 /// When and what the collector deletes.
 #[derive(Clone, Copy, Debug)]
@@ -20,53 +21,17 @@ pub struct GcSettings {
     pub grace: Duration,
 }
 
-/// Runs collection passes until shutdown.
-pub async fn run(
-    driver: DriverHandle,
-    chunks: ChunkStore,
-    settings: GcSettings,
-    shutdown: CancellationToken,
-) {
+/// Asks core for collection passes until shutdown.
+pub async fn run(driver: DriverHandle, settings: GcSettings, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(settings.interval) => {}
         }
-        match pass(&driver, &chunks, settings).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "garbage chunks deleted"),
-            Err(error) => tracing::warn!(%error, "garbage collection pass failed"),
+        let pass = Input::CollectGarbage { now: now_millis(), grace: settings.grace };
+        if driver.send(DriverInput::Core(pass)).await.is_err() {
+            return;
         }
     }
-}
-
-/// One pass; returns how many chunks were deleted.
-async fn pass(
-    driver: &DriverHandle,
-    chunks: &ChunkStore,
-    settings: GcSettings,
-) -> Result<usize, String> {
-    let now = now_millis();
-    let grace = settings.grace;
-    let referenced = driver
-        .query(move |node| {
-            let status = node.status();
-            status.leader.map(|_| gc::referenced(status.namespace, now, grace))
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(referenced) = referenced else { return Ok(0) };
-    let inventory = chunks.inventory_with_ages().await.map_err(|e| e.to_string())?;
-    let mut deleted = 0;
-    for chunk in gc::garbage(&referenced, &inventory, grace) {
-        match chunks.delete(chunk).await {
-            Ok(true) => deleted += 1,
-            Ok(false) => {}
-            Err(error) => {
-                tracing::warn!(chunk = %chunk, %error, "could not delete a garbage chunk")
-            }
-        }
-    }
-    Ok(deleted)
 }

@@ -31,6 +31,7 @@ pub mod store;
 pub mod tap;
 pub mod tls;
 pub mod transport;
+pub mod upload;
 pub mod wall;
 
 pub use dfs_core as core;

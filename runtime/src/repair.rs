@@ -57,6 +57,44 @@ impl JobRunner {
         });
     }
 
+    /// Starts a store job of an upload: `bytes` (held for the upload by the driver) go to `to`,
+    /// this node's store or a peer's. Not bounded by the job permits: each upload bounds its
+    /// own chunks in flight ([`crate::upload::CHUNKS_INFLIGHT_MAX`]).
+    pub fn start_store(
+        &self,
+        job: JobId,
+        chunk: ChunkId,
+        to: NodeId,
+        bytes: Option<Arc<crate::upload::Staged>>,
+    ) {
+        let runner = self.clone();
+        tokio::spawn(async move {
+            let result = match bytes {
+                Some(staged) => runner.store(chunk, to, staged.bytes()).await,
+                None => Err(JobFault::SourceUnavailable),
+            };
+            if let Err(fault) = &result {
+                let me = runner.me;
+                tracing::warn!(node = %me, target = %to, chunk = %chunk, ?fault, "chunk copy failed");
+            }
+            let _ = runner.inputs.send(DriverInput::Core(Input::JobDone { job, result })).await;
+        });
+    }
+
+    async fn store(
+        &self,
+        chunk: ChunkId,
+        to: NodeId,
+        bytes: bytes::Bytes,
+    ) -> Result<JobReport, JobFault> {
+        if to == self.me {
+            self.chunks.put(chunk, bytes).await.map_err(|e| store_fault(&e))?;
+        } else {
+            self.peers.put_chunk(to, chunk, bytes).await.map_err(remote_fault)?;
+        }
+        Ok(JobReport::ChunkStored { chunk, on: to })
+    }
+
     async fn run(&self, spec: &JobSpec) -> Result<JobReport, JobFault> {
         match *spec {
             JobSpec::CopyChunk { .. }
@@ -87,6 +125,8 @@ impl JobRunner {
                 self.chunks.delete(chunk).await.map_err(|e| store_fault(&e))?;
                 Ok(JobReport::ChunkDeleted { chunk })
             }
+            // Store jobs carry bytes and start through `start_store`.
+            JobSpec::StoreChunk { .. } => Err(JobFault::SourceUnavailable),
             JobSpec::ScanInventory => {
                 let chunks =
                     self.chunks.inventory_with_ages().await.map_err(|e| store_fault(&e))?;

@@ -253,7 +253,7 @@ pub async fn start_on<N: Net>(
         interval: Duration::from_secs(config.gc_interval_secs),
         grace: Duration::from_secs(config.gc_grace_secs),
     };
-    tokio::spawn(gc::run(channels.handle.clone(), chunks.clone(), gc_settings, shutdown.clone()));
+    tokio::spawn(gc::run(channels.handle.clone(), gc_settings, shutdown.clone()));
     let limiter = RateLimiter::new(config.limits.requests_per_sec, config.limits.request_burst);
     let admin_token = config.admin_token();
     tokio::spawn(crate::admin_bootstrap::run(

@@ -191,8 +191,8 @@ impl Run {
         Path::parse(&format!("/w/f{}", self.rng.gen_range(0..12))).expect("valid")
     }
 
-    /// Writes a new version of a random path: one or two chunks stored on up to three random up
-    /// nodes (as the write path would), then committed through `node`.
+    /// Writes a new version of a random path: one or two chunks through `node`'s upload machine,
+    /// which places the copies, counts them against the write quorum and commits (or refuses).
     fn write(&mut self, node: NodeId) -> RequestId {
         let path = self.path();
         let chunks: Vec<(ChunkId, u32)> = (0..self.rng.gen_range(1..=2))
@@ -201,12 +201,7 @@ impl Run {
                 (ChunkId(Hash::of(&body)), self.rng.gen_range(1..=4) << 20)
             })
             .collect();
-        let mut targets = self.cluster.ids();
-        targets.retain(|&id| self.cluster.node(id).is_some());
-        while targets.len() > 3 {
-            targets.remove(self.rng.gen_range(0..targets.len()));
-        }
-        self.cluster.write_file(node, path.as_str(), &chunks, &targets)
+        self.cluster.upload(node, path.as_str(), &chunks)
     }
 
     /// Silently corrupts one stored copy, only where two other intact copies exist (one rotten

@@ -131,8 +131,15 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
     for (i, faults) in disk_faults.iter().enumerate() {
         let (faults, handles) = (faults.clone(), fs_handles.clone());
         let node_seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(i as u64 + 1);
+        // Each start draws a new seed, as a real node does (from the OS): a restarted node with
+        // its previous life's incarnation would take that life's committed proposals for its
+        // own requests and answer them to whoever holds the same request number now.
+        let starts = Rc::new(std::cell::Cell::new(0u64));
         sim.host(node_name(i), move || {
             let (faults, handles) = (faults.clone(), handles.clone());
+            let start = starts.get();
+            starts.set(start + 1);
+            let node_seed = node_seed ^ start.wrapping_mul(0xd6e8_feb8_6659_fd93);
             async move {
                 handles.borrow_mut().insert(i, FsHandle::current());
                 let config = node_config(i, nodes);

@@ -180,6 +180,8 @@ pub struct ClusterSpec {
     pub nodes: u64,
     /// Replication factor.
     pub replication_factor: usize,
+    /// Durable copies a write needs before it commits.
+    pub write_quorum: WriteQuorum,
     /// Largest accepted body.
     pub body_bytes_max: u64,
     /// Per node id, a secret other than the cluster's.
@@ -205,6 +207,7 @@ impl ClusterSpec {
         Self {
             nodes,
             replication_factor: nodes.min(3) as usize,
+            write_quorum: WriteQuorum::Majority,
             body_bytes_max: 1 << 30,
             wrong_secret: None,
             gc_interval_secs: 60,
@@ -319,7 +322,7 @@ impl TestCluster {
                 peers: (1..=spec.nodes).filter(|&p| p != id).map(peer).collect(),
                 initial_voters: (1..=spec.nodes - spec.joiners).collect(),
                 replication_factor: spec.replication_factor,
-                write_quorum: WriteQuorum::Majority,
+                write_quorum: spec.write_quorum,
                 body_bytes_max: spec.body_bytes_max,
                 gc_interval_secs: spec.gc_interval_secs,
                 gc_grace_secs: spec.gc_grace_secs,

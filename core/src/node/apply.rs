@@ -80,7 +80,7 @@ impl Node {
         let ours = proposal.origin == self.config.id && proposal.incarnation == self.incarnation;
         if ours && self.pending.remove(proposal.request) {
             let result = result.map(|change| Reply::Applied { index, change });
-            self.outputs.push_back(Output::Reply { request: proposal.request, result });
+            self.answer(proposal.request, result);
         }
     }
 

@@ -7,7 +7,7 @@ use raft::eraftpb::{ConfChangeSingle, ConfChangeType, ConfChangeV2};
 use crate::command::{Command, MemberRole};
 use crate::error::CommandError;
 use crate::ids::RequestId;
-use crate::output::{Output, Role};
+use crate::output::Role;
 use crate::proposals::Proposal;
 
 use super::{Node, RemovalShortfall};
@@ -134,6 +134,6 @@ impl Node {
     }
 
     fn reply_err(&mut self, request: RequestId, error: CommandError) {
-        self.outputs.push_back(Output::Reply { request, result: Err(error) });
+        self.answer(request, Err(error));
     }
 }

@@ -4,9 +4,11 @@
 
 mod apply;
 mod client;
+mod gc;
 mod health;
 mod recover;
 mod repair;
+mod upload;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -26,6 +28,7 @@ use crate::repair::{Planner, Resync, Scrub};
 use crate::rng::{node_rng, NodeRng};
 use crate::time::Instant;
 use crate::wire::{Message, RaftMessage};
+use crate::write::upload::{Rules, Uploads};
 
 pub use recover::Recovered;
 pub use repair::RemovalShortfall;
@@ -68,6 +71,10 @@ pub struct Node {
     damaged: BTreeMap<ChunkId, Instant>,
     // Copies that left the index, by when: their files are deleted a little later.
     deletes: BTreeMap<(Instant, ChunkId), ()>,
+    // Uploads received here (node/upload.rs).
+    uploads: Uploads,
+    // The collector (node/gc.rs): its inventory scan in flight, with the pass's clock and grace.
+    gc_scan: Option<(crate::ids::JobId, crate::ids::UnixMillis, std::time::Duration)>,
     next_job: u64,
 }
 
@@ -118,6 +125,13 @@ impl Node {
         let consensus = Consensus::new(&config, restored.store, &mut rng, now)?;
         let resync = Resync::new(config.id, config.repair, now);
         let scrub = Scrub::new(config.id, &config.repair, now);
+        let uploads = Uploads::new(Rules {
+            replication_factor: config.replication_factor,
+            quorum: config.write_quorum,
+            copy_timeout: config.write_copy_timeout,
+            propose_timeout: config.proposal_timeout,
+            uploads_max: config.proposals_pending_max,
+        });
         let mut node = Self {
             config,
             rng,
@@ -144,6 +158,8 @@ impl Node {
             scrub,
             damaged: BTreeMap::new(),
             deletes: BTreeMap::new(),
+            uploads,
+            gc_scan: None,
             next_job: 1,
         };
         if let Some(write) = restored.bootstrap {
@@ -170,6 +186,8 @@ impl Node {
             Input::Usage(usage) => self.usage = usage,
             Input::Recover { request } => self.on_recover(request),
             Input::ChunkDamaged { chunk } => self.on_damaged(chunk),
+            Input::Upload { upload, step } => self.on_upload(upload, step),
+            Input::CollectGarbage { now, grace } => self.on_collect(now, grace),
         }
         self.consensus.tick(now, &mut self.rng);
         self.expire_requests();
@@ -177,6 +195,7 @@ impl Node {
         self.note_role();
         self.tick_health();
         self.tick_repair();
+        self.tick_uploads();
         // Proposals made by the rules above go out now, not a tick later.
         self.drain_ready();
     }
@@ -192,7 +211,9 @@ impl Node {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let tick = self.consensus.next_tick();
         let repair = self.repair_timeout().unwrap_or(tick);
-        Some(self.pending.next_deadline().map_or(tick, |deadline| deadline.min(tick)).min(repair))
+        let uploads = self.uploads.next_deadline().unwrap_or(tick);
+        let pending = self.pending.next_deadline().map_or(tick, |deadline| deadline.min(tick));
+        Some(pending.min(repair).min(uploads))
     }
 
     /// A read-only view of this node.

@@ -71,7 +71,9 @@ impl Node {
                 break;
             }
             self.deletes.remove(&(at, chunk));
-            if !self.namespace.replicas(&chunk).is_some_and(|n| n.contains(&me)) {
+            let listed = self.namespace.replicas(&chunk).is_some_and(|n| n.contains(&me));
+            // A copy an upload here is storing again is not the copy that left.
+            if !listed && !self.uploads.references(chunk) {
                 let job = self.take_job();
                 self.start_job(job, JobSpec::DeleteChunk { chunk });
             }
@@ -105,6 +107,13 @@ impl Node {
                 &mut self.next_job,
             );
             return self.resync_actions(actions);
+        }
+        if self.uploads.owns(job) {
+            let stored = matches!(result, Ok(JobReport::ChunkStored { .. }));
+            return self.upload_job_done(job, stored);
+        }
+        if self.gc_owns(job) {
+            return self.gc_job_done(job, result);
         }
         if self.scrub.owns(job) {
             if let Some(chunk) = self.scrub.job_done(job, &result, self.now) {
@@ -273,7 +282,7 @@ impl Node {
 
     /// Whether this node has applied everything committed before the leader last answered it
     /// (a restarted follower's own commit index may lag the leader's).
-    fn caught_up(&self) -> bool {
+    pub(super) fn caught_up(&self) -> bool {
         let applied = self.namespace.applied_index();
         match self.consensus.role() {
             Role::Leader => applied >= self.consensus.commit(),
@@ -283,13 +292,13 @@ impl Node {
         }
     }
 
-    fn take_job(&mut self) -> JobId {
+    pub(super) fn take_job(&mut self) -> JobId {
         let job = JobId(self.next_job);
         self.next_job += 1;
         job
     }
 
-    fn start_job(&mut self, job: JobId, spec: JobSpec) {
+    pub(super) fn start_job(&mut self, job: JobId, spec: JobSpec) {
         self.outputs.push_back(Output::StartJob { job, spec });
     }
 

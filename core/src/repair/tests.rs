@@ -55,7 +55,7 @@ fn answered(cluster: &mut Cluster, via: NodeId, request: RequestId) -> Result<Re
 
 fn write(cluster: &mut Cluster, path: &str, data: &[(ChunkId, u32)], on: &[NodeId]) {
     let via = cluster.leader().expect("a leader");
-    let request = cluster.write_file(via, path, data, on);
+    let request = cluster.place_file(via, path, data, on);
     assert!(answered(cluster, via, request).is_ok(), "write of {path} committed");
 }
 

@@ -141,6 +141,8 @@ pub fn run(
             stores.entry(here).or_default().remove(chunk);
             Ok(JobReport::ChunkDeleted { chunk })
         }
+        // The harness runs store jobs itself (it knows each upload's lengths and targets).
+        JobSpec::StoreChunk { .. } => Err(JobFault::TargetUnavailable),
         JobSpec::ScanInventory => {
             let store = stores.entry(here).or_default();
             let chunks = store

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use crate::command::Command;
-use crate::ids::NodeId;
+use crate::ids::{ChunkId, Hash, NodeId};
 use crate::path::{Path, NAME_BYTES_MAX, PATH_BYTES_MAX, PATH_DEPTH_MAX};
 use crate::wire::{self, FRAME_BYTES_MAX_DEFAULT};
 
@@ -72,6 +72,15 @@ pub enum Step {
         /// The command.
         command: Command,
     },
+    /// A file written through a node's upload machine (placement, store jobs, write quorum).
+    Upload {
+        /// Which node.
+        node: u8,
+        /// Which of 8 files.
+        file: u8,
+        /// How many chunks (up to 3).
+        chunks: u8,
+    },
     /// Kill a node (unsynced writes lost).
     Crash {
         /// Which node.
@@ -115,6 +124,15 @@ pub fn node_inputs(steps: &[Step]) {
             Step::Client { node, command } => {
                 if cluster.node(pick(*node)).is_some() {
                     cluster.submit(pick(*node), command.clone());
+                }
+            }
+            Step::Upload { node, file, chunks } => {
+                if cluster.node(pick(*node)).is_some() {
+                    let path = format!("/f{}", file % 8);
+                    let data: Vec<(ChunkId, u32)> = (0..chunks % 4)
+                        .map(|i| (ChunkId(Hash::of(format!("{path}/{i}").as_bytes())), 1 << 16))
+                        .collect();
+                    cluster.upload(pick(*node), &path, &data);
                 }
             }
             Step::Crash { node } => cluster.crash(pick(*node)),

@@ -9,6 +9,7 @@ pub mod disk;
 pub mod fuzz;
 pub mod net;
 pub mod trace;
+mod upload;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -16,15 +17,16 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::command::{ChunkRef, Command, Content, Precondition, Reply};
+use crate::command::{Command, Reply};
 use crate::config::Config;
 use crate::error::CommandError;
 use crate::ids::{ChunkId, NodeId, ReadyNumber, RequestId};
 use crate::input::Input;
 use crate::node::Node;
-use crate::output::{Output, RaftWrite, Role};
+use crate::output::{JobSpec, Output, RaftWrite, Role};
 use crate::repair::RecoverySummary;
 use crate::time::Instant;
+use crate::write::Written;
 
 pub use check::{Checker, Violation};
 pub use chunks::{ChunkStore, PendingJob};
@@ -63,6 +65,10 @@ pub struct Cluster {
     // Jobs in flight, by (due, sequence).
     jobs: BTreeMap<(Instant, u64), PendingJob>,
     next_job_seq: u64,
+    // Uploads (testing/upload.rs): their answers, chunk lengths, and who accepts their copies.
+    uploaded: BTreeMap<(NodeId, RequestId), Result<Written, CommandError>>,
+    chunk_lens: BTreeMap<ChunkId, u32>,
+    accepting: BTreeMap<(NodeId, RequestId), BTreeSet<NodeId>>,
 }
 
 impl Cluster {
@@ -88,6 +94,9 @@ impl Cluster {
             stores: BTreeMap::new(),
             jobs: BTreeMap::new(),
             next_job_seq: 0,
+            uploaded: BTreeMap::new(),
+            chunk_lens: BTreeMap::new(),
+            accepting: BTreeMap::new(),
         };
         for config in configs {
             cluster.add_host(config);
@@ -268,12 +277,25 @@ impl Cluster {
     fn finish_job(&mut self, job: &PendingJob) {
         let up = |id: NodeId| self.hosts.get(&id).is_some_and(|h| h.node.is_some());
         let up: BTreeSet<NodeId> = self.ids().into_iter().filter(|id| up(*id)).collect();
-        let result = chunks::run(job, &mut self.stores, |id| up.contains(&id), self.now);
-        let line = format!("<- job {} {:?}", job.job, result);
+        let result = match job.spec {
+            JobSpec::StoreChunk { upload, chunk, to } => {
+                self.run_store(job.owner, upload, chunk, to)
+            }
+            _ => chunks::run(job, &mut self.stores, |id| up.contains(&id), self.now),
+        };
+        let line = match (&job.spec, &result) {
+            (JobSpec::StoreChunk { upload, chunk, to }, Ok(_)) => {
+                format!("<- job {} {upload} stored {chunk} on {to}", job.job)
+            }
+            (JobSpec::StoreChunk { upload, chunk, to }, Err(fault)) => {
+                format!("<- job {} {upload} store {chunk} on {to} failed: {fault:?}", job.job)
+            }
+            _ => format!("<- job {} {:?}", job.job, result),
+        };
         self.trace.record(self.now, job.owner, &line);
         self.deliver(job.owner, Input::JobDone { job: job.job, result });
         let mut touched = vec![job.owner];
-        if let crate::output::JobSpec::CopyChunk { to, .. } = job.spec {
+        if let JobSpec::CopyChunk { to, .. } | JobSpec::StoreChunk { to, .. } = job.spec {
             touched.push(to);
         }
         for id in touched {
@@ -291,45 +313,6 @@ impl Cluster {
     /// The chunk store of `id`, to plant faults in.
     pub fn store_mut(&mut self, id: NodeId) -> &mut ChunkStore {
         self.stores.entry(id).or_default()
-    }
-
-    /// Stores `chunks` on the up hosts among `on` and asks node `via` to commit a new version of
-    /// `path` made of them, recording those copies (as the runtime's write path does).
-    pub fn write_file(
-        &mut self,
-        via: NodeId,
-        path: &str,
-        chunks: &[(ChunkId, u32)],
-        on: &[NodeId],
-    ) -> RequestId {
-        let mut replicas = BTreeMap::new();
-        for &node in on {
-            if self.node(node).is_none() {
-                continue;
-            }
-            for &(chunk, len) in chunks {
-                self.stores.entry(node).or_default().store(chunk, len, self.now);
-                replicas.entry(chunk).or_insert_with(BTreeSet::new).insert(node);
-            }
-            self.report_usage(node);
-        }
-        let refs: Vec<ChunkRef> =
-            chunks.iter().map(|&(id, len_bytes)| ChunkRef { id, len_bytes }).collect();
-        let size_bytes = chunks.iter().map(|(_, len)| u64::from(*len)).sum();
-        let command = Command::PutVersion {
-            path: crate::path::Path::parse(path).expect("harness paths are valid"),
-            precondition: Precondition::None,
-            content: Content {
-                chunks: refs,
-                size_bytes,
-                hash: crate::ids::Hash::of(path.as_bytes()),
-            },
-            author: crate::ids::UserName("test".into()),
-            created_at: crate::ids::UnixMillis(0),
-            replicas,
-            idempotency_key: None,
-        };
-        self.submit(via, command)
     }
 
     /// Asks node `id` for a recovery sync; the summary appears in [`Cluster::recovered`].
@@ -387,6 +370,12 @@ impl Cluster {
                 }
                 Output::Recovered { request, summary } => {
                     self.recovered.insert((id, request), summary);
+                }
+                Output::Uploaded { upload, result } => {
+                    let reply =
+                        result.clone().map(|w| Reply::Applied { index: w.index, change: w.change });
+                    self.replies.insert((id, upload), reply);
+                    self.uploaded.insert((id, upload), result);
                 }
                 Output::Event(_) => {}
             }

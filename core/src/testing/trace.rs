@@ -4,7 +4,7 @@
 
 use crate::command::{Change, Command, Reply};
 use crate::ids::{Hash, NodeId};
-use crate::output::{Event, Output};
+use crate::output::{Event, JobSpec, Output};
 use crate::time::Instant;
 use crate::wire::Message;
 
@@ -75,7 +75,26 @@ pub fn describe_output(output: &Output) -> String {
             }
             text
         }
+        Output::StartJob { job, spec: JobSpec::StoreChunk { upload, chunk, to } } => {
+            format!("=> start {job} store {chunk} of {upload} on {to}")
+        }
+        Output::StartJob { job, spec: JobSpec::DeleteChunk { chunk } } => {
+            format!("=> start {job} delete {chunk}")
+        }
         Output::StartJob { job, spec } => format!("=> start {job} {spec:?}"),
+        Output::Uploaded { upload, result: Ok(written) } => {
+            let replicas: Vec<String> =
+                written.replicas.iter().map(|(n, o)| format!("{n}={o:?}")).collect();
+            format!(
+                "-> client {upload} ok {} {} replicas=[{}]",
+                written.index,
+                describe_change(&written.change),
+                replicas.join(" ")
+            )
+        }
+        Output::Uploaded { upload, result: Err(error) } => {
+            format!("-> client {upload} err {error}")
+        }
         Output::Reply { request, result: Ok(Reply::Applied { index, change }) } => {
             format!("-> client {request} ok {index} {}", describe_change(change))
         }
@@ -97,6 +116,8 @@ fn describe_event(event: &Event) -> String {
         Event::Rejected { index, error } => format!("rejected {index} {error}"),
         Event::SnapshotRestored { index } => format!("restored snapshot@{index}"),
         Event::LogCompacted { index } => format!("compacted log@{index}"),
+        Event::WriteQuorumMet { upload } => format!("quorum met {upload}"),
+        Event::GarbageFound { chunks } => format!("garbage {chunks} chunk(s)"),
     }
 }
 

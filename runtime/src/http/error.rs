@@ -126,6 +126,8 @@ impl From<CommandError> for ApiError {
             // Retryable: the first leader records the admin within moments.
             E::NotBootstrapped => (S::SERVICE_UNAVAILABLE, "not_bootstrapped"),
             E::IdempotencyKeyReused { .. } => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            E::InsufficientReplicas { .. } => (S::SERVICE_UNAVAILABLE, "insufficient_replicas"),
+            E::NoStorageNodes => (S::SERVICE_UNAVAILABLE, "no_storage_nodes"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());

@@ -4,8 +4,9 @@
 //! carries the manifest and only those chunks' bytes (`POST /commit/{path}`). An edit inside a
 //! large file then sends only the chunks around the edit.
 //!
-//! The rules are the ones of `PUT /files`: every sent chunk is hash-checked and replicated to its
-//! placement targets, and the version commits through raft only once every sent chunk has
+//! The rules are the ones of `PUT /files`, in the same core upload machine
+//! ([`crate::upload`]): every sent chunk is hash-checked and replicated to its placement
+//! targets, and the version commits through raft only once every sent chunk has
 //! `write_quorum` durable copies. A chunk hash is a read capability, so a chunk that is not sent
 //! may be reused only as [`reusable_chunks`] says: held (`write_quorum` copies in the chunk index
 //! and referenced by a kept version of a live file, so the collector cannot take it) **and**
@@ -37,6 +38,7 @@ use bytes::{Bytes, BytesMut};
 use dfs_core::auth::Caller;
 use dfs_core::command::ChunkRef;
 use dfs_core::ids::{ChunkId, Hash, NodeId};
+use dfs_core::write::UploadStart;
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -44,9 +46,10 @@ use tokio::sync::mpsc;
 
 use super::auth::Authed;
 use super::read::{fetch_chunk, CHUNKS_PREFETCH};
-use super::write::{too_large, write_head, Upload, WriteHead};
-use super::{ApiError, ApiState};
+use super::write::{created, too_large, upload_error, write_head, WriteHead};
+use super::{now_millis, ApiError, ApiState};
 use crate::store::chunks::CHUNK_BYTES_MAX;
+use crate::upload::Upload;
 
 /// Chunk hashes one `POST /chunks/missing` may ask about.
 pub const MISSING_ASK_MAX: usize = 10_000;
@@ -146,7 +149,8 @@ pub async fn commit(
     if !absent.is_empty() {
         return Err(chunks_missing(&absent));
     }
-    let mut upload = Upload::start(&state).await?;
+    let start = UploadStart { path, precondition, idempotency_key, author: caller.user.clone() };
+    let mut upload = Upload::open(&state.driver, start).await.map_err(|_| ApiError::stopping())?;
     let reads: Vec<(ChunkId, Vec<NodeId>)> = chunks
         .iter()
         .filter(|(_, sent)| !sent)
@@ -170,7 +174,7 @@ pub async fn commit(
                 )));
             }
             whole.update(&bytes);
-            upload.reuse(chunk);
+            upload.reuse(chunk).await.map_err(upload_error)?;
             continue;
         }
         let len = chunk.len_bytes as usize;
@@ -189,7 +193,7 @@ pub async fn commit(
         whole.update(&bytes);
         sent_chunks += 1;
         sent_bytes += len as u64;
-        upload.dispatch(bytes).await;
+        upload.chunk(bytes).await.map_err(upload_error)?;
     }
     let trailing = !buffer.is_empty();
     while let Some(frame) = frames.next().await {
@@ -210,9 +214,10 @@ pub async fn commit(
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", message));
     }
     let reused = manifest.chunks.len() - sent_chunks;
-    let (status, Json(mut reply)) = upload
-        .commit(path, caller.user, precondition, manifest.size_bytes, hash, idempotency_key)
-        .await?;
+    let written =
+        upload.seal(manifest.size_bytes, hash, now_millis()).await.map_err(upload_error)?;
+    let (status, Json(mut reply)) =
+        created(&state, written, manifest.size_bytes, hash, manifest.chunks.len());
     reply["sent_chunks"] = json!(sent_chunks);
     reply["sent_bytes"] = json!(sent_bytes);
     reply["reused_chunks"] = json!(reused);

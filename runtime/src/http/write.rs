@@ -1,41 +1,31 @@
-//! `PUT /files/{path}` (DESIGN §2 "write", "integrity"): the body streams through the chunker;
-//! each chunk goes to its placement targets in parallel (at most [`CHUNKS_INFLIGHT_MAX`] chunks
-//! in memory); once every chunk has `write_quorum` durable copies and the whole-file hash matches
-//! what the client expected, the new version is committed through raft. Until that commit
-//! nothing is visible; chunks of a refused write are orphans for GC.
-
-use std::sync::Arc;
+//! `PUT /files/{path}` (DESIGN §2 "write", "integrity"): the body streams through the chunker
+//! into core's upload machine ([`crate::upload`]), which places each chunk, has it stored (at
+//! most [`CHUNKS_INFLIGHT_MAX`](crate::upload::CHUNKS_INFLIGHT_MAX) chunks in memory), and, once every chunk has `write_quorum`
+//! durable copies and the whole-file hash matches what the client expected, commits the new
+//! version through raft. Until that commit nothing is visible; chunks of a refused write are
+//! orphans for GC.
 
 use super::extract::UrlPath;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use bytes::Bytes;
 use dfs_core::auth::Need;
-use dfs_core::command::{
-    ChunkRef, Command, Content, DeclaredState, IdempotencyKey, Precondition, Reply,
-};
-use dfs_core::health::Health;
-use dfs_core::ids::{ChunkId, Hash, NodeId, Version};
-use dfs_core::placement::{self, Candidate};
-use dfs_core::write::Tally;
+use dfs_core::command::{IdempotencyKey, Precondition};
+use dfs_core::ids::{Hash, Version};
+use dfs_core::write::{UploadStart, Written};
 use dfs_core::Change;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio::task::JoinSet;
 
 use super::auth::{check, Authed};
-use super::{now_millis, parse_path, submit, ApiError, ApiState};
+use super::{now_millis, parse_path, ApiError, ApiState};
 use crate::chunker::Chunker;
 use crate::failpoint::{self, CrashPoint};
+use crate::upload::{Upload, UploadError};
 
-/// Chunks being replicated at once by one write.
-pub const CHUNKS_INFLIGHT_MAX: usize = 4;
 /// Header with the blake3 (hex) the client expects the whole file to have.
 pub const EXPECTED_HASH_HEADER: &str = "x-dfs-blake3";
-
-type Landed = (ChunkId, Vec<NodeId>);
 
 /// What a write request (`PUT /files`, `POST /commit`) settles before reading its body.
 pub(super) struct WriteHead {
@@ -64,7 +54,8 @@ pub(super) async fn write_head(
     })
 }
 
-/// Handles `PUT /files/{path}`.
+/// Handles `PUT /files/{path}`: streams the body through the chunker into core's upload machine
+/// ([`crate::upload`]) and relays its answer.
 pub async fn put_file(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -79,10 +70,11 @@ pub async fn put_file(
     if content_length(&headers).is_some_and(|len| len > max) {
         return Err(too_large(max));
     }
-    let mut upload = Upload::start(&state).await?;
+    let start = UploadStart { path, precondition, idempotency_key, author: caller.user };
+    let mut upload = Upload::open(&state.driver, start).await.map_err(|_| ApiError::stopping())?;
     let mut chunker = Chunker::new();
     let mut hasher = blake3::Hasher::new();
-    let mut size_bytes = 0u64;
+    let (mut size_bytes, mut chunks) = (0u64, 0usize);
     let mut frames = body.into_data_stream();
     while let Some(frame) = frames.next().await {
         let frame = frame.map_err(ApiError::body_error)?;
@@ -92,13 +84,14 @@ pub async fn put_file(
         }
         hasher.update(&frame);
         for chunk in chunker.push(&frame) {
-            upload.dispatch(chunk).await;
+            upload.chunk(chunk).await.map_err(upload_error)?;
+            chunks += 1;
         }
     }
     for chunk in chunker.finish() {
-        upload.dispatch(chunk).await;
+        upload.chunk(chunk).await.map_err(upload_error)?;
+        chunks += 1;
     }
-    upload.drain().await;
     let hash = Hash(*hasher.finalize().as_bytes());
     if let Some(expected) = expected.filter(|e| *e != hash) {
         let message = format!(
@@ -108,209 +101,48 @@ pub async fn put_file(
         );
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "hash_mismatch", message));
     }
-    upload.commit(path, caller.user, precondition, size_bytes, hash, idempotency_key).await
+    let written = upload.seal(size_bytes, hash, now_millis()).await.map_err(upload_error)?;
+    Ok(created(&state, written, size_bytes, hash, chunks))
 }
 
-/// The planted [`SkipRaftCommit`](crate::planted::Bug::SkipRaftCommit) bug: proposes the put in
-/// the background and acknowledges at once with the version it would probably get.
-async fn acknowledge_uncommitted(
-    state: ApiState,
-    command: Command,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let Command::PutVersion { path, .. } = &command else {
-        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "not a put"));
+/// An upload that did not commit, as an HTTP error.
+pub(super) fn upload_error(error: UploadError) -> ApiError {
+    match error {
+        UploadError::Refused(error) => ApiError::from(error),
+        UploadError::Stopped => ApiError::stopping(),
+    }
+}
+
+/// The `201 Created` answer for a committed upload (DESIGN §2 "write": quorum, then commit,
+/// then ack). It describes the committed version (for an idempotent retry, the first
+/// request's, which has this request's content: core refuses a key reused otherwise).
+pub(super) fn created(
+    state: &ApiState,
+    written: Written,
+    size_bytes: u64,
+    hash: Hash,
+    chunks: usize,
+) -> (StatusCode, Json<Value>) {
+    let (path, version) = match written.change {
+        Change::FileWritten { path, version, .. } => (path.as_str().to_owned(), version.0),
+        other => (format!("{other:?}"), 0),
     };
-    let lookup = path.clone();
-    let latest = state
-        .driver
-        .query(move |node| node.status().namespace.latest(&lookup).map_or(0, |r| r.version.0))
-        .await
-        .map_err(|_| ApiError::stopping())?;
-    let background = state.clone();
-    tokio::spawn(async move {
-        let _ = submit(&background, command).await;
-    });
-    Ok((StatusCode::CREATED, Json(json!({ "version": latest + 1 }))))
-}
-
-/// One write's chunks on their way to their placement targets, and the quorum tally that
-/// decides whether the version may commit. Shared by `PUT /files` and `POST /commit`.
-pub(super) struct Upload {
-    state: ApiState,
-    candidates: Arc<Vec<Candidate>>,
-    tally: Tally,
-    chunks: Vec<ChunkRef>,
-    inflight: JoinSet<Landed>,
-}
-
-impl Upload {
-    /// An upload placing chunks on the members that can receive them now.
-    pub(super) async fn start(state: &ApiState) -> Result<Self, ApiError> {
-        Ok(Self {
-            state: state.clone(),
-            candidates: candidates(state).await?,
-            tally: Tally::new(),
-            chunks: Vec::new(),
-            inflight: JoinSet::new(),
-        })
-    }
-
-    /// Starts replicating one chunk, first waiting for room if too many are in flight.
-    pub(super) async fn dispatch(&mut self, bytes: Bytes) {
-        let id = ChunkId(Hash::of(&bytes));
-        let len_bytes = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        self.chunks.push(ChunkRef { id, len_bytes });
-        let targets =
-            placement::targets(id, &self.candidates, self.state.settings.replication_factor);
-        self.tally.placed(id, &targets);
-        while self.inflight.len() >= CHUNKS_INFLIGHT_MAX {
-            self.collect_one().await;
-        }
-        self.inflight.spawn(replicate(self.state.clone(), id, bytes, targets));
-    }
-
-    /// Adds a chunk the cluster already holds at write quorum: referenced, not sent anywhere.
-    pub(super) fn reuse(&mut self, chunk: ChunkRef) {
-        self.chunks.push(chunk);
-    }
-
-    /// Waits for every copy, checks the write quorum, commits the version through raft and
-    /// builds the `201 Created` answer (DESIGN §2 "write": quorum, then commit, then ack).
-    pub(super) async fn commit(
-        mut self,
-        path: dfs_core::Path,
-        author: dfs_core::ids::UserName,
-        precondition: Precondition,
-        size_bytes: u64,
-        hash: Hash,
-        idempotency_key: Option<IdempotencyKey>,
-    ) -> Result<(StatusCode, Json<Value>), ApiError> {
-        self.drain().await;
-        let state = self.state;
-        let (rf, quorum) = (state.settings.replication_factor, state.settings.write_quorum);
-        let short = self.tally.short(quorum, rf);
-        if !short.is_empty() {
-            let quorum = quorum.copies_needed(rf);
-            let message = format!("{} chunk(s) short of the write quorum of {quorum} durable copies (e.g. {} has {}); nothing was committed", short.len(), short[0].0, short[0].1);
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "insufficient_replicas",
-                message,
-            ));
-        }
-        failpoint::hit(CrashPoint::WriteAfterQuorum);
-        let report = self.tally.report();
-        let content = Content { chunks: self.chunks, size_bytes, hash };
-        let chunk_count = content.chunks.len();
-        let command = Command::PutVersion {
-            path,
-            precondition,
-            content,
-            author,
-            created_at: now_millis(),
-            replicas: self.tally.replicas(),
-            idempotency_key,
-        };
-        if crate::planted::active(crate::planted::Bug::SkipRaftCommit) {
-            return acknowledge_uncommitted(state, command).await;
-        }
-        let Reply::Applied { index, change } = submit(&state, command).await?;
-        // The answer describes the committed version (for an idempotent retry, the first
-        // request's, which has this request's content: core refuses a key reused otherwise).
-        let Change::FileWritten { path, version, size_bytes, hash, .. } = change else {
-            return Err(ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "a put committed as something else",
-            ));
-        };
-        failpoint::hit(CrashPoint::WriteBeforeReply);
-        let replicas: Value = Value::Object(
-            report.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect(),
-        );
-        tracing::info!(
-            node = %state.peers.me(), index = %index, path = %path, version = %version,
-            size_bytes, chunks = chunk_count, placed = %replicas, "file written"
-        );
-        Ok((
-            StatusCode::CREATED,
-            Json(json!({
-                "path": path.as_str(), "version": version.0, "size_bytes": size_bytes,
-                "hash": hash.to_hex(), "chunks": chunk_count, "index": index.0, "replicas": replicas,
-            })),
-        ))
-    }
-
-    async fn collect_one(&mut self) {
-        if let Some(Ok((chunk, stored))) = self.inflight.join_next().await {
-            for node in stored {
-                self.tally.stored(chunk, node);
-            }
-        }
-    }
-
-    async fn drain(&mut self) {
-        while !self.inflight.is_empty() {
-            self.collect_one().await;
-        }
-    }
-}
-
-/// Sends one chunk to every target at once; returns the targets that made it durable.
-async fn replicate(state: ApiState, chunk: ChunkId, bytes: Bytes, targets: Vec<NodeId>) -> Landed {
-    let me = state.peers.me();
-    let sends = targets.into_iter().map(|node| {
-        let (state, bytes) = (state.clone(), bytes.clone());
-        async move {
-            let result = if node == me {
-                state.chunks.put(chunk, bytes).await.map(|_| ()).map_err(|e| e.to_string())
-            } else {
-                state.peers.put_chunk(node, chunk, bytes).await.map_err(|e| e.to_string())
-            };
-            if let Err(error) = &result {
-                tracing::warn!(node = %me, target = %node, chunk = %chunk, %error, "chunk copy failed");
-            }
-            result.ok().map(|()| node)
-        }
-    });
-    let stored = futures_util::future::join_all(sends).await.into_iter().flatten().collect();
-    (chunk, stored)
-}
-
-/// The members that may receive chunks: active, up (as last committed), with a known address,
-/// and with their usage as the leader last reported it.
-async fn candidates(state: &ApiState) -> Result<Arc<Vec<Candidate>>, ApiError> {
-    let members = state
-        .driver
-        .query(|node| {
-            let view = node.cluster_view();
-            node.status()
-                .namespace
-                .members()
-                .iter()
-                .filter(|(_, m)| m.state == DeclaredState::Active && m.health == Health::Up)
-                .map(|(id, _)| (*id, view.get(*id).map_or(0, |r| r.usage.used_bytes)))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|_| ApiError::stopping())?;
-    let me = state.peers.me();
-    let candidates: Vec<Candidate> = members
-        .into_iter()
-        .filter(|&(node, _)| node == me || state.peers.knows(node))
-        .map(|(node, reported)| Candidate {
-            node,
-            used_bytes: if node == me { state.chunks.usage().bytes } else { reported },
-        })
-        .collect();
-    if candidates.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no_storage_nodes",
-            "no member can receive chunks yet",
-        ));
-    }
-    Ok(Arc::new(candidates))
+    failpoint::hit(CrashPoint::WriteBeforeReply);
+    let replicas: Value = Value::Object(
+        written.replicas.iter().map(|(node, outcome)| (node.to_string(), json!(outcome))).collect(),
+    );
+    let index = written.index;
+    tracing::info!(
+        node = %state.peers.me(), index = %index, path = %path, version = %version,
+        size_bytes, chunks, placed = %replicas, "file written"
+    );
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "path": path, "version": version, "size_bytes": size_bytes,
+            "hash": hash.to_hex(), "chunks": chunks, "index": index.0, "replicas": replicas,
+        })),
+    )
 }
 
 /// `If-None-Match: *` → absent; `If-Match: N` (or `"vN"`) → version N; else none.

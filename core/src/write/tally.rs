@@ -1,7 +1,7 @@
-//! Write coordination (DESIGN §2 "write"): the receiving node streams each chunk to its targets
-//! and records every outcome here; a write may commit once every chunk has `write_quorum`
-//! durable copies. The reply says, per node, whether it holds all its chunks (stored), missed
-//! some that repair will bring (queued), or took none (failed).
+//! The copies of one upload's chunks (DESIGN §2 "write"): every outcome of a store job is
+//! recorded here; a write may commit once every chunk has `write_quorum` durable copies. The
+//! reply says, per node, whether it holds all its chunks (stored), missed some that repair will
+//! bring (queued), or took none (failed).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,6 +27,7 @@ pub enum ReplicaOutcome {
 pub struct Tally {
     placed: BTreeMap<ChunkId, BTreeSet<NodeId>>,
     stored: BTreeMap<ChunkId, BTreeSet<NodeId>>,
+    failed: BTreeMap<ChunkId, BTreeSet<NodeId>>,
 }
 
 impl Tally {
@@ -50,6 +51,37 @@ impl Tally {
     pub fn quorum_met(&self, quorum: WriteQuorum, replication_factor: usize) -> bool {
         let needed = quorum.copies_needed(replication_factor);
         self.stored.values().all(|nodes| nodes.len() >= needed)
+    }
+
+    /// Records that `node` will not make `chunk` durable (its store job failed or timed out).
+    pub fn failed(&mut self, chunk: ChunkId, node: NodeId) {
+        self.failed.entry(chunk).or_default().insert(node);
+    }
+
+    /// Chunks that can no longer reach the quorum even if every copy still running lands,
+    /// with their durable copy counts.
+    pub fn unreachable(
+        &self,
+        quorum: WriteQuorum,
+        replication_factor: usize,
+    ) -> Vec<(ChunkId, usize)> {
+        let needed = quorum.copies_needed(replication_factor);
+        let doomed = |(chunk, targets): (&ChunkId, &BTreeSet<NodeId>)| {
+            let failed = self.failed.get(chunk).map_or(0, BTreeSet::len);
+            let stored = self.stored.get(chunk).map_or(0, BTreeSet::len);
+            (targets.len().saturating_sub(failed) < needed).then_some((*chunk, stored))
+        };
+        self.placed.iter().filter_map(doomed).collect()
+    }
+
+    /// Every chunk placed so far.
+    pub fn chunks(&self) -> impl Iterator<Item = ChunkId> + '_ {
+        self.placed.keys().copied()
+    }
+
+    /// Whether `chunk` was placed already (a chunk repeated in one file is sent once).
+    pub fn has(&self, chunk: ChunkId) -> bool {
+        self.placed.contains_key(&chunk)
     }
 
     /// Chunks short of the quorum, with their durable copy count.
@@ -116,6 +148,18 @@ mod tests {
         tally.stored(chunk(2), N3);
         assert!(tally.quorum_met(WriteQuorum::Majority, 3));
         assert!(!tally.quorum_met(WriteQuorum::All, 3));
+    }
+
+    #[test]
+    fn a_chunk_with_too_many_failed_copies_is_unreachable() {
+        let mut tally = Tally::new();
+        tally.placed(chunk(1), &[N1, N2, N3]);
+        tally.stored(chunk(1), N1);
+        tally.failed(chunk(1), N2);
+        assert_eq!(tally.unreachable(WriteQuorum::Majority, 3), vec![], "n3 may still land");
+        assert_eq!(tally.unreachable(WriteQuorum::All, 3), vec![(chunk(1), 1)]);
+        tally.failed(chunk(1), N3);
+        assert_eq!(tally.unreachable(WriteQuorum::Majority, 3), vec![(chunk(1), 1)]);
     }
 
     #[test]
