@@ -45,7 +45,9 @@ pub struct NodeConfig {
     /// Seconds between garbage-collection passes.
     #[serde(default = "default_gc_interval_secs")]
     pub gc_interval_secs: u64,
-    /// Seconds a deleted file's chunks (and chunks of unfinished writes) are kept.
+    /// Seconds a deleted file's chunks (and chunks of unfinished writes) are kept. A node knows
+    /// only its own open uploads, so this must outlast the longest upload: a copy stored here
+    /// for an upload open on another node is protected by this grace alone.
     #[serde(default = "default_gc_grace_secs")]
     pub gc_grace_secs: u64,
     /// Failure detection and self-healing (the `[healing]` table).

@@ -7,7 +7,10 @@ use dfs_tests::{chunk_file, chunk_ids, random_bytes, wait_for, ClusterSpec, Test
 
 #[tokio::test]
 async fn deleted_files_disappear_and_their_chunks_are_collected() {
-    let spec = ClusterSpec { gc_interval_secs: 1, gc_grace_secs: 0, ..ClusterSpec::new(3) };
+    // The grace covers the moment between a copy landing on a node and that node applying the
+    // commit that references it (a node does not know uploads open on other nodes); with 0 the
+    // collector could take a copy of /keep in that moment.
+    let spec = ClusterSpec { gc_interval_secs: 1, gc_grace_secs: 2, ..ClusterSpec::new(3) };
     let cluster = TestCluster::start(spec).await;
     let url = cluster.node(1).url();
     for (path, seed) in [("/keep", 1), ("/drop", 2)] {
