@@ -39,6 +39,11 @@ pub enum DriverInput {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Reply, CommandError>>,
     },
+    /// A linearizable read: answered once the node may serve it from its replica (`reads`).
+    Read {
+        /// Where the read index (or why the read cannot be served) goes.
+        reply: oneshot::Sender<Result<LogIndex, CommandError>>,
+    },
     /// A read-only look at the node.
     Query(Query),
     /// A recovery sync of this node; the summary goes back on `reply`.
@@ -65,6 +70,15 @@ impl DriverHandle {
     pub async fn submit(&self, command: Command) -> Result<Result<Reply, CommandError>, Stopped> {
         let (reply, outcome) = oneshot::channel();
         self.inputs.send(DriverInput::Client { command, reply }).await.map_err(|_| Stopped)?;
+        outcome.await.map_err(|_| Stopped)
+    }
+
+    /// Waits until this node's replica reflects every write acknowledged before the call, on any
+    /// node (a raft ReadIndex round, shared with every read waiting here); returns the read index.
+    /// A query made after it returns sees at least that state.
+    pub async fn read(&self) -> Result<Result<LogIndex, CommandError>, Stopped> {
+        let (reply, outcome) = oneshot::channel();
+        self.inputs.send(DriverInput::Read { reply }).await.map_err(|_| Stopped)?;
         outcome.await.map_err(|_| Stopped)
     }
 
@@ -133,6 +147,8 @@ pub async fn run(
     let mut pending: BTreeMap<RequestId, oneshot::Sender<Result<Reply, CommandError>>> =
         BTreeMap::new();
     let mut recovering: BTreeMap<RequestId, oneshot::Sender<RecoverySummary>> = BTreeMap::new();
+    let mut reading: BTreeMap<RequestId, oneshot::Sender<Result<LogIndex, CommandError>>> =
+        BTreeMap::new();
     let mut next_request = 1u64;
     let mut persister = std::pin::pin!(persister);
     let mut timer_served = false;
@@ -147,6 +163,11 @@ pub async fn run(
                 }
                 Output::Reply { request, result } => {
                     if let Some(waiter) = pending.remove(&request) {
+                        let _ = waiter.send(result);
+                    }
+                }
+                Output::Readable { request, result } => {
+                    if let Some(waiter) = reading.remove(&request) {
                         let _ = waiter.send(result);
                     }
                 }
@@ -189,6 +210,12 @@ pub async fn run(
                     next_request += 1;
                     pending.insert(request, reply);
                     node.handle(clock.now(), Input::Client { request, command });
+                }
+                Some(DriverInput::Read { reply }) => {
+                    let request = RequestId(next_request);
+                    next_request += 1;
+                    reading.insert(request, reply);
+                    node.handle(clock.now(), Input::Read { request });
                 }
                 Some(DriverInput::Query(look)) => look(&node),
                 Some(DriverInput::Recover { reply }) => {

@@ -380,6 +380,24 @@ impl TestCluster {
         }
     }
 
+    /// Freezes node `id`'s process (SIGSTOP): it holds its sockets but answers nothing, and its
+    /// replica falls behind until [`TestCluster::resume`].
+    pub fn pause(&self, id: u64) {
+        self.signal(id, "-STOP");
+    }
+
+    /// Lets a node frozen by [`TestCluster::pause`] run again (SIGCONT).
+    pub fn resume(&self, id: u64) {
+        self.signal(id, "-CONT");
+    }
+
+    fn signal(&self, id: u64, signal: &str) {
+        let pid = self.node(id).child.as_ref().map(Child::id).expect("the node runs");
+        let sent =
+            Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill runs");
+        assert!(sent.success(), "kill {signal} {pid} failed");
+    }
+
     /// Starts a killed node again from its data dir and waits until it knows a leader (other
     /// nodes may be down meanwhile).
     pub async fn restart(&mut self, id: u64) {

@@ -126,6 +126,8 @@ impl From<CommandError> for ApiError {
             // Retryable: the first leader records the admin within moments.
             E::NotBootstrapped => (S::SERVICE_UNAVAILABLE, "not_bootstrapped"),
             E::IdempotencyKeyReused { .. } => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            E::ReadTimeout => (S::GATEWAY_TIMEOUT, "read_timeout"),
+            E::Halted { .. } => (S::SERVICE_UNAVAILABLE, "halted"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());
