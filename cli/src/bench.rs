@@ -203,6 +203,7 @@ async fn small_run(
     let put = mode == Small::Put;
     let query = if mode == Small::GetStale { "?stale=true" } else { "" };
     let started = Instant::now();
+    let mut failures: Vec<String> = Vec::new();
     let mut latencies: Vec<f64> = stream::iter(0..args.small_files)
         .map(|i| {
             let url = format!("{}/files/bench/small/f{i}{query}", urls[i % urls.len()]);
@@ -213,21 +214,32 @@ async fn small_run(
                 } else {
                     http.get(url).send().await
                 };
-                let ok = match response {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
+                let outcome = match response {
+                    Ok(r) if r.status().is_success() => {
+                        r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                    }
+                    Ok(r) => Err(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(error) => Err(error.to_string()),
                 };
-                (ok, begun.elapsed().as_secs_f64() * 1000.0)
+                (outcome, begun.elapsed().as_secs_f64() * 1000.0)
             }
         })
         .buffer_unordered(args.concurrency)
-        .filter_map(|(ok, ms)| async move { ok.then_some(ms) })
-        .collect()
-        .await;
-    if latencies.len() != args.small_files {
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .filter_map(|(outcome, ms)| match outcome {
+            Ok(()) => Some(ms),
+            Err(error) => {
+                failures.push(error);
+                None
+            }
+        })
+        .collect();
+    if let Some(first) = failures.first() {
         bail!(
-            "{} of {} small {} failed",
-            args.small_files - latencies.len(),
+            "{} of {} small {} failed, e.g. {first}",
+            failures.len(),
             args.small_files,
             if put { "puts" } else { "gets" }
         );

@@ -313,8 +313,13 @@ impl Node {
                 self.snapshot_unpersisted = Some(batch.number);
             }
             let mut write = batch.write;
-            if !write.is_empty() || !batch.send_after_persist.is_empty() {
-                write.compacted = self.compacted.take();
+            write.compacted = self.compacted.take();
+            if write.is_empty() && self.held.is_empty() {
+                // Nothing to store, and every earlier batch is durable: what raft holds for
+                // persistence may go now (a follower's forwarded read index, say) instead of
+                // waiting one trip through the persister for an empty write.
+                self.send_all(batch.send_after_persist);
+            } else if !write.is_empty() || !batch.send_after_persist.is_empty() {
                 self.outputs.push_back(Output::Persist { ready: batch.number, write });
                 self.held.push_back((batch.number, batch.send_after_persist));
             }
