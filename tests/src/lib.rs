@@ -16,6 +16,7 @@ use dfs_runtime::core::ids::{ChunkId, Hash};
 use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
 
+pub mod signals;
 pub mod sse;
 pub mod webdriver;
 pub mod workload;
@@ -378,24 +379,6 @@ impl TestCluster {
             child.kill().expect("SIGKILL");
             child.wait().expect("reap");
         }
-    }
-
-    /// Freezes node `id`'s process (SIGSTOP): it holds its sockets but answers nothing, and its
-    /// replica falls behind until [`TestCluster::resume`].
-    pub fn pause(&self, id: u64) {
-        self.signal(id, "-STOP");
-    }
-
-    /// Lets a node frozen by [`TestCluster::pause`] run again (SIGCONT).
-    pub fn resume(&self, id: u64) {
-        self.signal(id, "-CONT");
-    }
-
-    fn signal(&self, id: u64, signal: &str) {
-        let pid = self.node(id).child.as_ref().map(Child::id).expect("the node runs");
-        let sent =
-            Command::new("kill").args([signal, &pid.to_string()]).status().expect("kill runs");
-        assert!(sent.success(), "kill {signal} {pid} failed");
     }
 
     /// Starts a killed node again from its data dir and waits until it knows a leader (other
