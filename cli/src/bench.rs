@@ -134,8 +134,14 @@ async fn measure(
     if body != large {
         bail!("the large file read back differently");
     }
-    let (put_rate, put_lat) = small_run(&http, &urls, args, true).await?;
-    let (get_rate, get_lat) = small_run(&http, &urls, args, false).await?;
+    let (put_rate, put_lat) = small_run(&http, &urls, args, Small::Put).await?;
+    // Default (linearizable) and stale reads, interleaved twice so neither gets the warmer turn.
+    let mut runs = Vec::new();
+    for mode in [Small::Get, Small::GetStale, Small::Get, Small::GetStale] {
+        runs.push(small_run(&http, &urls, args, mode).await?);
+    }
+    let (get_rate, get_lat) = mean_run(&runs[0], &runs[2]);
+    let (stale_rate, stale_lat) = mean_run(&runs[1], &runs[3]);
     let rss: Vec<u64> = nodes.iter().filter_map(|n| n.child.id()).map(peak_rss_kib).collect();
     let target_write = 0.7 * disk_mbps / 3.0;
     Ok(json!({
@@ -143,7 +149,8 @@ async fn measure(
         "large_write": { "mb_per_s": write_mbps, "ratio_to_disk_over_3": write_mbps / (disk_mbps / 3.0), "target_ratio": 0.7, "target_mb_per_s": target_write },
         "large_read": { "mb_per_s": read_mbps, "ratio_to_target": read_mbps / 1200.0, "target_mb_per_s": 1200.0 },
         "small_put": { "files_per_s": put_rate, "ratio_to_disk_small": put_rate / disk_small, "ratio_to_target": put_rate / 3000.0, "p50_ms": put_lat.0, "p99_ms": put_lat.1 },
-        "small_get": { "files_per_s": get_rate, "ratio_to_target": get_rate / 10000.0, "p50_ms": get_lat.0, "p99_ms": get_lat.1 },
+        "small_get": { "files_per_s": get_rate, "ratio_to_target": get_rate / 10000.0, "ratio_to_stale": get_rate / stale_rate, "target_ratio_to_stale": 0.8, "p50_ms": get_lat.0, "p99_ms": get_lat.1 },
+        "small_get_stale": { "files_per_s": stale_rate, "p50_ms": stale_lat.0, "p99_ms": stale_lat.1 },
         "peak_node_rss_mib": rss.iter().map(|k| *k as f64 / 1024.0).collect::<Vec<_>>(),
         "setup": { "nodes": 3, "replication_factor": 3, "write_quorum": "majority", "large_mib": args.large_mib, "small_files": args.small_files, "concurrency": args.concurrency },
     }))
@@ -170,17 +177,36 @@ async fn wait_for_leader(http: &reqwest::Client, urls: &[String]) -> anyhow::Res
     Ok(())
 }
 
+/// What a small-file run does to each file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Small {
+    /// `PUT` it.
+    Put,
+    /// `GET` it (linearizable, the default).
+    Get,
+    /// `GET` it with `stale=true` (the answering node's replica, no ReadIndex).
+    GetStale,
+}
+
+/// The mean rate and latencies of two runs of the same kind.
+fn mean_run(a: &(f64, (f64, f64)), b: &(f64, (f64, f64))) -> (f64, (f64, f64)) {
+    ((a.0 + b.0) / 2.0, ((a.1 .0 + b.1 .0) / 2.0, (a.1 .1 + b.1 .1) / 2.0))
+}
+
 /// Puts (or gets) the small files, `concurrency` at a time; returns files/s and (p50, p99) ms.
 async fn small_run(
     http: &reqwest::Client,
     urls: &[String],
     args: &DataArgs,
-    put: bool,
+    mode: Small,
 ) -> anyhow::Result<(f64, (f64, f64))> {
+    let put = mode == Small::Put;
+    let query = if mode == Small::GetStale { "?stale=true" } else { "" };
     let started = Instant::now();
+    let mut failures: Vec<String> = Vec::new();
     let mut latencies: Vec<f64> = stream::iter(0..args.small_files)
         .map(|i| {
-            let url = format!("{}/files/bench/small/f{i}", urls[i % urls.len()]);
+            let url = format!("{}/files/bench/small/f{i}{query}", urls[i % urls.len()]);
             async move {
                 let begun = Instant::now();
                 let response = if put {
@@ -188,21 +214,32 @@ async fn small_run(
                 } else {
                     http.get(url).send().await
                 };
-                let ok = match response {
-                    Ok(r) if r.status().is_success() => r.bytes().await.is_ok(),
-                    _ => false,
+                let outcome = match response {
+                    Ok(r) if r.status().is_success() => {
+                        r.bytes().await.map(|_| ()).map_err(|e| e.to_string())
+                    }
+                    Ok(r) => Err(format!("{} {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(error) => Err(error.to_string()),
                 };
-                (ok, begun.elapsed().as_secs_f64() * 1000.0)
+                (outcome, begun.elapsed().as_secs_f64() * 1000.0)
             }
         })
         .buffer_unordered(args.concurrency)
-        .filter_map(|(ok, ms)| async move { ok.then_some(ms) })
-        .collect()
-        .await;
-    if latencies.len() != args.small_files {
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .filter_map(|(outcome, ms)| match outcome {
+            Ok(()) => Some(ms),
+            Err(error) => {
+                failures.push(error);
+                None
+            }
+        })
+        .collect();
+    if let Some(first) = failures.first() {
         bail!(
-            "{} of {} small {} failed",
-            args.small_files - latencies.len(),
+            "{} of {} small {} failed, e.g. {first}",
+            failures.len(),
             args.small_files,
             if put { "puts" } else { "gets" }
         );
@@ -299,11 +336,19 @@ fn print_table(out: &mut dyn Write, r: &Value) -> std::io::Result<()> {
     writeln!(out, "small put    {:>8.0} /s     {:.2} x target (3000/s), {:.2} x disk creates; p50 {:.1} ms p99 {:.1} ms", f(&r["small_put"]["files_per_s"]), f(&r["small_put"]["ratio_to_target"]), f(&r["small_put"]["ratio_to_disk_small"]), f(&r["small_put"]["p50_ms"]), f(&r["small_put"]["p99_ms"]))?;
     writeln!(
         out,
-        "small get    {:>8.0} /s     {:.2} x target (10000/s); p50 {:.1} ms p99 {:.1} ms",
+        "small get    {:>8.0} /s     {:.2} x target (10000/s), linearizable; p50 {:.1} ms p99 {:.1} ms",
         f(&r["small_get"]["files_per_s"]),
         f(&r["small_get"]["ratio_to_target"]),
         f(&r["small_get"]["p50_ms"]),
         f(&r["small_get"]["p99_ms"])
+    )?;
+    writeln!(
+        out,
+        "small get, stale {:>4.0} /s     linearizable = {:.2} x stale (target 0.80 x); p50 {:.1} ms p99 {:.1} ms",
+        f(&r["small_get_stale"]["files_per_s"]),
+        f(&r["small_get"]["ratio_to_stale"]),
+        f(&r["small_get_stale"]["p50_ms"]),
+        f(&r["small_get_stale"]["p99_ms"])
     )?;
     writeln!(out, "peak node RSS (MiB): {}", r["peak_node_rss_mib"])
 }

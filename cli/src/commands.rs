@@ -140,8 +140,14 @@ pub async fn mv(client: &Client, from: &str, to: &str, json: bool) -> anyhow::Re
 }
 
 /// `dfs ls [PATH]`: follows the listing's pages, printing each as it arrives (with `--json`,
-/// one document with every entry).
-pub async fn ls(client: &Client, path: &str, page_size: usize, json: bool) -> anyhow::Result<()> {
+/// one document with every entry). With `stale`, from the answering node's replica as it is.
+pub async fn ls(
+    client: &Client,
+    path: &str,
+    page_size: usize,
+    stale: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let url = url_path(path)?;
     let route = if url.is_empty() { "/list".to_owned() } else { format!("/list/{url}") };
     let mut after: Option<String> = None;
@@ -151,6 +157,9 @@ pub async fn ls(client: &Client, path: &str, page_size: usize, json: bool) -> an
             .send(|http, node| {
                 let mut pairs = vec![("limit", page_size.to_string())];
                 pairs.extend(after.iter().map(|name| ("after", name.clone())));
+                if stale {
+                    pairs.push(("stale", "true".to_owned()));
+                }
                 http.get(format!("{node}{route}{}", query(&pairs)))
             })
             .await?;

@@ -115,6 +115,10 @@ enum Cmd {
         /// Entries fetched per request (the node allows at most 10,000).
         #[arg(long, default_value_t = 1000)]
         page_size: usize,
+        /// Read the answering node's replica as it is, without confirming with the leader:
+        /// faster, but may miss the latest writes (reads are linearizable by default).
+        #[arg(long)]
+        stale: bool,
     },
     /// Delete a file (tombstone) or an empty folder; with -r, a folder and everything under it.
     Rm {
@@ -160,6 +164,10 @@ enum Cmd {
         /// The version a checkpoint names.
         #[arg(long)]
         checkpoint: Option<String>,
+        /// Read the answering node's replica as it is, without confirming with the leader:
+        /// faster, but may miss the latest writes (reads are linearizable by default).
+        #[arg(long)]
+        stale: bool,
     },
     /// Edit PATH in $EDITOR and upload it only if nobody changed it meanwhile.
     Edit {
@@ -197,6 +205,10 @@ enum Cmd {
     Stat {
         /// The file or folder.
         path: String,
+        /// Read the answering node's replica as it is, without confirming with the leader:
+        /// faster, but may miss the latest writes (reads are linearizable by default).
+        #[arg(long)]
+        stale: bool,
     },
     /// Push a local folder's changes into the cluster as they happen (creates, edits, renames,
     /// deletes; only changed chunks are sent) until Ctrl-C.
@@ -319,8 +331,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::User { action } => access::user(&client()?, action, cli.json).await,
         Cmd::Acl { action } => access::acl(&client()?, action, cli.json).await,
         Cmd::Whoami => access::whoami(&client()?, cli.json).await,
-        Cmd::Ls { ref path, page_size } => {
-            commands::ls(&client()?, path, page_size, cli.json).await
+        Cmd::Ls { ref path, page_size, stale } => {
+            commands::ls(&client()?, path, page_size, stale, cli.json).await
         }
         Cmd::Rm { ref path, recursive, yes } => {
             commands::rm(&client()?, path, recursive, yes, cli.json).await
@@ -339,7 +351,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let options = transfer::PutOptions { if_version, if_absent };
             transfer::put(&client()?, local, path, options, cli.json).await
         }
-        Cmd::Get { ref path, ref local, version, ref checkpoint } => {
+        Cmd::Get { ref path, ref local, version, ref checkpoint, stale } => {
             let name = path.rsplit('/').next().filter(|n| !n.is_empty()).unwrap_or("download");
             let local = local.clone().unwrap_or_else(|| name.into());
             let which = match (version, checkpoint) {
@@ -347,9 +359,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (None, Some(name)) => transfer::Which::Checkpoint(name.clone()),
                 (None, None) => transfer::Which::Latest,
             };
-            transfer::get(&client()?, path, &local, &which, cli.json).await
+            transfer::get(&client()?, path, &local, &which, stale, cli.json).await
         }
-        Cmd::Stat { ref path } => transfer::stat(&client()?, path, cli.json).await,
+        Cmd::Stat { ref path, stale } => transfer::stat(&client()?, path, stale, cli.json).await,
         Cmd::Watch(args) => sync::watch::run(client()?, args, cli.json).await,
         Cmd::Mirror(args) => sync::mirror::run(client()?, args, cli.json).await,
         Cmd::SyncConfirm { ref dir, discard } => {

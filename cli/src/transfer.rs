@@ -161,9 +161,10 @@ pub async fn get(
     path: &str,
     local: &Path,
     which: &Which,
+    stale: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let fetched = fetch(client, path, local, which).await?;
+    let fetched = fetch_read(client, path, local, which, stale).await?;
     if local == Path::new("-") {
         return Ok(());
     }
@@ -191,8 +192,24 @@ pub async fn fetch(
     local: &Path,
     which: &Which,
 ) -> anyhow::Result<Fetched> {
+    fetch_read(client, path, local, which, false).await
+}
+
+/// [`fetch`], from the answering node's replica as it is when `stale` (possibly behind the
+/// latest acknowledged write; docs/consistency.md), else linearizably.
+pub async fn fetch_read(
+    client: &Client,
+    path: &str,
+    local: &Path,
+    which: &Which,
+    stale: bool,
+) -> anyhow::Result<Fetched> {
     let url = url_path(path)?;
-    let query = crate::commands::query(&which.query());
+    let mut pairs = which.query();
+    if stale {
+        pairs.push(("stale", "true".to_owned()));
+    }
+    let query = crate::commands::query(&pairs);
     let response = client.send(|http, node| http.get(format!("{node}/files/{url}{query}"))).await?;
     if !response.status().is_success() {
         return Err(failure(response).await.into());
@@ -324,9 +341,11 @@ async fn resume(
     Ok(response)
 }
 
-/// `dfs stat PATH`: versions, sizes, hashes and where each chunk's copies are.
-pub async fn stat(client: &Client, path: &str, json: bool) -> anyhow::Result<()> {
-    let value = client.get_json(&format!("/stat/{}", url_path(path)?)).await?;
+/// `dfs stat PATH`: versions, sizes, hashes and where each chunk's copies are (from the
+/// answering node's replica as it is with `stale`).
+pub async fn stat(client: &Client, path: &str, stale: bool, json: bool) -> anyhow::Result<()> {
+    let query = if stale { "?stale=true" } else { "" };
+    let value = client.get_json(&format!("/stat/{}{query}", url_path(path)?)).await?;
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{value}")?;

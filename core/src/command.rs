@@ -135,8 +135,9 @@ pub enum Command {
         /// Versions kept per file, the latest included; 0 keeps every version.
         keep_versions: u32,
     },
-    /// Changes nothing: a consistent read waits for it to apply on the node that reads, so the
-    /// read sees every write committed before the read began (a read through the log).
+    /// Changes nothing. Earlier builds passed one through the log before a consistent read;
+    /// reads now use raft's ReadIndex (`Input::Read`), and nodes no longer propose it, but entries
+    /// already in logs still apply.
     Barrier,
     /// Create a user, with the credential of its token (the secret itself is never replicated).
     AddUser {

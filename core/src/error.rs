@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::Need;
 use crate::command::Precondition;
-use crate::ids::{ChunkId, NodeId, UserName, Version};
+use crate::ids::{ChunkId, LogIndex, NodeId, UserName, Version};
 use crate::path::{Path, PathError};
 
 /// A frame or message from a peer could not be decoded. The connection's bytes are dropped and
@@ -270,6 +270,19 @@ pub enum CommandError {
     /// No member can receive chunks (none is active, up and known).
     #[error("no member can receive chunks yet")]
     NoStorageNodes,
+    /// A linearizable read could not confirm with the leader in time (a partition, a slow
+    /// leader); nothing was read. Retry, or read with `stale=true` to accept this node's replica.
+    #[error(
+        "the read could not be confirmed with the leader in time; retry (or read with stale=true)"
+    )]
+    ReadTimeout,
+    /// This node stopped applying the log at `index`: a committed entry it cannot decode (a
+    /// divergence from its peers). It serves no reads and takes no commands; use another node.
+    #[error("this node stopped applying at log index {index}: a committed entry it cannot decode; use another node")]
+    Halted {
+        /// The entry it could not apply.
+        index: LogIndex,
+    },
 }
 
 /// The message of a `NotLeader`: where to retry.

@@ -28,6 +28,12 @@ pub enum Input {
         /// What the client asks.
         command: Command,
     },
+    /// A client asks to read linearizably: answered by `Output::Readable` once this node's
+    /// replica reflects every write acknowledged before now, on any node (`reads`).
+    Read {
+        /// The driver's number for this request; the answer carries it back.
+        request: RequestId,
+    },
     /// Every `Output::Persist` up to and including `ready` is durable on disk.
     Persisted {
         /// The newest durable batch.

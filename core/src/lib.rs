@@ -32,6 +32,7 @@ pub mod output;
 pub mod path;
 pub mod placement;
 pub mod proposals;
+pub(crate) mod reads;
 pub mod repair;
 pub mod rng;
 pub mod time;

@@ -49,6 +49,14 @@ pub enum Output {
         /// The outcome.
         result: Result<Written, CommandError>,
     },
+    /// A read asked for by `Input::Read` may now be served from this node's replica (it has
+    /// applied the read index), or cannot be served (no leader, timeout, halted, removed).
+    Readable {
+        /// The request, as numbered in `Input::Read`.
+        request: RequestId,
+        /// The read index applied here, or why the read cannot be served.
+        result: Result<LogIndex, CommandError>,
+    },
     /// A recovery sync asked for by `Input::Recover` finished.
     Recovered {
         /// The request.
@@ -160,6 +168,11 @@ pub enum Event {
     GarbageFound {
         /// How many.
         chunks: usize,
+    },
+    /// A committed entry at `index` does not decode: this node stopped applying there.
+    Halted {
+        /// The entry's index.
+        index: LogIndex,
     },
     /// The log up to `index` was folded into a local snapshot.
     LogCompacted {

@@ -43,6 +43,11 @@ pub enum DriverInput {
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Reply, CommandError>>,
     },
+    /// A linearizable read: answered once the node may serve it from its replica (`reads`).
+    Read {
+        /// Where the read index (or why the read cannot be served) goes.
+        reply: oneshot::Sender<Result<LogIndex, CommandError>>,
+    },
     /// A read-only look at the node.
     Query(Query),
     /// A recovery sync of this node; the summary goes back on `reply`.
@@ -96,6 +101,15 @@ impl DriverHandle {
     pub async fn submit(&self, command: Command) -> Result<Result<Reply, CommandError>, Stopped> {
         let (reply, outcome) = oneshot::channel();
         self.inputs.send(DriverInput::Client { command, reply }).await.map_err(|_| Stopped)?;
+        outcome.await.map_err(|_| Stopped)
+    }
+
+    /// Waits until this node's replica reflects every write acknowledged before the call, on any
+    /// node (a raft ReadIndex round, shared with every read waiting here); returns the read index.
+    /// A query made after it returns sees at least that state.
+    pub async fn read(&self) -> Result<Result<LogIndex, CommandError>, Stopped> {
+        let (reply, outcome) = oneshot::channel();
+        self.inputs.send(DriverInput::Read { reply }).await.map_err(|_| Stopped)?;
         outcome.await.map_err(|_| Stopped)
     }
 
@@ -178,6 +192,9 @@ pub async fn run(
     let mut uploads: BTreeMap<RequestId, UploadWaiter> = BTreeMap::new();
     // The chunk handed to core in the last input: its store jobs come out in this drain.
     let mut staged: Option<(RequestId, ChunkRef, Arc<Staged>)> = None;
+    let mut reading: BTreeMap<RequestId, oneshot::Sender<Result<LogIndex, CommandError>>> =
+        BTreeMap::new();
+    let mut next_request = 1u64;
     let mut persister = std::pin::pin!(persister);
     let mut timer_served = false;
     loop {
@@ -200,6 +217,11 @@ pub async fn run(
                         .filter(|(u, c, _)| *u == upload && c.id == chunk)
                         .map(|(_, _, bytes)| bytes.clone());
                     jobs.start_store(job, chunk, to, bytes);
+                }
+                Output::Readable { request, result } => {
+                    if let Some(waiter) = reading.remove(&request) {
+                        let _ = waiter.send(result);
+                    }
                 }
                 Output::StartJob { job, spec } => {
                     handle.feed.record_job(&spec, crate::http::now_millis().0);
@@ -259,6 +281,12 @@ pub async fn run(
                     let request = handle.next_request();
                     pending.insert(request, reply);
                     node.handle(clock.now(), Input::Client { request, command });
+                }
+                Some(DriverInput::Read { reply }) => {
+                    let request = RequestId(next_request);
+                    next_request += 1;
+                    reading.insert(request, reply);
+                    node.handle(clock.now(), Input::Read { request });
                 }
                 Some(DriverInput::Query(look)) => look(&node),
                 Some(DriverInput::UploadStart { upload, start, reply }) => {

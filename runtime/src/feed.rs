@@ -150,6 +150,10 @@ impl Feed {
             Event::LogCompacted { .. }
             | Event::WriteQuorumMet { .. }
             | Event::GarbageFound { .. } => {}
+            Event::Halted { index } => {
+                let reason = "a committed log entry does not decode; this node stopped applying";
+                inner.push(None, "halted", json!({ "index": index.0, "reason": reason }), at_ms);
+            }
         }
         self.head.send_replace(inner.next_seq);
     }

@@ -13,7 +13,8 @@ pub enum Bug {
     SkipRaftCommit = 2,
     /// Copies that repair should make are never made.
     NoReReplication = 3,
-    /// Consistent reads and listings are served from the local, possibly stale, replica.
+    /// Default (linearizable) reads and listings are served from the local, possibly stale,
+    /// replica without waiting for the read index.
     StaleRead = 4,
     /// A chunk's hash is taken as a right to read it: chunk-level commits may reuse any held chunk.
     ChunkHashReadsAnything = 5,

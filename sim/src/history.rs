@@ -22,7 +22,7 @@ pub enum Call {
     PutIfVersion { expect: Version, hash: ContentHash, size: usize },
     /// Delete the file.
     Delete,
-    /// Read through the log (`?consistent=true`).
+    /// A default (linearizable) read: `GET /files/{path}`.
     Read,
 }
 
@@ -85,9 +85,9 @@ pub enum TreeCall {
     CreateFolder { path: String },
     /// `PUT /files/{path}` of content with this hash and size.
     Put { path: String, hash: ContentHash, size: usize },
-    /// `GET /files/{path}?consistent=true`.
+    /// `GET /files/{path}` (a default, linearizable read).
     Read { path: String },
-    /// `GET /list/{path}?consistent=true`.
+    /// `GET /list/{path}` (a default, linearizable listing).
     List { path: String },
     /// `POST /move?from=&to=`.
     Move { from: String, to: String },

@@ -1,5 +1,5 @@
 //! Workload clients (DESIGN §1 sim): each runs on its own simulated host and drives the HTTP API
-//! of random nodes with puts, conditional puts, deletes and consistent reads on a small shared
+//! of random nodes with puts, conditional puts, deletes and default (linearizable) reads on a small shared
 //! set of paths, recording every invocation and completion in the [`History`](crate::history).
 //!
 //! Paths `/sim/k*` are written and read but never deleted, so every version acknowledged on them
@@ -164,7 +164,8 @@ pub fn ret_text(ret: &Return) -> String {
 pub async fn perform(node: SocketAddr, path: &str, call: &Call, body: Bytes) -> Return {
     let url = format!("/files{path}");
     let (method, url, headers) = match call {
-        Call::Read => (Method::GET, format!("{url}?consistent=true"), vec![]),
+        // A default read: linearizable on every node without asking (issue 17).
+        Call::Read => (Method::GET, url, vec![]),
         Call::Delete => (Method::DELETE, url, vec![]),
         Call::Put { .. } => (Method::PUT, url, vec![]),
         Call::PutIfAbsent { .. } => (Method::PUT, url, vec![("if-none-match", "*".to_owned())]),

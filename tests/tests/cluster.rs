@@ -56,15 +56,35 @@ async fn three_nodes_store_replicate_and_survive_a_killed_follower() {
         assert!(peak < 100 * 1024 * 1024, "n{node} peaked at {} MiB", peak >> 20);
     }
 
-    let writes = stream::iter(0..SMALL_FILES)
-        .map(|i| {
-            let cluster = &cluster;
-            async move { cluster.put((i % 3) as u64 + 1, &format!("/small/f{i}"), small(i)).await }
-        })
-        .buffer_unordered(16)
-        .count()
-        .await;
-    assert_eq!(writes, SMALL_FILES);
+    let answers: Vec<(usize, Value)> =
+        stream::iter(0..SMALL_FILES)
+            .map(|i| {
+                let cluster = &cluster;
+                async move {
+                    (i, cluster.put((i % 3) as u64 + 1, &format!("/small/f{i}"), small(i)).await)
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+    // Each write made the first version of its own file, with its own content.
+    for (i, answer) in &answers {
+        let body = small(*i);
+        assert_eq!(answer["version"], 1, "f{i}: {answer}");
+        assert_eq!(answer["size_bytes"], body.len() as u64, "f{i}: {answer}");
+        assert_eq!(answer["hash"], blake3::hash(&body).to_hex().as_str(), "f{i}: {answer}");
+    }
+    // And the namespace holds exactly those files: none lost, none doubled.
+    let url = format!("{}/list/small?limit=10000", cluster.node(2).url());
+    let listing = dfs_tests::get_json(&cluster.http, url).await;
+    let listed: BTreeSet<String> = listing["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["path"].as_str().map(str::to_owned))
+        .collect();
+    let expected: BTreeSet<String> = (0..SMALL_FILES).map(|i| format!("/small/f{i}")).collect();
+    assert_eq!(listed, expected, "the listing of /small");
 
     for node in 1..=3 {
         assert!(

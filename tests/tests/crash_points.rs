@@ -103,9 +103,17 @@ async fn a_crash_at_any_write_point_leaves_no_partial_chunk_and_loses_no_acknowl
         cluster.kill9(ARMED);
         let skip = skip(point).to_string();
         let env = [(FAILPOINT_ENV, point.name()), (FAILPOINT_SKIP_ENV, skip.as_str())];
-        cluster.restart_with_env(ARMED, &env).await;
+        assert!(cluster.restart_with_env(ARMED, &env).await, "n{ARMED} did not come up armed");
+        // Writes refused for want of a leader would spend the crash point's passes unacknowledged.
+        cluster.wait_for_leader(ARMED).await;
         let written = write_until_dead(&mut cluster, point, &mut acked).await;
         assert!(crashed_at(&cluster.node(ARMED).log(), point), "n{ARMED} died elsewhere");
+        // A crash before any acknowledged write would check nothing against the crash.
+        assert!(
+            written > 0,
+            "{}: n{ARMED} crashed before acknowledging any write; raise its skip",
+            point.name()
+        );
         cluster.restart(ARMED).await;
         let chunks = no_partial_chunks(&cluster, ARMED).unwrap_or_else(|e| panic!("{e}"));
         acked_read_back(&cluster, ARMED, &acked).await;

@@ -45,6 +45,8 @@ pub(crate) struct ReadyBatch {
     pub(crate) write: RaftWrite,
     /// Entries now committed (and persisted locally), in order, to apply.
     pub(crate) committed: Vec<Entry>,
+    /// Answers to `read_index` calls: (context, read index).
+    pub(crate) read_states: Vec<(Vec<u8>, LogIndex)>,
 }
 
 /// The consensus half of a node.
@@ -77,6 +79,10 @@ impl Consensus {
             max_inflight_msgs: config.append_inflight_max,
             check_quorum: true,
             pre_vote: true,
+            // Not LeaseBased: a lease trusts that a paused or slow leader notices it lost the
+            // lead before serving, which a stopped process or a stalled clock breaks
+            // (docs/consistency.md "Why no leader lease").
+            read_only_option: raft::ReadOnlyOption::Safe,
             ..Default::default()
         };
         raft_config.validate().map_err(|_| ConfigError::OutOfRange {
@@ -135,6 +141,13 @@ impl Consensus {
     /// Proposes a normal entry.
     pub(crate) fn propose(&mut self, data: Vec<u8>) -> Result<(), raft::Error> {
         self.raw.propose(Vec::new(), data)
+    }
+
+    /// Asks raft for a read index under `context` (Safe mode: the leader confirms its lead with a
+    /// quorum first; a follower forwards to the leader; with no leader raft drops the ask). The
+    /// answer comes back in a later batch's `read_states`.
+    pub(crate) fn read_index(&mut self, context: Vec<u8>) {
+        self.raw.read_index(context);
     }
 
     /// Proposes a membership change; `context` travels with it to every replica.
@@ -219,6 +232,11 @@ impl Consensus {
             send_after_persist: ready.take_persisted_messages(),
             write: RaftWrite { snapshot, entries, hard_state, compacted: None },
             committed: ready.take_committed_entries(),
+            read_states: ready
+                .take_read_states()
+                .into_iter()
+                .map(|state| (state.request_ctx, LogIndex(state.index)))
+                .collect(),
         };
         self.raw.advance_append_async(ready);
         Some(batch)

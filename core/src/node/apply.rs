@@ -16,6 +16,9 @@ use super::Node;
 impl Node {
     pub(super) fn apply_committed(&mut self, entries: Vec<Entry>) {
         for entry in entries {
+            if self.halted.is_some() {
+                return;
+            }
             let index = LogIndex(entry.index);
             match entry.get_entry_type() {
                 EntryType::EntryNormal if entry.data.is_empty() => self.namespace.advance(index),
@@ -84,10 +87,47 @@ impl Node {
         }
     }
 
-    /// A committed entry we cannot read: every replica holds the same bytes and skips it alike.
+    /// A committed entry we cannot read (a bug, a newer version's entry, damaged storage): going
+    /// on could leave this replica in another state than its peers, which may read it fine. So
+    /// the node halts here: it applies nothing more, drives raft no further (to its peers it is
+    /// as good as crashed), answers every command and read `Halted`, and reports itself not
+    /// ready. A restart replays the same log and halts at the same entry.
     fn skip_unreadable(&mut self, index: LogIndex) {
-        tracing::error!(node = %self.config.id, index = %index, "committed entry does not decode; skipped");
-        self.namespace.advance(index);
+        tracing::error!(
+            node = %self.config.id, index = %index,
+            "committed entry does not decode; applying halted (this node serves nothing until it is repaired)"
+        );
+        self.halted = Some(index);
+        self.outputs.push_back(Output::Event(Event::Halted { index }));
+        for request in self.reads.take_all() {
+            let error = CommandError::Halted { index };
+            self.outputs.push_back(Output::Readable { request, result: Err(error) });
+        }
+        // Every deadline is before the end of time: this takes every waiting command.
+        for request in self.pending.expire(crate::time::Instant::from_micros(u64::MAX)) {
+            let error = CommandError::Halted { index };
+            self.outputs.push_back(Output::Reply { request, result: Err(error) });
+        }
+    }
+
+    /// The answer of a halted node to any input: commands and reads are refused, the rest
+    /// ignored.
+    pub(super) fn refuse_halted(&mut self, index: LogIndex, input: crate::input::Input) {
+        use crate::input::Input;
+        let error = CommandError::Halted { index };
+        match input {
+            Input::Client { request, .. } => {
+                self.outputs.push_back(Output::Reply { request, result: Err(error) })
+            }
+            Input::Read { request } => {
+                self.outputs.push_back(Output::Readable { request, result: Err(error) })
+            }
+            Input::Recover { request } => {
+                let summary = crate::repair::RecoverySummary::default();
+                self.outputs.push_back(Output::Recovered { request, summary });
+            }
+            _ => {}
+        }
     }
 
     /// Replaces the namespace with a leader's snapshot (validated when it arrived).

@@ -6,6 +6,7 @@ mod apply;
 mod client;
 mod gc;
 mod health;
+mod read;
 mod recover;
 mod repair;
 mod upload;
@@ -24,6 +25,7 @@ use crate::input::Input;
 use crate::meta::Namespace;
 use crate::output::{Event, Output, Role};
 use crate::proposals::Pending;
+use crate::reads::Reads;
 use crate::repair::{Planner, Resync, Scrub};
 use crate::rng::{node_rng, NodeRng};
 use crate::time::Instant;
@@ -44,6 +46,11 @@ pub struct Node {
     consensus: Consensus,
     namespace: Namespace,
     pending: Pending,
+    // Linearizable reads waiting for a read index or for it to apply (node/read.rs).
+    reads: Reads,
+    // The index of a committed entry this node could not apply: it applies nothing from there
+    // on and answers every command and read `Halted` (node/apply.rs).
+    halted: Option<LogIndex>,
     outputs: VecDeque<Output>,
     // Messages raft may send only once their batch is durable, oldest batch first.
     held: VecDeque<(ReadyNumber, Vec<RaftMsg>)>,
@@ -103,6 +110,10 @@ pub struct Status<'a> {
     pub learners: Vec<NodeId>,
     /// Client commands waiting for commit.
     pub pending_requests: usize,
+    /// Linearizable reads waiting for their read index.
+    pub pending_reads: usize,
+    /// The committed entry this node could not decode, if it stopped applying there.
+    pub halted: Option<LogIndex>,
     /// The namespace as applied here.
     pub namespace: &'a Namespace,
 }
@@ -139,6 +150,8 @@ impl Node {
             consensus,
             namespace: restored.namespace,
             pending: Pending::default(),
+            reads: Reads::default(),
+            halted: None,
             outputs: VecDeque::new(),
             held: VecDeque::new(),
             compacted: None,
@@ -177,10 +190,14 @@ impl Node {
     pub fn handle(&mut self, now: Instant, input: Input) {
         assert!(now >= self.now, "time went backwards: {now} after {}", self.now);
         self.now = now;
+        if let Some(index) = self.halted {
+            return self.refuse_halted(index, input);
+        }
         match input {
             Input::Timeout => {}
             Input::Peer { from, message } => self.on_peer(from, message),
             Input::Client { request, command } => self.on_client(request, command),
+            Input::Read { request } => self.on_read(request),
             Input::Persisted { ready } => self.on_persisted(ready),
             Input::JobDone { job, result } => self.on_job_done(job, result),
             Input::Usage(usage) => self.usage = usage,
@@ -191,6 +208,7 @@ impl Node {
         }
         self.consensus.tick(now, &mut self.rng);
         self.expire_requests();
+        self.expire_reads();
         self.drain_ready();
         self.note_role();
         self.tick_health();
@@ -211,9 +229,13 @@ impl Node {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let tick = self.consensus.next_tick();
         let repair = self.repair_timeout().unwrap_or(tick);
+        if self.halted.is_some() {
+            return None;
+        }
         let uploads = self.uploads.next_deadline().unwrap_or(tick);
+        let reads = self.reads.next_deadline().unwrap_or(tick);
         let pending = self.pending.next_deadline().map_or(tick, |deadline| deadline.min(tick));
-        Some(pending.min(repair).min(uploads))
+        Some(pending.min(repair).min(uploads).min(reads))
     }
 
     /// A read-only view of this node.
@@ -236,6 +258,8 @@ impl Node {
             voters: sorted(&conf.voters),
             learners: sorted(&conf.learners),
             pending_requests: self.pending.len(),
+            pending_reads: self.reads.len(),
+            halted: self.halted,
             namespace: &self.namespace,
         }
     }
@@ -248,6 +272,13 @@ impl Node {
     /// The current raft election timeout in ticks, as drawn from the node's seeded RNG.
     pub fn election_timeout_ticks(&self) -> usize {
         self.consensus.election_timeout_ticks()
+    }
+
+    /// Proposes raw entry bytes, bypassing the command encoding (tests of undecodable entries).
+    #[cfg(feature = "testing")]
+    pub fn propose_raw(&mut self, data: Vec<u8>) {
+        let _ = self.consensus.propose(data);
+        self.drain_ready();
     }
 
     /// Term and hash of the log entry at `index`, if still held (for invariant checkers).
@@ -290,6 +321,11 @@ impl Node {
 
     fn drain_ready(&mut self) {
         for _ in 0..READY_ROUNDS_MAX {
+            if self.halted.is_some() {
+                // Applying stopped (node/apply.rs): raft is not driven any further.
+                return;
+            }
+            self.start_read_round();
             let Some(batch) = self.consensus.take_ready() else { return };
             self.send_all(batch.send_now);
             if let Some(snapshot) = &batch.write.snapshot {
@@ -297,18 +333,28 @@ impl Node {
                 self.snapshot_unpersisted = Some(batch.number);
             }
             let mut write = batch.write;
-            if !write.is_empty() || !batch.send_after_persist.is_empty() {
-                write.compacted = self.compacted.take();
+            write.compacted = self.compacted.take();
+            if write.is_empty() && self.held.is_empty() {
+                // Nothing to store, and every earlier batch is durable: what raft holds for
+                // persistence may go now (a follower's forwarded read index, say) instead of
+                // waiting one trip through the persister for an empty write.
+                self.send_all(batch.send_after_persist);
+            } else if !write.is_empty() || !batch.send_after_persist.is_empty() {
                 self.outputs.push_back(Output::Persist { ready: batch.number, write });
                 self.held.push_back((batch.number, batch.send_after_persist));
             }
+            self.on_read_states(batch.read_states);
             self.apply_committed(batch.committed);
+            if self.halted.is_some() {
+                return;
+            }
             // INVARIANT: raft counts nothing applied beyond what is persisted locally; committed
             // entries already are, an installed snapshot is once its batch is durable.
             if self.snapshot_unpersisted.is_none() {
                 self.consensus.advance_apply();
                 self.maybe_compact();
             }
+            self.release_reads();
         }
     }
 
@@ -327,6 +373,7 @@ impl Node {
             let known = leader.map_or_else(|| "none".to_owned(), |l| l.to_string());
             tracing::info!(node = %self.config.id, %term, role = role.as_str(), leader = %known, "role changed");
             self.role_seen = now;
+            self.reask_reads();
             self.outputs.push_back(Output::Event(Event::RoleChanged { term, role, leader }));
         }
     }
@@ -334,3 +381,6 @@ impl Node {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod read_tests;

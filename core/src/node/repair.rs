@@ -261,6 +261,12 @@ impl Node {
     /// Why this node cannot serve clients yet, for readiness probes; `None` when it can.
     pub fn not_ready(&self) -> Option<String> {
         let applied = self.namespace.applied_index();
+        if let Some(index) = self.halted {
+            return Some(format!(
+                "halted: the committed log entry at index {index} does not decode, so this node \
+                 stopped applying there (its state would diverge from its peers'); it needs repair"
+            ));
+        }
         if self.is_removed() {
             return Some(format!(
                 "{} was removed from the cluster; use another node",

@@ -20,7 +20,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::command::{Command, Reply};
 use crate::config::Config;
 use crate::error::CommandError;
-use crate::ids::{ChunkId, NodeId, ReadyNumber, RequestId};
+use crate::ids::{ChunkId, LogIndex, NodeId, ReadyNumber, RequestId};
 use crate::input::Input;
 use crate::node::Node;
 use crate::output::{JobSpec, Output, RaftWrite, Role};
@@ -60,6 +60,8 @@ pub struct Cluster {
     checker: Checker,
     replies: BTreeMap<(NodeId, RequestId), Result<Reply, CommandError>>,
     recovered: BTreeMap<(NodeId, RequestId), RecoverySummary>,
+    // Answers to reads, with what the node had applied when it answered.
+    readable: BTreeMap<(NodeId, RequestId), (Result<LogIndex, CommandError>, LogIndex)>,
     next_request: u64,
     stores: BTreeMap<NodeId, ChunkStore>,
     // Jobs in flight, by (due, sequence).
@@ -90,6 +92,7 @@ impl Cluster {
             checker: Checker::default(),
             replies: BTreeMap::new(),
             recovered: BTreeMap::new(),
+            readable: BTreeMap::new(),
             next_request: 1,
             stores: BTreeMap::new(),
             jobs: BTreeMap::new(),
@@ -169,6 +172,32 @@ impl Cluster {
         self.trace.record(self.now, id, &line);
         self.deliver(id, Input::Client { request, command });
         request
+    }
+
+    /// Proposes raw entry bytes on node `id` (a leader), bypassing the command encoding.
+    pub fn propose_raw(&mut self, id: NodeId, data: Vec<u8>) {
+        let Some(node) = self.hosts.get_mut(&id).and_then(|h| h.node.as_mut()) else { return };
+        node.propose_raw(data);
+        self.drain(id);
+    }
+
+    /// Asks node `id` for a linearizable read; the answer appears in [`Cluster::readable`].
+    pub fn read(&mut self, id: NodeId) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request += 1;
+        self.trace.record(self.now, id, &format!("<- client {request} read"));
+        self.deliver(id, Input::Read { request });
+        request
+    }
+
+    /// The answer to read `request` on node `id`, once there is one, with the index the node
+    /// had applied when it answered.
+    pub fn readable(
+        &self,
+        id: NodeId,
+        request: RequestId,
+    ) -> Option<&(Result<LogIndex, CommandError>, LogIndex)> {
+        self.readable.get(&(id, request))
     }
 
     /// The reply to `request` on node `id`, once there is one.
@@ -376,6 +405,10 @@ impl Cluster {
                         result.clone().map(|w| Reply::Applied { index: w.index, change: w.change });
                     self.replies.insert((id, upload), reply);
                     self.uploaded.insert((id, upload), result);
+                }
+                Output::Readable { request, result } => {
+                    let applied = node.status().applied;
+                    self.readable.insert((id, request), (result, applied));
                 }
                 Output::Event(_) => {}
             }

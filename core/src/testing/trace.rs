@@ -99,6 +99,12 @@ pub fn describe_output(output: &Output) -> String {
             format!("-> client {request} ok {index} {}", describe_change(change))
         }
         Output::Reply { request, result: Err(error) } => format!("-> client {request} err {error}"),
+        Output::Readable { request, result: Ok(index) } => {
+            format!("-> client {request} read {index}")
+        }
+        Output::Readable { request, result: Err(error) } => {
+            format!("-> client {request} read err {error}")
+        }
         Output::Recovered { request, summary } => {
             format!("-> client {request} recovered {summary:?}")
         }
@@ -118,6 +124,7 @@ fn describe_event(event: &Event) -> String {
         Event::LogCompacted { index } => format!("compacted log@{index}"),
         Event::WriteQuorumMet { upload } => format!("quorum met {upload}"),
         Event::GarbageFound { chunks } => format!("garbage {chunks} chunk(s)"),
+        Event::Halted { index } => format!("halted at {index}"),
     }
 }
 

@@ -128,6 +128,8 @@ impl From<CommandError> for ApiError {
             E::IdempotencyKeyReused { .. } => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             E::InsufficientReplicas { .. } => (S::SERVICE_UNAVAILABLE, "insufficient_replicas"),
             E::NoStorageNodes => (S::SERVICE_UNAVAILABLE, "no_storage_nodes"),
+            E::ReadTimeout => (S::GATEWAY_TIMEOUT, "read_timeout"),
+            E::Halted { .. } => (S::SERVICE_UNAVAILABLE, "halted"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());

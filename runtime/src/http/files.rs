@@ -30,9 +30,16 @@ pub struct FilesQuery {
     limit: Option<usize>,
     /// Also list deleted files (their versions are kept until GC).
     deleted: Option<bool>,
+    /// List this node's replica as it is, without confirming with the leader (may be behind).
+    #[serde(default)]
+    stale: bool,
+    /// Accepted for compatibility: listings are linearizable by default.
+    #[serde(default)]
+    consistent: bool,
 }
 
-/// `GET /files[?prefix=/dir][&after=/dir/x][&limit=N][&deleted=true]`: one page of files.
+/// `GET /files[?prefix=/dir][&after=/dir/x][&limit=N][&deleted=true][&stale=true]`: one page of
+/// files, linearizable unless `stale=true`.
 pub async fn files(
     State(state): State<ApiState>,
     super::auth::Authed(caller): super::auth::Authed,
@@ -42,6 +49,8 @@ pub async fn files(
     let after = optional_path(query.after.as_deref())?;
     let limit = query.limit.unwrap_or(PAGE_DEFAULT).clamp(1, PAGE_MAX);
     let deleted = query.deleted.unwrap_or(false);
+    let freshness = super::Freshness { stale: query.stale, consistent: query.consistent };
+    super::linearize(&state, freshness).await?;
     let page = state
         .driver
         .query(move |node| {

@@ -175,8 +175,10 @@ pub struct ListQuery {
     after: Option<String>,
     /// Most children in this page (default 1,000, at most 10,000).
     limit: Option<usize>,
-    /// List through the log (a [`Command::Barrier`] first), so the listing sees every change
-    /// acknowledged before it began, on any node.
+    /// List this node's replica as it is, without confirming with the leader (may be behind).
+    #[serde(default)]
+    stale: bool,
+    /// Accepted for compatibility: listings are linearizable by default.
     #[serde(default)]
     consistent: bool,
 }
@@ -193,8 +195,8 @@ pub async fn list_root(
 
 /// `GET /list/{path}[?after=NAME][&limit=N][&consistent=true]`: a folder's live children in name
 /// order, a page at a time: `entries` and `next` (pass as `after`; `null` on the last page).
-/// Served from this node's replica; with `consistent=true` a barrier passes through the raft log
-/// first, so the page reflects every change acknowledged before the request, on any node.
+/// Served from this node's replica once it has applied the leader's read index, so the page
+/// reflects every change acknowledged before the request, on any node (unless `stale=true`).
 pub async fn list(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -202,10 +204,9 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let folder = if raw.is_empty() { Path::root() } else { parse_path(&raw)? };
+    let freshness = super::Freshness { stale: query.stale, consistent: query.consistent };
+    super::linearize(&state, freshness).await?;
     check(&state, &caller, &folder, Need::Read).await?;
-    if query.consistent {
-        super::barrier(&state).await?;
-    }
     let limit = query.limit.unwrap_or(LIST_PAGE_DEFAULT).clamp(1, LIST_PAGE_MAX);
     let after = query.after;
     let (entries, next) = state

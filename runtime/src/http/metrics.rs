@@ -99,6 +99,8 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError
                 applied: status.applied.0,
                 leader: status.leader.map(|l| l.0),
                 is_leader: status.leader == Some(status.id),
+                halted_at: status.halted.map_or(0, |index| index.0),
+                reads_waiting: status.pending_reads as u64,
                 members,
                 queue: node.replication_queue().cloned(),
                 scrub: node.scrub_progress(),
@@ -122,6 +124,8 @@ struct NodeGauges {
     applied: u64,
     leader: Option<u64>,
     is_leader: bool,
+    halted_at: u64,
+    reads_waiting: u64,
     members: Vec<(u64, Health)>,
     queue: Option<dfs_core::repair::QueueView>,
     scrub: dfs_core::repair::ScrubProgress,
@@ -145,6 +149,18 @@ fn write_node(out: &mut String, g: &NodeGauges) {
         g.leader.unwrap_or(0),
     );
     gauge(out, "dfs_raft_is_leader", "1 if this node leads.", u64::from(g.is_leader));
+    gauge(
+        out,
+        "dfs_apply_halted_index",
+        "The committed entry this node could not decode and stopped applying at (0: applying).",
+        g.halted_at,
+    );
+    gauge(
+        out,
+        "dfs_reads_waiting",
+        "Linearizable reads waiting for a read index.",
+        g.reads_waiting,
+    );
     let members: Vec<(String, f64)> = g
         .members
         .iter()

@@ -138,7 +138,7 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
 }
 
 /// Middleware: a node removed from the cluster answers client writes `503 removed` before reading
-/// their bodies (core refuses their commands too, and consistent reads); peers' `/internal`
+/// their bodies (core refuses their commands too, and linearizable reads); peers' `/internal`
 /// requests still pass, so the others can copy its chunks off.
 async fn refuse_if_removed(
     State(state): State<ApiState>,
@@ -222,14 +222,32 @@ async fn submit(state: &ApiState, command: Command) -> Result<Reply, ApiError> {
     outcome.map_err(ApiError::from)
 }
 
-/// Passes a [`Command::Barrier`] through the raft log, so what this node serves next reflects
-/// every write acknowledged before the call began, on any node (`?consistent=true` of reads and
-/// listings). The planted [`StaleRead`](crate::planted::Bug::StaleRead) bug skips it.
-async fn barrier(state: &ApiState) -> Result<(), ApiError> {
-    if !crate::planted::active(crate::planted::Bug::StaleRead) {
-        submit(state, Command::Barrier).await?;
+/// How fresh a read must be (the query of every read route): linearizable by default.
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize)]
+pub struct Freshness {
+    /// Serve from this node's replica as it is, without asking the leader: faster, and
+    /// possibly behind the latest acknowledged write (docs/consistency.md "Stale reads").
+    #[serde(default)]
+    pub stale: bool,
+    /// Accepted for compatibility: reads are linearizable by default.
+    #[serde(default)]
+    pub consistent: bool,
+}
+
+/// Before a read: unless `freshness.stale`, waits until this node's replica reflects every write
+/// acknowledged before the call began, on any node (a raft ReadIndex round shared with every read
+/// waiting on the node, docs/consistency.md). A node that cannot confirm with a leader answers an
+/// error (`no_leader`, `read_timeout`, `halted`), never its possibly stale replica. The planted
+/// [`StaleRead`](crate::planted::Bug::StaleRead) bug skips the wait.
+async fn linearize(state: &ApiState, freshness: Freshness) -> Result<(), ApiError> {
+    if freshness.stale || crate::planted::active(crate::planted::Bug::StaleRead) {
+        return Ok(());
     }
-    Ok(())
+    match state.driver.read().await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error.into()),
+        Err(_) => Err(ApiError::stopping()),
+    }
 }
 
 /// `GET /health`: liveness, readiness (with the reason when not ready) and this node's raft view.
@@ -270,14 +288,22 @@ async fn live(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
 }
 
 /// `GET /health/ready`: 200 when this node can serve reads and writes, else 503 with the reason
-/// (`removed` once it was removed from the cluster, else `not_ready`).
+/// (`halted` once it stopped applying at an entry it cannot decode, `removed` once it was removed
+/// from the cluster, else `not_ready`).
 async fn ready(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
-    let (id, removed, not_ready) = state
+    let (id, removed, halted, not_ready) = state
         .driver
-        .query(|node| (node.status().id.0, node.is_removed(), node.not_ready()))
+        .query(|node| {
+            let status = node.status();
+            (status.id.0, node.is_removed(), status.halted.is_some(), node.not_ready())
+        })
         .await
         .map_err(|_| ApiError::stopping())?;
-    let code = if removed { "removed" } else { "not_ready" };
+    let code = match (halted, removed) {
+        (true, _) => "halted",
+        (false, true) => "removed",
+        (false, false) => "not_ready",
+    };
     match not_ready {
         None => Ok(Json(json!({ "ready": true, "node": id }))),
         Some(reason) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, reason)),

@@ -1,5 +1,6 @@
 //! `GET`/`HEAD /files/{path}` and `GET /stat/{path}` (DESIGN §2 "read"). Any node serves any
-//! path from its local metadata replica. Each chunk comes from this node's store when it holds a
+//! path from its local metadata replica, once it has applied the leader's read index (unless
+//! `stale=true`; docs/consistency.md). Each chunk comes from this node's store when it holds a
 //! good copy, else from the recorded replicas in turn; a failed or corrupt copy is skipped and
 //! logged (read failover). Every byte served was hash-checked. One `Range: bytes=a-b` is honoured.
 
@@ -34,8 +35,10 @@ pub struct ReadOptions {
     pub version: Option<u64>,
     /// The version a checkpoint names instead of the latest.
     pub checkpoint: Option<String>,
-    /// Read through the log (a [`Command::Barrier`](dfs_core::command::Command::Barrier)
-    /// first), so the read sees every write acknowledged before it began, on any node.
+    /// Serve from this node's replica without confirming with the leader (may be behind).
+    #[serde(default)]
+    pub stale: bool,
+    /// Accepted for compatibility: reads are linearizable by default.
     #[serde(default)]
     pub consistent: bool,
 }
@@ -57,6 +60,8 @@ pub async fn get_file(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let path = parse_path(&raw)?;
+    let freshness = super::Freshness { stale: options.stale, consistent: options.consistent };
+    super::linearize(&state, freshness).await?;
     check(&state, &caller, &path, Need::Read).await?;
     if options.version.is_some() && options.checkpoint.is_some() {
         return Err(ApiError::new(
@@ -64,9 +69,6 @@ pub async fn get_file(
             "bad_request",
             "give version=N or checkpoint=NAME, not both",
         ));
-    }
-    if options.consistent {
-        super::barrier(&state).await?;
     }
     let (record, replicas) = state
         .driver
@@ -243,8 +245,10 @@ pub async fn stat(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
+    Query(freshness): Query<super::Freshness>,
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
+    super::linearize(&state, freshness).await?;
     check(&state, &caller, &path, Need::Read).await?;
     let view = state
         .driver

@@ -19,13 +19,16 @@ use super::{now_millis, parse_path, submit, ApiError, ApiState};
 use dfs_core::auth::Need;
 
 /// `GET /history/{path}`: every kept version (oldest first) with its size, hash, author,
-/// creation time and checkpoint names; works on a deleted file too.
+/// creation time and checkpoint names; works on a deleted file too. Linearizable unless
+/// `stale=true`.
 pub async fn history(
     State(state): State<ApiState>,
     Authed(caller): Authed,
     UrlPath(raw): UrlPath<String>,
+    Query(freshness): Query<super::Freshness>,
 ) -> Result<Json<Value>, ApiError> {
     let path = parse_path(&raw)?;
+    super::linearize(&state, freshness).await?;
     check(&state, &caller, &path, Need::Read).await?;
     let view = state
         .driver

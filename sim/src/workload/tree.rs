@@ -5,8 +5,8 @@
 //! The names are few so the checker stays cheap: first-level names [`TOP`] (folders or files),
 //! and inside a first-level folder the names [`INNER`]. Moves keep depth (first level to first
 //! level, second to second), so every path ever made is one of these; the only move that
-//! changes depth moves a path into itself, which is always refused. Reads and listings go
-//! through the raft log (`consistent=true`).
+//! changes depth moves a path into itself, which is always refused. Reads and listings are the
+//! default ones (linearizable through a raft ReadIndex on whichever node answers; issue 17).
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -147,8 +147,8 @@ pub async fn perform(node: SocketAddr, call: &TreeCall, body: Bytes) -> TreeRetu
     let (method, url) = match call {
         TreeCall::CreateFolder { path } => (Method::POST, format!("/folders{path}")),
         TreeCall::Put { path, .. } => (Method::PUT, format!("/files{path}")),
-        TreeCall::Read { path } => (Method::GET, format!("/files{path}?consistent=true")),
-        TreeCall::List { path } => (Method::GET, format!("/list{path}?consistent=true")),
+        TreeCall::Read { path } => (Method::GET, format!("/files{path}")),
+        TreeCall::List { path } => (Method::GET, format!("/list{path}")),
         // The workload's paths are plain lowercase names: nothing to escape in a query.
         TreeCall::Move { from, to } => (Method::POST, format!("/move?from={from}&to={to}")),
         TreeCall::DeleteRecursive { path } => {
