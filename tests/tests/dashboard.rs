@@ -150,6 +150,17 @@ async fn the_dashboard_shows_every_node_and_a_killed_node_going_down_without_a_r
     let marker = browser.execute("return window.dfsTestMarker || null;").await;
     assert_eq!(marker, "same page", "the page updated itself without a reload");
 
+    // With a node down the queue panel never claims every chunk has its replicas: it is either
+    // waiting on the node (named) or already copying.
+    let summary = "return document.getElementById('queue-summary').textContent;";
+    let victim_name = format!("n{victim} down");
+    wait_in_page(&browser, limit, "the queue panel to account for the down node", summary, |v| {
+        let text = v.as_str()?;
+        let honest = text.contains(&victim_name) || text.contains("queued (");
+        (honest && !text.contains("every chunk has its replicas")).then_some(())
+    })
+    .await;
+
     // The change also arrives in the page's event list, from this node's event stream.
     let events_url = format!("{}/events", cluster.node(watched).url());
     let events = cluster.http.get(events_url).send().await.expect("GET /events answers");

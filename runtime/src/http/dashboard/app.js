@@ -40,6 +40,7 @@
     filesSoon: false,
     seen: new Set(),
     seenOrder: [],
+    members: [],
   };
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -144,6 +145,7 @@
     $("this-node").textContent = node(view.node);
     $("this-node").dataset.node = view.node ?? "";
     const members = view.nodes || [];
+    state.members = members;
     const counts = {};
     for (const m of members) counts[m.health] = (counts[m.health] || 0) + 1;
     $("member-summary").textContent =
@@ -254,9 +256,18 @@
 
   function renderQueue(q) {
     const summary = $("queue-summary");
+    // An empty queue while a member is not up means "waiting", not "converged": the leader
+    // re-replicates a down member's copies only once it has been down for reassign_after.
+    const missing = state.members.filter((m) => m.health && m.health !== "up");
+    const waiting = missing
+      .map((m) => `${node(m.id)} ${m.health} (${m.chunks_indexed ?? "?"} copies)`)
+      .join(", ");
     const pending = q.total
       ? `${q.total} chunk cop${q.total === 1 ? "y" : "ies"} queued (${bytes(q.bytes_pending)} to copy)`
-      : "Nothing queued: every chunk has its replicas.";
+      : missing.length
+        ? `Nothing queued yet: ${waiting}; its copies are re-replicated once it has been down for reassign_after.`
+        : "Nothing queued: every chunk has its replicas.";
+    summary.dataset.waitingOn = missing.map((m) => m.id).join(",");
     summary.textContent = `${pending} · ${q.done_total ?? 0} done since ${node(q.leader)} became leader, ${q.failed_recent ?? 0} failed in the last 10 min`;
     summary.dataset.total = q.total ?? "";
     const entries = (q.entries || []).slice(0, QUEUE_SHOWN);
