@@ -246,7 +246,6 @@ pub async fn start_on<N: Net>(
     ));
     let settings = WriteSettings {
         replication_factor: config.replication_factor,
-        write_quorum: config.write_quorum,
         body_bytes_max: config.body_bytes_max,
     };
     let gc_settings = GcSettings {

@@ -264,6 +264,25 @@ impl Node {
         }
     }
 
+    /// The chunks of `wanted` that `caller` may reuse in an upload without sending them, at this
+    /// node's write quorum ([`Namespace::reusable_chunks`](crate::meta::Namespace::reusable_chunks)),
+    /// each with the nodes the index lists copies on.
+    pub fn reusable_chunks(
+        &self,
+        caller: &crate::auth::Caller,
+        wanted: std::collections::BTreeSet<crate::ids::ChunkId>,
+    ) -> std::collections::BTreeMap<crate::ids::ChunkId, Vec<NodeId>> {
+        let needed = self.config.write_quorum.copies_needed(self.config.replication_factor);
+        let namespace = &self.namespace;
+        let reusable = namespace.reusable_chunks(caller, wanted, needed).into_iter();
+        reusable
+            .map(|id| {
+                let nodes = namespace.replicas(&id).map(|s| s.iter().copied().collect());
+                (id, nodes.unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// The node's configuration.
     pub fn config(&self) -> &Config {
         &self.config

@@ -252,33 +252,20 @@ fn check(state: &ApiState, manifest: &Manifest) -> Result<(Vec<(ChunkRef, bool)>
     Ok((chunks, hash))
 }
 
-/// The chunks of `wanted` that `caller` may reuse without sending them
-/// ([`reusable_chunks`] at this node's write quorum), each with the nodes the index lists copies
-/// on.
-///
-/// [`reusable_chunks`]: dfs_core::meta::Namespace::reusable_chunks
+/// The chunks of `wanted` that `caller` may reuse without sending them, as core decides
+/// ([`Node::reusable_chunks`](dfs_core::Node::reusable_chunks)), each with the nodes the index
+/// lists copies on.
 async fn reusable(
     state: &ApiState,
     caller: &Caller,
     wanted: BTreeSet<ChunkId>,
 ) -> Result<BTreeMap<ChunkId, Vec<NodeId>>, ApiError> {
-    let needed = state.settings.write_quorum.copies_needed(state.settings.replication_factor);
     let mut caller = caller.clone();
     // The planted bug: every caller may reuse what an admin may.
     caller.admin |= crate::planted::active(crate::planted::Bug::ChunkHashReadsAnything);
     state
         .driver
-        .query(move |node| {
-            let namespace = node.status().namespace;
-            namespace
-                .reusable_chunks(&caller, wanted, needed)
-                .into_iter()
-                .map(|id| {
-                    let nodes = namespace.replicas(&id).map(|s| s.iter().copied().collect());
-                    (id, nodes.unwrap_or_default())
-                })
-                .collect()
-        })
+        .query(move |node| node.reusable_chunks(&caller, wanted))
         .await
         .map_err(|_| ApiError::stopping())
 }

@@ -71,8 +71,6 @@ pub struct ApiState {
 pub struct WriteSettings {
     /// Copies kept of every chunk.
     pub replication_factor: usize,
-    /// Durable copies needed before a write is acknowledged.
-    pub write_quorum: dfs_core::WriteQuorum,
     /// Largest body accepted.
     pub body_bytes_max: u64,
 }
