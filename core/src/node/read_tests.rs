@@ -3,38 +3,12 @@
 
 use std::time::Duration;
 
-use crate::command::{ChunkRef, Command, Content, Precondition, Reply};
+use crate::command::{Command, Reply};
 use crate::error::CommandError;
-use crate::ids::{ChunkId, Hash, LogIndex, NodeId, RequestId, UnixMillis, UserName};
-use crate::path::Path;
+use crate::ids::{LogIndex, NodeId, RequestId};
 use crate::testing::Cluster;
 
-fn put(path: &str, body: &[u8]) -> Command {
-    let hash = Hash::of(body);
-    Command::PutVersion {
-        path: Path::parse(path).expect("test paths are valid"),
-        precondition: Precondition::None,
-        content: Content {
-            chunks: vec![ChunkRef { id: ChunkId(hash), len_bytes: body.len() as u32 }],
-            size_bytes: body.len() as u64,
-            hash,
-        },
-        author: UserName("alice".into()),
-        created_at: UnixMillis(1_700_000_000_000),
-        replicas: Default::default(),
-        idempotency_key: None,
-    }
-}
-
-fn elect(cluster: &mut Cluster) -> NodeId {
-    let known = |c: &Cluster| {
-        c.leader().is_some_and(|l| {
-            c.ids().iter().filter_map(|&id| c.node(id)).all(|n| n.status().leader == Some(l))
-        })
-    };
-    assert!(cluster.run_until(Duration::from_secs(5), known), "a leader known to all");
-    cluster.leader().expect("just checked")
-}
+use super::tests::{elect, put};
 
 fn commit(cluster: &mut Cluster, node: NodeId, command: Command) -> LogIndex {
     let request = cluster.submit(node, command);

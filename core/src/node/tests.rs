@@ -16,7 +16,7 @@ use super::{Node, Recovered};
 
 const N1: NodeId = NodeId(1);
 
-fn put(path: &str, body: &[u8]) -> Command {
+pub(super) fn put(path: &str, body: &[u8]) -> Command {
     let hash = Hash::of(body);
     let chunks = if body.is_empty() {
         vec![]
@@ -35,7 +35,7 @@ fn put(path: &str, body: &[u8]) -> Command {
 }
 
 /// Runs until one node leads and every up node knows it (followers learn on its first append).
-fn elect(cluster: &mut Cluster) -> NodeId {
+pub(super) fn elect(cluster: &mut Cluster) -> NodeId {
     let known = |c: &Cluster| {
         c.leader().is_some_and(|l| {
             c.ids().iter().filter_map(|&id| c.node(id)).all(|n| n.status().leader == Some(l))

@@ -52,10 +52,10 @@ pub async fn client(
         let key = format!("replay-{round}");
         let at = rng.gen_range(0..PATHS.len());
         let (path, elsewhere) = (PATHS[at], PATHS[(at + 1) % PATHS.len()]);
-        let body = body(&mut rng);
+        let body = user::random_body(&mut rng, BODY_BYTES_MAX);
         let mut other_body = body.clone();
         while other_body == body {
-            other_body = self::body(&mut rng);
+            other_body = user::random_body(&mut rng, BODY_BYTES_MAX);
         }
         let mut sends = vec![
             (admin.clone(), path, other_body),
@@ -82,13 +82,6 @@ pub async fn client(
             tokio::time::sleep(Duration::from_millis(rng.gen_range(5..100))).await;
         }
     }
-}
-
-/// A random small body.
-fn body(rng: &mut ChaCha8Rng) -> Bytes {
-    let mut bytes = vec![0u8; rng.gen_range(1..=BODY_BYTES_MAX)];
-    rng.fill(&mut bytes[..]);
-    Bytes::from(bytes)
 }
 
 /// One keyed put of `body` to `path` by `who` through `node`.

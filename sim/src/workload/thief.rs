@@ -51,14 +51,14 @@ pub async fn client(
         round += 1;
         let mut node = || nodes[rng.gen_range(0..nodes.len())];
         let (n1, n2, n3, n4, n5) = (node(), node(), node(), node(), node());
-        let secret = body(&mut rng);
+        let secret = user::random_body(&mut rng, BODY_BYTES_MAX);
         let url = format!("/files{SECRETS}/s{round}");
         let put = user::admin(n1, Method::PUT, &url, secret.clone()).await;
         let secret_acknowledged = put.is_ok_and(|a| a.status == 201);
         let stolen = blake3::hash(&secret).to_hex().to_string();
 
         let asked = ask(n2, &thief, &stolen).await;
-        let own = body(&mut rng);
+        let own = user::random_body(&mut rng, BODY_BYTES_MAX);
         let path = format!("{ROOT}/steal{round}");
         let chunks = [(&own, true), (&secret, false)];
         let stole = commit(n3, &thief, &path, &chunks, None).await;
@@ -67,7 +67,7 @@ pub async fn client(
                 .await
                 .ok()
                 .map(|a| a.status);
-        let mine = body(&mut rng);
+        let mine = user::random_body(&mut rng, BODY_BYTES_MAX);
         let forged_path = format!("{ROOT}/forged{round}");
         let forged = commit(n5, &thief, &forged_path, &[(&mine, true)], Some(&secret)).await;
 
@@ -87,13 +87,6 @@ pub async fn client(
         history.borrow_mut().thefts.push(theft);
         tokio::time::sleep(Duration::from_millis(rng.gen_range(5..100))).await;
     }
-}
-
-/// A random body of one chunk.
-fn body(rng: &mut ChaCha8Rng) -> Bytes {
-    let mut bytes = vec![0u8; rng.gen_range(1..=BODY_BYTES_MAX)];
-    rng.fill(&mut bytes[..]);
-    Bytes::from(bytes)
 }
 
 /// `POST /chunks/missing` naming `chunk`, as `who`: the status and whether it was listed missing.

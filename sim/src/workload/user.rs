@@ -76,6 +76,13 @@ pub async fn pause(until: Duration) -> Option<()> {
     (crate::now() < until).then_some(())
 }
 
+/// A random body of 1 to `max_bytes` bytes (one chunk for every size these clients use).
+pub fn random_body(rng: &mut ChaCha8Rng, max_bytes: usize) -> Bytes {
+    let mut bytes = vec![0u8; rng.gen_range(1..=max_bytes)];
+    rng.fill(&mut bytes[..]);
+    Bytes::from(bytes)
+}
+
 /// One request as the cluster's admin.
 pub async fn admin(
     node: SocketAddr,
