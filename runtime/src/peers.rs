@@ -375,7 +375,8 @@ impl Peers {
     pub async fn get_chunk(&self, node: NodeId, chunk: ChunkId) -> Result<Bytes, TransferError> {
         let bytes =
             self.chunk_call(node, Method::GET, chunk, None, Bytes::new(), CHUNK_BYTES_MAX).await?;
-        if Hash::of(&bytes) != chunk.0 {
+        let unchecked = crate::planted::active(crate::planted::Bug::SkipChunkVerify);
+        if Hash::of(&bytes) != chunk.0 && !unchecked {
             return Err(TransferError::Corrupt { node, chunk });
         }
         Ok(bytes)

@@ -20,6 +20,12 @@ pub enum Bug {
     ChunkHashReadsAnything = 5,
     /// A chunk-level commit's whole-file hash is the client's word, never checked.
     TrustWholeFileHash = 6,
+    /// Chunk reads skip the blake3 check, from the local store and from peers, so a rotten copy
+    /// is served as if it were good.
+    SkipChunkVerify = 7,
+    /// The node acknowledges a write once one copy of each chunk is durable, whatever the
+    /// configured `write_quorum` says.
+    QuorumOfOne = 8,
 }
 
 // Per thread: a simulation runs every node on the thread that drives it, so runs on other

@@ -261,6 +261,10 @@ pub struct History {
     pub keyed: Vec<KeyedOp>,
     /// The chunk thief's rounds.
     pub thefts: Vec<Theft>,
+    /// Acknowledged writes judged by the write-quorum check.
+    pub acks_judged: usize,
+    /// Acknowledged writes short of their quorum ([`crate::check::quorum`]).
+    pub short_acks: Vec<crate::check::quorum::Shortfall>,
 }
 
 impl History {

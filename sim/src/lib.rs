@@ -17,6 +17,7 @@
 pub mod check;
 pub mod client;
 pub mod disk;
+pub mod durable;
 pub mod faults;
 pub mod history;
 pub mod model;

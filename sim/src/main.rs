@@ -35,8 +35,8 @@ struct Args {
     #[arg(long)]
     model: bool,
     /// Plant a bug in the nodes, to see the checkers catch it: ack-before-fsync,
-    /// skip-raft-commit, no-re-replication, stale-read, chunk-hash-reads-anything or
-    /// trust-whole-file-hash.
+    /// skip-raft-commit, no-re-replication, stale-read, chunk-hash-reads-anything,
+    /// trust-whole-file-hash, skip-chunk-verify or quorum-of-one.
     #[arg(long, value_parser = parse_bug)]
     plant: Option<dfs_runtime::planted::Bug>,
     /// Worker processes a sweep runs in (default: one per core).

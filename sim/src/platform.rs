@@ -129,6 +129,8 @@ impl DiskFaults {
 /// [`SimFs`] whose writes fail while the schedule says so.
 #[derive(Debug)]
 pub struct FaultyDisk {
+    /// The node (index) whose disk this is, for the simulator's count of durable copies.
+    node: usize,
     fs: SimFs,
     faults: Arc<DiskFaults>,
     /// Folders files were renamed out of (the store's temp folder), synced after every folder
@@ -151,6 +153,7 @@ impl Disk for FaultyDisk {
     fn rename(&self, from: &Path, to: &Path) -> Result<(), StoreError> {
         store_powered("rename", from)?;
         self.fs.rename(from, to)?;
+        crate::durable::renamed(self.node, to);
         if let (Some(dir), Ok(mut renamed_from)) = (from.parent(), self.renamed_from.lock()) {
             renamed_from.insert(dir.to_path_buf());
         }
@@ -158,7 +161,9 @@ impl Disk for FaultyDisk {
     }
     fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
         store_powered("remove", path)?;
-        self.fs.remove_file(path)
+        self.fs.remove_file(path)?;
+        crate::durable::removed(self.node, path);
+        Ok(())
     }
     fn file_len(&self, path: &Path) -> Result<Option<u64>, StoreError> {
         self.fs.file_len(path)
@@ -182,6 +187,7 @@ impl Disk for FaultyDisk {
         };
         store_powered("fsync directory", path)?;
         sync(path)?;
+        crate::durable::synced(self.node, path);
         // turmoil keeps every unsynced folder operation in one list that each file system call
         // walks. A temp file's creation in the temp folder would stay there for good (the store
         // syncs only the destination folder, which makes the rename durable) and slow the run
@@ -240,11 +246,11 @@ fn open_raft(path: &Path) -> Result<RaftStore, RaftStoreError> {
     RaftStore::open_backend(SimFile(file))
 }
 
-/// The platform of one simulated node: seeded, with its chunk store's faults in `faults`.
-pub fn platform(seed: u64, faults: Arc<DiskFaults>) -> Platform<TurmoilNet> {
+/// The platform of node index `node`: seeded, with its chunk store's faults in `faults`.
+pub fn platform(node: usize, seed: u64, faults: Arc<DiskFaults>) -> Platform<TurmoilNet> {
     Platform {
         net: Arc::new(TurmoilNet),
-        disk: Arc::new(FaultyDisk { fs: SimFs, faults, renamed_from: Default::default() }),
+        disk: Arc::new(FaultyDisk { node, fs: SimFs, faults, renamed_from: Default::default() }),
         open_raft,
         blocking: Blocking::Inline,
         peer_calls: PeerCalls::OverNet,

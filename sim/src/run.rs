@@ -39,7 +39,7 @@ const HTTP_PORT: u16 = 8000;
 /// Time the cluster gets to elect a leader before clients and faults start.
 const WARMUP: Duration = Duration::from_secs(3);
 /// Copies every chunk must reach.
-const REPLICATION_FACTOR: usize = 3;
+pub const REPLICATION_FACTOR: usize = 3;
 /// Time between the chunk collector's passes.
 const GC_INTERVAL: Duration = Duration::from_secs(5);
 /// How long the collector keeps deleted files' and uncommitted chunks: longer than any write
@@ -105,6 +105,7 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
     // Versions and events are stamped with simulated wall-clock time.
     dfs_runtime::wall::install(turmoil::since_epoch);
     dfs_runtime::planted::plant(settings.plant);
+    crate::durable::reset();
     let log_watch: Rc<RefCell<LogWatch>> = Rc::default();
     {
         let log_watch = log_watch.clone();
@@ -144,7 +145,7 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
                 handles.borrow_mut().insert(i, FsHandle::current());
                 let config = node_config(i, nodes);
                 let handle =
-                    dfs_runtime::server::start_on(config, platform::platform(node_seed, faults))
+                    dfs_runtime::server::start_on(config, platform::platform(i, node_seed, faults))
                         .await
                         .map_err(|e| format!("n{} did not start: {}", i + 1, chain(&e)))?;
                 handle.wait().await.map_err(|e| format!("n{} stopped: {}", i + 1, chain(&e)))?;
@@ -182,6 +183,16 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
             Ok(())
         });
     }
+    let rot: workload::rot::Shared = Rc::default();
+    {
+        let (nodes, history, trace, rot) =
+            (node_addrs.clone(), history.clone(), trace.clone(), rot.clone());
+        sim.client("rot", async move {
+            tokio::time::sleep(WARMUP).await;
+            workload::rot::client(seed, nodes, faults_end, rot, history, trace).await;
+            Ok(())
+        });
+    }
     {
         let (nodes, history, report, trace) =
             (node_addrs.clone(), history.clone(), report.clone(), trace.clone());
@@ -211,6 +222,7 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
         fs_handles,
         report: report.clone(),
         trace: trace.clone(),
+        rot,
         rng: ChaCha8Rng::seed_from_u64(seed ^ 0x00c0_ffee),
     };
     trace.line_at(Duration::ZERO, format!("seed {seed}: {nodes} nodes"));
@@ -279,6 +291,15 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
             if theft_verdict.violations.is_empty() { "ok" } else { "violation" }
         ),
     );
+    trace.line_at(
+        simulated,
+        format!(
+            "quorum check: {} acknowledged writes, {} short of {} durable copies",
+            history.acks_judged,
+            history.short_acks.len(),
+            crate::check::quorum::needed()
+        ),
+    );
     let failure = failure
         .or_else(|| split_brain(&report))
         .or_else(|| log_watch.violations.first().map(|v| format!("raft logs disagree: {v}")))
@@ -286,6 +307,7 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
         .or_else(|| tree_verdict.violation.as_ref().map(|v| format!("not linearizable: {v}")))
         .or_else(|| replay_verdict.violations.first().map(|v| format!("idempotency: {v}")))
         .or_else(|| theft_verdict.violations.first().map(|v| format!("chunk theft: {v}")))
+        .or_else(|| history.short_acks.first().map(|v| format!("short of the write quorum: {v}")))
         // Read-backs on a cluster that never settled say little: convergence is judged first.
         .or_else(|| match (&report.converged, &report.unconverged) {
             (Some(_), _) => None,
@@ -317,13 +339,15 @@ pub fn run(seed: u64, settings: &Settings) -> (Outcome, Trace) {
 }
 
 /// Every bug the simulator can plant.
-pub const BUGS: [Bug; 6] = [
+pub const BUGS: [Bug; 8] = [
     Bug::AckBeforeFsync,
     Bug::SkipRaftCommit,
     Bug::NoReReplication,
     Bug::StaleRead,
     Bug::ChunkHashReadsAnything,
     Bug::TrustWholeFileHash,
+    Bug::SkipChunkVerify,
+    Bug::QuorumOfOne,
 ];
 
 /// The bug a command-line name plants.
@@ -340,6 +364,8 @@ pub fn bug_name(bug: Bug) -> &'static str {
         Bug::StaleRead => "stale-read",
         Bug::ChunkHashReadsAnything => "chunk-hash-reads-anything",
         Bug::TrustWholeFileHash => "trust-whole-file-hash",
+        Bug::SkipChunkVerify => "skip-chunk-verify",
+        Bug::QuorumOfOne => "quorum-of-one",
     }
 }
 
@@ -418,6 +444,8 @@ struct Driver {
     fs_handles: Rc<RefCell<BTreeMap<usize, FsHandle>>>,
     report: probe::Shared,
     trace: Trace,
+    /// The live chunks to rot, and the reads through rot to make.
+    rot: workload::rot::Shared,
     rng: ChaCha8Rng,
 }
 
@@ -470,6 +498,7 @@ impl Driver {
                     return None;
                 }
                 platform::power_cut(|| sim.crash(name(node)));
+                crate::durable::crashed(node);
                 down.push(node);
             }
             Fault::PowerLoss => {
@@ -477,6 +506,7 @@ impl Driver {
                 down = (0..self.nodes).filter(|n| !already.contains(n)).collect();
                 for &node in &down {
                     platform::power_cut(|| sim.crash(name(node)));
+                    crate::durable::crashed(node);
                 }
             }
             Fault::DiskErrors { node } => {
@@ -485,8 +515,11 @@ impl Driver {
             Fault::DiskFull { node } => self.disk_faults[*node].full.store(true, Ordering::Relaxed),
             Fault::Corrupt { node } => {
                 let handles = self.fs_handles.borrow();
-                let chunk = corrupt_one(handles.get(node)?, &mut self.rng)?;
-                self.trace.line_at(now, format!("corrupt n{} chunk {chunk}", node + 1));
+                let mut rot = self.rot.borrow_mut();
+                let (chunk, path) = corrupt_one(handles.get(node)?, &rot.live, &mut self.rng)?;
+                let used_by = path.as_deref().map(|p| format!(" of {p}")).unwrap_or_default();
+                self.trace.line_at(now, format!("corrupt n{} chunk {chunk}{used_by}", node + 1));
+                rot.reads.extend(path.map(|path| (*node, path)));
             }
         }
         *self.fired.entry(fault.kind()).or_default() += 1;
@@ -529,16 +562,27 @@ impl Driver {
     }
 }
 
-/// Flips one byte of one stored chunk on a host's file system; the chunk's name, or `None` if
-/// the host stores none.
-fn corrupt_one(handle: &FsHandle, rng: &mut ChaCha8Rng) -> Option<String> {
+/// Flips one byte of one stored chunk on a host's file system, one a live file uses (`live`:
+/// chunk → path) when the host holds any; the chunk's short name and that file's path, or
+/// `None` if the host stores no chunk.
+fn corrupt_one(
+    handle: &FsHandle,
+    live: &BTreeMap<String, String>,
+    rng: &mut ChaCha8Rng,
+) -> Option<(String, Option<String>)> {
     use std::os::unix::fs::FileExt;
     use turmoil::fs::shim::std::fs;
     let files = disk::chunk_files(handle);
-    if files.is_empty() {
-        return None;
-    }
-    let path = &files[rng.gen_range(0..files.len())];
+    let used_by = |path: &PathBuf| {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        live.get(&name).cloned()
+    };
+    let wanted: Vec<&PathBuf> = files.iter().filter(|f| used_by(f).is_some()).collect();
+    let path = match (wanted.is_empty(), files.is_empty()) {
+        (false, _) => wanted[rng.gen_range(0..wanted.len())],
+        (true, false) => &files[rng.gen_range(0..files.len())],
+        (true, true) => return None,
+    };
     let _inside = handle.enter();
     let file = fs::OpenOptions::new().read(true).write(true).open(path).ok()?;
     let len = file.metadata().ok()?.len();
@@ -550,7 +594,8 @@ fn corrupt_one(handle: &FsHandle, rng: &mut ChaCha8Rng) -> Option<String> {
     file.read_exact_at(&mut byte, at).ok()?;
     file.write_all_at(&[byte[0] ^ 0x5a], at).ok()?;
     file.sync_all().ok()?;
-    path.file_name().map(|n| n.to_string_lossy()[..12].to_owned())
+    let name = path.file_name().map(|n| n.to_string_lossy()[..12].to_owned())?;
+    Some((name, used_by(path)))
 }
 
 #[cfg(test)]

@@ -8,9 +8,11 @@
 //! chunks. About a quarter of the operations work on a small folder tree instead ([`tree`]:
 //! folders, moves, listings, recursive deletes), drawn from their own stream of the seed, so the
 //! path operations stay the sequence they were. One more client, the [`replay`]er, replays
-//! idempotency keys across paths, users and bodies in a folder of its own.
+//! idempotency keys across paths, users and bodies in a folder of its own; the [`rot`] reader
+//! reads live files through nodes whose copies of them the fault driver has just rotted.
 
 pub mod replay;
+pub mod rot;
 pub mod thief;
 pub mod tree;
 pub mod user;
@@ -111,8 +113,14 @@ pub async fn client(
         };
         let call = with_content(call, &body);
         let invoked = crate::now();
-        let ret = perform(node, &path, &call, body).await;
+        let ret = perform(node, &path, &call, body.clone()).await;
         let completed = (ret != Return::Unknown).then(crate::now);
+        if let Return::Written(version) = ret {
+            let short = crate::check::quorum::judge(&path, version, &body);
+            let mut history = history.borrow_mut();
+            history.acks_judged += 1;
+            history.short_acks.extend(short);
+        }
         match &ret {
             Return::Written(v) | Return::Value(v, _) => {
                 seen.insert(path.clone(), *v);

@@ -187,3 +187,18 @@ fn trusting_a_whole_file_hash_is_caught_by_the_theft_checker() {
 fn forgetting_to_re_replicate_is_caught_by_the_convergence_checker() {
     assert!(caught(Bug::NoReReplication).starts_with("did not converge"));
 }
+
+/// Corruption faults rot chunks of live files and the rot reader reads them through the rotten
+/// node at once, so a node that serves a chunk without its blake3 check is caught.
+#[test]
+fn serving_a_chunk_without_its_hash_check_is_caught_by_reading_through_rot() {
+    let failure = caught(Bug::SkipChunkVerify);
+    assert!(failure.starts_with("not linearizable") && failure.contains("corrupt"), "{failure}");
+}
+
+/// Every acknowledged write is judged against the durable copies on the simulated disks.
+#[test]
+fn acknowledging_short_of_the_write_quorum_is_caught_by_counting_durable_copies() {
+    let failure = caught(Bug::QuorumOfOne);
+    assert!(failure.starts_with("short of the write quorum"), "{failure}");
+}

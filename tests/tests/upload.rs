@@ -1,6 +1,7 @@
 //! The write path through core's upload machine (issue 16 points 1 and 2), end to end: a write
-//! short of its quorum is refused and commits nothing, and the collector never deletes a chunk
-//! of an upload still streaming in.
+//! short of its quorum is refused and commits nothing (a node down, or every chunk store but one
+//! failing while raft runs on), and the collector never deletes a chunk of an upload still
+//! streaming in.
 
 use std::time::Duration;
 
@@ -28,6 +29,43 @@ async fn a_write_short_of_its_quorum_is_refused_and_commits_nothing() {
     assert!(message.contains("short of the write quorum of 3"), "{message}");
     let missing = cluster.http.get(&url).send().await.expect("get");
     assert_eq!(missing.status(), 404, "nothing was committed");
+}
+
+/// The default majority quorum with every node up and in raft, but the chunk stores of nodes 2
+/// and 3 failing every write (their temp folder replaced by a file, which stops root too): one
+/// durable copy is not a majority, so the write is refused with the quorum error and nothing is
+/// committed; once the stores work again the same write succeeds.
+#[tokio::test]
+async fn a_write_with_all_chunk_stores_but_one_failing_is_refused_and_commits_nothing() {
+    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    cluster.put(1, "/before", random_bytes(4096, 3)).await;
+    let temp = |node: u64| cluster.node(node).config.data_dir.join("chunks").join("tmp");
+    for node in [2, 3] {
+        std::fs::remove_dir_all(temp(node)).expect("remove the temp folder");
+        std::fs::write(temp(node), b"not a folder").expect("block the temp folder");
+    }
+    let body = random_bytes(300 * 1024, 4);
+    let url = format!("{}/files/refused", cluster.node(1).url());
+    let response = cluster.http.put(&url).body(body.clone()).send().await.expect("put");
+    let status = response.status();
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "insufficient_replicas", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("short of the write quorum of 2"), "{message}");
+    for node in 1..=3 {
+        let url = format!("{}/files/refused", cluster.node(node).url());
+        let got = cluster.http.get(&url).send().await.expect("get");
+        assert_eq!(got.status(), 404, "n{node} shows a refused write");
+    }
+    for node in [2, 3] {
+        std::fs::remove_file(temp(node)).expect("unblock");
+        std::fs::create_dir(temp(node)).expect("recreate the temp folder");
+    }
+    let written = cluster.put(1, "/refused", body.clone()).await;
+    assert!(written["version"].as_u64().is_some(), "{written}");
+    let got = cluster.http.get(&url).send().await.expect("get");
+    assert_eq!(got.bytes().await.expect("body").as_ref(), body.as_slice());
 }
 
 #[tokio::test]

@@ -70,7 +70,7 @@ fn scenario(plant: Option<Bug>) -> Seen {
         sim.host(node_name(i), move || async move {
             let config = node_config(i, nodes);
             let handle =
-                dfs_runtime::server::start_on(config, platform::platform(7, Arc::default()))
+                dfs_runtime::server::start_on(config, platform::platform(i, 7, Arc::default()))
                     .await
                     .map_err(|e| chain(&e))?;
             handle.wait().await.map_err(|e| chain(&e))?;
