@@ -10,7 +10,7 @@ use dfs_core::Input;
 use tokio_util::sync::CancellationToken;
 
 use crate::driver::{DriverHandle, DriverInput};
-use crate::http::now_millis;
+use crate::wall::now_millis;
 
 /// When and what the collector deletes.
 #[derive(Clone, Copy, Debug)]

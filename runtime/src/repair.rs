@@ -10,8 +10,7 @@ use dfs_core::output::JobSpec;
 use dfs_core::Input;
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::driver::{DriverHandle, DriverInput};
-use crate::http::internal::source_fault;
+use crate::driver::handle::{DriverHandle, DriverInput, Staged};
 use crate::metrics::Metrics;
 use crate::peers::{Peers, TransferError};
 use crate::store::chunks::{ChunkStore, StoreError};
@@ -60,13 +59,7 @@ impl JobRunner {
     /// Starts a store job of an upload: `bytes` (held for the upload by the driver) go to `to`,
     /// this node's store or a peer's. Not bounded by the job permits: each upload bounds its
     /// own chunks in flight ([`crate::upload::CHUNKS_INFLIGHT_MAX`]).
-    pub fn start_store(
-        &self,
-        job: JobId,
-        chunk: ChunkId,
-        to: NodeId,
-        bytes: Option<Arc<crate::upload::Staged>>,
-    ) {
+    pub fn start_store(&self, job: JobId, chunk: ChunkId, to: NodeId, bytes: Option<Arc<Staged>>) {
         let runner = self.clone();
         tokio::spawn(async move {
             let result = match bytes {
@@ -175,5 +168,13 @@ fn remote_fault(error: TransferError) -> JobFault {
         TransferError::Refused { status: 507, .. } => JobFault::DiskFull,
         TransferError::Refused { status: 500, .. } => JobFault::Io,
         _ => JobFault::TargetUnavailable,
+    }
+}
+
+/// Maps a failed transfer from a source node to a job fault.
+pub fn source_fault(error: &TransferError) -> JobFault {
+    match error {
+        TransferError::Corrupt { .. } => JobFault::Corrupt,
+        _ => JobFault::SourceUnavailable,
     }
 }

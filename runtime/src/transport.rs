@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::conns::ConnCounter;
-use crate::driver::DriverInput;
+use crate::driver::handle::DriverInput;
 use crate::handshake::{self, ClusterKey};
 use crate::net::Net;
 

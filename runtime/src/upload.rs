@@ -11,27 +11,12 @@ use dfs_core::command::ChunkRef;
 use dfs_core::ids::{ChunkId, Hash, RequestId, UnixMillis};
 use dfs_core::write::{UploadStart, UploadStep, Written};
 use dfs_core::{CommandError, Input};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 
-use crate::driver::{DriverHandle, DriverInput, Stopped};
+use crate::driver::handle::{DriverHandle, DriverInput, Staged, Stopped};
 
 /// Chunks of one upload held in memory at once (being stored).
 pub const CHUNKS_INFLIGHT_MAX: usize = 4;
-
-/// The bytes of one chunk an upload sent in, shared by its store jobs; the upload gets its room
-/// back when the last job lets go.
-#[derive(Debug)]
-pub struct Staged {
-    bytes: Bytes,
-    _room: OwnedSemaphorePermit,
-}
-
-impl Staged {
-    /// The chunk's bytes.
-    pub fn bytes(&self) -> Bytes {
-        self.bytes.clone()
-    }
-}
 
 /// How an upload ended without a commit.
 #[derive(Debug)]
@@ -77,7 +62,7 @@ impl Upload {
         let id = ChunkId(Hash::of(&bytes));
         let len_bytes = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         let chunk = ChunkRef { id, len_bytes };
-        let staged = Arc::new(Staged { bytes, _room: room });
+        let staged = Arc::new(Staged::new(bytes, room));
         self.driver.send(DriverInput::UploadChunk { upload: self.id, chunk, staged }).await?;
         Ok(chunk)
     }

@@ -16,7 +16,25 @@ use futures_util::StreamExt;
 use super::census::{paths_of, Census};
 use super::report::{tally, Answers, FsckReport, Judged, Run};
 use super::verify::{verify_local, CopyState};
-use crate::http::ApiState;
+use super::FsckSlots;
+use crate::driver::DriverHandle;
+use crate::peers::Peers;
+use crate::store::chunks::ChunkStore;
+
+/// What a run reads and asks: this node's driver, peers, chunk store and fsck slots.
+#[derive(Clone, Copy)]
+pub struct Node<'a> {
+    /// The node's driver (for the census).
+    pub driver: &'a DriverHandle,
+    /// Its peers (to ask the members).
+    pub peers: &'a Peers,
+    /// Its own chunk store (it checks its copies directly).
+    pub chunks: &'a ChunkStore,
+    /// Its fsck slots.
+    pub fsck: &'a FsckSlots,
+    /// Copies every chunk should have.
+    pub replication_factor: usize,
+}
 
 /// Chunks asked of one member per request.
 pub const FSCK_BATCH_CHUNKS: usize = 256;
@@ -43,7 +61,7 @@ struct Asked {
 }
 
 /// Checks every chunk of every live version; re-hashes each copy when `verify`.
-pub async fn run(state: &ApiState, verify: bool) -> Result<FsckReport, FsckError> {
+pub async fn run(state: Node<'_>, verify: bool) -> Result<FsckReport, FsckError> {
     let census = state
         .driver
         .query(|node| {
@@ -69,7 +87,7 @@ pub async fn run(state: &ApiState, verify: bool) -> Result<FsckReport, FsckError
             unreachable.insert(node.0, error);
         }
     }
-    let run = Run { checked_by: me, verify, replication_factor: state.settings.replication_factor };
+    let run = Run { checked_by: me, verify, replication_factor: state.replication_factor };
     let Judged { mut report, shown } = tally(run, &census, &answers, unreachable);
     drop((answers, census));
     if !shown.is_empty() {
@@ -94,7 +112,7 @@ pub async fn run(state: &ApiState, verify: bool) -> Result<FsckReport, FsckError
 }
 
 /// Asks `node` about every chunk, batch by batch (this node checks its own store directly).
-async fn ask(state: &ApiState, node: NodeId, chunks: Arc<Vec<ChunkId>>, verify: bool) -> Asked {
+async fn ask(state: Node<'_>, node: NodeId, chunks: Arc<Vec<ChunkId>>, verify: bool) -> Asked {
     let mut states = Vec::with_capacity(chunks.len());
     for batch in chunks.chunks(FSCK_BATCH_CHUNKS) {
         let answer = if node == state.peers.me() {
@@ -137,8 +155,8 @@ fn with_sources(error: &dyn std::error::Error) -> String {
 }
 
 /// Checks this node's copies of `batch`, holding one of the node's verify slots meanwhile.
-pub async fn verify_here(state: &ApiState, batch: &[ChunkId], rehash: bool) -> Vec<CopyState> {
+pub async fn verify_here(state: Node<'_>, batch: &[ChunkId], rehash: bool) -> Vec<CopyState> {
     // The semaphore is never closed, so acquiring only waits.
     let _slot = state.fsck.verifying.acquire().await;
-    verify_local(&state.chunks, batch, rehash).await
+    verify_local(state.chunks, batch, rehash).await
 }

@@ -51,7 +51,7 @@ pub async fn fsck(
             "this node is already running an fsck; wait for it or ask another node",
         ));
     };
-    match check::run(&state, verify).await {
+    match check::run(fsck_node(&state), verify).await {
         Ok(report) => Ok(Json(report)),
         Err(FsckError::NoLeader) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -85,7 +85,7 @@ pub async fn verify(
         };
         ApiError::new(status, code, error.to_string())
     })?;
-    let states = verify_here(&state, &chunks, rehash).await;
+    let states = verify_here(fsck_node(&state), &chunks, rehash).await;
     Ok(Json(VerifyAnswer { node: state.peers.me().0, states }))
 }
 
@@ -110,4 +110,15 @@ async fn read_bounded(body: Body) -> Result<Bytes, ApiError> {
         bytes.extend_from_slice(&frame);
     }
     Ok(bytes.freeze())
+}
+
+/// What fsck needs of the node's state.
+fn fsck_node(state: &ApiState) -> check::Node<'_> {
+    check::Node {
+        driver: &state.driver,
+        peers: &state.peers,
+        chunks: &state.chunks,
+        fsck: &state.fsck,
+        replication_factor: state.settings.replication_factor,
+    }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use dfs_core::ids::{ChunkId, Hash, NodeId};
 
 use super::{ApiError, ApiState};
-use crate::peers::{TransferError, FROM_HEADER, NODE_HEADER, TOKEN_HEADER};
+use crate::peers::{FROM_HEADER, NODE_HEADER, TOKEN_HEADER};
 use crate::store::chunks::StoreError;
 
 /// The refusal of a request without a valid cluster token.
@@ -133,12 +133,4 @@ pub async fn replicate(
         },
     )?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Maps a failed transfer from a source node to a job fault.
-pub fn source_fault(error: &TransferError) -> dfs_core::input::JobFault {
-    match error {
-        TransferError::Corrupt { .. } => dfs_core::input::JobFault::Corrupt,
-        _ => dfs_core::input::JobFault::SourceUnavailable,
-    }
 }

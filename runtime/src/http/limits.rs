@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -27,7 +28,6 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
-use super::serve::ClientAddr;
 use super::ApiError;
 
 /// Clients whose request rate is tracked at once.
@@ -37,6 +37,11 @@ pub const RATE_CLIENTS_MAX: usize = 65_536;
 #[derive(Debug, thiserror::Error)]
 #[error("the request body stalled for more than {} ms", .0.as_millis())]
 pub struct BodyStalled(pub Duration);
+
+/// The address of the client that sent a request (a request extension the listener adds,
+/// [`super::serve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
 
 /// A request body whose every wait for more bytes is bounded.
 pub struct TimedBody<B> {

@@ -32,7 +32,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use super::limits::TimedBody;
+use super::limits::{ClientAddr, TimedBody};
 use super::ApiError;
 use crate::conns::ConnCounter;
 use crate::net::Net;
@@ -51,10 +51,6 @@ pub const HEADERS_MAX: usize = 100;
 /// Headers hyper parses before it gives up with a bare 431 (above [`HEADERS_MAX`], so that
 /// limit answers first, in JSON).
 const HEADERS_PARSED_MAX: usize = 4 * HEADERS_MAX;
-
-/// The address of the client that sent a request (a request extension).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
 
 /// How the listener serves connections.
 #[derive(Clone)]
