@@ -185,6 +185,11 @@ pub async fn failure(response: reqwest::Response) -> ApiFailure {
     }
 }
 
+/// Whether an error says the path is already gone.
+pub fn is_gone(error: &anyhow::Error) -> bool {
+    error.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == "not_found")
+}
+
 #[cfg(test)]
 mod tests {
     use super::fresh_idempotency_key;

@@ -90,7 +90,7 @@ pub async fn confirm(
                 .await?;
             match json_or_error(response).await {
                 Ok(_) => deleted.push(rel.clone()),
-                Err(error) if super::watch::is_gone(&error) => {}
+                Err(error) if crate::client::is_gone(&error) => {}
                 Err(error) => return Err(error.context(format!("deleting {rel}"))),
             }
         }

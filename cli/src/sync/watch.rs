@@ -448,11 +448,6 @@ fn is_conflict(error: &anyhow::Error) -> bool {
     error.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == "version_conflict")
 }
 
-/// Whether an error says the path is already gone.
-pub fn is_gone(error: &anyhow::Error) -> bool {
-    error.downcast_ref::<ApiFailure>().is_some_and(|f| f.code == "not_found")
-}
-
 /// Deletes `path` in the cluster keeping history: a file is tombstoned; a folder has every file
 /// under it tombstoned, then its (now empty) folders removed, deepest first. Returns the files
 /// deleted.
@@ -493,7 +488,7 @@ async fn delete_one(client: &Client, path: &str) -> anyhow::Result<()> {
     let response = client.send(|http, node| http.delete(format!("{node}/files/{url}"))).await?;
     match json_or_error(response).await {
         Ok(_) => Ok(()),
-        Err(error) if is_gone(&error) => Ok(()),
+        Err(error) if crate::client::is_gone(&error) => Ok(()),
         Err(error) => Err(error),
     }
 }
