@@ -92,6 +92,14 @@ impl Mount {
         self.child.try_wait().ok().flatten()
     }
 
+    /// The mount process's peak resident memory (VmHWM), if readable.
+    pub fn peak_rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
