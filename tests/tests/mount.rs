@@ -330,3 +330,16 @@ async fn umount_and_sigterm_end_the_mount_cleanly() {
     assert!(status.success(), "{}", second.output());
     assert!(!dfs_tests::mount::is_mounted(&second.dir), "unmounted");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_leader_is_eagain_after_the_retries_with_the_reason_logged() {
+    let mut cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let mount = Mount::admin(&cluster, &[]);
+    std::fs::write(mount.path("before.txt"), b"x").expect("a write while the cluster is whole");
+    cluster.kill9(2);
+    cluster.kill9(3);
+    let refused = std::fs::create_dir(mount.path("after")).expect_err("no quorum");
+    assert_eq!(refused.raw_os_error(), Some(nix::errno::Errno::EAGAIN as i32), "{refused}");
+    let log = mount.output();
+    assert!(log.contains("no_leader") || log.contains("not_leader"), "the reason is logged:\n{log}");
+}
