@@ -168,24 +168,38 @@ async fn a_conflicting_close_keeps_both_and_fails() {
     let cluster = TestCluster::start(ClusterSpec::new(3)).await;
     let mount = Mount::admin(&cluster, &[]);
     std::fs::write(mount.path("notes.txt"), b"first").expect("create");
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(mount.path("notes.txt"))
-        .expect("open for writing");
-    {
-        use std::io::Write;
-        (&file).write_all(b"mine").expect("write to the spool");
-    }
-    // Someone else writes the file meanwhile (over HTTP: a forked `dfs put` would close a
-    // copy of the descriptor, which is a FUSE flush, hence a commit).
+    // The writer is its own process: a fork elsewhere in this test binary would close a copy
+    // of the descriptor on exec, which is a FUSE flush, hence an early commit.
+    let script = "import os,sys\n\
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_TRUNC)\n\
+os.write(fd, b'mine')\n\
+print('ready', flush=True)\n\
+sys.stdin.readline()\n\
+try:\n    os.fsync(fd); print('ok')\n\
+except OSError as e:\n    print('errno', e.errno)\n";
+    let mut writer = Command::new("python3")
+        .args(["-c", script])
+        .arg(mount.path("notes.txt"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut stdout = std::io::BufReader::new(writer.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("ready");
+    assert_eq!(line.trim(), "ready");
+    // Someone else writes the file meanwhile.
     let answer = cluster.put(2, "/notes.txt", "theirs").await;
     assert!(answer["version"].as_u64().is_some(), "{answer}");
-    let Err(error) = file.sync_all() else {
-        panic!("the commit is refused: someone else wrote\n{}", mount.output());
-    };
-    assert_eq!(error.raw_os_error(), Some(nix::errno::Errno::EIO as i32), "{error}");
-    drop(file);
+    {
+        use std::io::Write;
+        writeln!(writer.stdin.take().expect("stdin"), "go").expect("go");
+    }
+    line.clear();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("fsync result");
+    assert!(writer.wait().expect("python3 ends").success());
+    let eio = format!("errno {}", nix::errno::Errno::EIO as i32);
+    assert_eq!(line.trim(), eio, "the commit is refused: someone else wrote\n{}", mount.output());
     let (ok, out, err) = cluster.cli(&["get", "/notes.txt", "-"]);
     assert!(ok, "{err}");
     assert_eq!(out, "theirs", "the other write is not clobbered");
@@ -341,5 +355,8 @@ async fn no_leader_is_eagain_after_the_retries_with_the_reason_logged() {
     let refused = std::fs::create_dir(mount.path("after")).expect_err("no quorum");
     assert_eq!(refused.raw_os_error(), Some(nix::errno::Errno::EAGAIN as i32), "{refused}");
     let log = mount.output();
-    assert!(log.contains("no_leader") || log.contains("not_leader"), "the reason is logged:\n{log}");
+    assert!(
+        log.contains("no_leader") || log.contains("not_leader"),
+        "the reason is logged:\n{log}"
+    );
 }

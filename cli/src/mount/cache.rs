@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// Bytes per cached block (and per range request).
-pub const BLOCK_BYTES: u64 = 1024 * 1024;
+pub const BLOCK_BYTES: u64 = 4 * 1024 * 1024;
 
 /// A block: the version's content hash (hex) and the block number.
 pub type Key = (String, u64);
@@ -145,7 +145,7 @@ pub fn oldest_covering<'a>(
 }
 
 /// Blocks read ahead at first and at most.
-pub const AHEAD_BLOCKS: (u64, u64) = (1, 8);
+pub const AHEAD_BLOCKS: (u64, u64) = (1, 4);
 
 /// The read-ahead state of one open file.
 #[derive(Clone, Debug, Default)]

@@ -21,6 +21,8 @@ use crate::client::Client;
 
 /// How long the kernel and the mount trust an entry's attributes without asking again.
 pub const TTL: Duration = Duration::from_secs(1);
+/// Blocks kept in memory (each [`BLOCK_BYTES`]).
+const HOT_BLOCKS: usize = 4;
 /// Listing rows fetched per request while reading a folder.
 const LIST_PAGE: usize = 1000;
 
@@ -97,6 +99,8 @@ pub struct Core {
     /// The block cache.
     pub cache: BlockCache,
     inflight: Mutex<HashMap<Key, tokio::sync::watch::Receiver<()>>>,
+    /// The last few blocks read, verified, in memory (a block serves many kernel reads).
+    hot: Mutex<VecDeque<(Key, Arc<Vec<u8>>)>>,
     /// Where spools go.
     pub spool_dir: PathBuf,
     /// The user the token proves (for conflict names).
@@ -135,6 +139,7 @@ impl Core {
             next_fh: AtomicU64::new(1),
             cache,
             inflight: Mutex::new(HashMap::new()),
+            hot: Mutex::new(VecDeque::new()),
             spool_dir,
             user,
             read_only,
@@ -374,7 +379,8 @@ impl Core {
         Ok(out)
     }
 
-    /// Block `block` of a version: from the cache, from a fetch already under way, or fetched.
+    /// Block `block` of a version: from memory, the cache, a fetch already under way, or
+    /// fetched.
     async fn block(
         &self,
         remote: &str,
@@ -382,16 +388,16 @@ impl Core {
         hash: &str,
         size: u64,
         block: u64,
-    ) -> Res<Vec<u8>> {
+    ) -> Res<Arc<Vec<u8>>> {
         let key: Key = (hash.to_owned(), block);
-        if let Some(bytes) = self.cache.get(&key) {
+        if let Some(bytes) = self.cached(&key) {
             return Ok(bytes);
         }
         let waiting = lock(&self.inflight).get(&key).cloned();
         if let Some(mut waiting) = waiting {
             // Ends when the fetcher drops its sender (done or failed); then look again.
             let _ = waiting.changed().await;
-            if let Some(bytes) = self.cache.get(&key) {
+            if let Some(bytes) = self.cached(&key) {
                 return Ok(bytes);
             }
         }
@@ -400,12 +406,34 @@ impl Core {
         let start = block * BLOCK_BYTES;
         let end = size.min(start + BLOCK_BYTES);
         let fetched = remote::read_range(&self.client, remote, version, hash, start, end).await;
-        if let Ok(bytes) = &fetched {
-            self.cache.put(&key, bytes);
-        }
+        let fetched = fetched.map(|bytes| {
+            self.cache.put(&key, &bytes);
+            let bytes = Arc::new(bytes);
+            self.remember(&key, &bytes);
+            bytes
+        });
         lock(&self.inflight).remove(&key);
         drop(tx);
         fetched.map_err(|e| fail("read", remote, &e))
+    }
+
+    /// A block from memory or (verified) from the disk cache.
+    fn cached(&self, key: &Key) -> Option<Arc<Vec<u8>>> {
+        if let Some((_, bytes)) = lock(&self.hot).iter().find(|(k, _)| k == key) {
+            return Some(bytes.clone());
+        }
+        let bytes = Arc::new(self.cache.get(key)?);
+        self.remember(key, &bytes);
+        Some(bytes)
+    }
+
+    fn remember(&self, key: &Key, bytes: &Arc<Vec<u8>>) {
+        let mut hot = lock(&self.hot);
+        hot.retain(|(k, _)| k != key);
+        hot.push_back((key.clone(), bytes.clone()));
+        while hot.len() > HOT_BLOCKS {
+            hot.pop_front();
+        }
     }
 
     /// Fills `cursor` with the next page of `path`'s children.

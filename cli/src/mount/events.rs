@@ -27,6 +27,13 @@ pub fn touched(data: &Value) -> Option<Vec<String>> {
     Some(paths)
 }
 
+/// Whether an event removes names (so the kernel must drop the cached name, not only the
+/// inode's attributes and pages). Additions and changes never drop a name: a dentry dropped
+/// under a process whose working folder it is would make its `getcwd` fail.
+pub fn drops_names(data: &Value) -> bool {
+    matches!(data["kind"].as_str(), Some("file_removed" | "folder_removed" | "moved"))
+}
+
 /// Follows the feed until the process ends.
 pub async fn follow(core: Arc<Core>, notifier: fuser::Notifier) {
     let notifier = Arc::new(notifier);
@@ -64,6 +71,7 @@ fn apply(core: &Core, notifier: &Arc<fuser::Notifier>, data: &Value) {
         lock(&core.attrs).invalidate("/");
         return;
     };
+    let names = drops_names(data);
     let mut kernel = Vec::new();
     for remote in paths {
         let Some(rel) = core.remote.relative(&remote) else { continue };
@@ -72,7 +80,7 @@ fn apply(core: &Core, notifier: &Arc<fuser::Notifier>, data: &Value) {
         if let Some(ino) = inodes.ino_of(&rel) {
             kernel.push((ino, None));
         }
-        if let Some((parent, name)) = split(&rel) {
+        if let Some((parent, name)) = split(&rel).filter(|_| names) {
             if let Some(parent_ino) = inodes.ino_of(parent) {
                 kernel.push((parent_ino, Some(name.to_owned())));
             }
@@ -104,5 +112,8 @@ mod tests {
         let changed = json!({ "kind": "file_changed", "path": "/c", "version": 2 });
         assert_eq!(super::touched(&changed), Some(vec!["/c".into()]));
         assert_eq!(super::touched(&json!({ "kind": "reset" })), None);
+        assert!(super::drops_names(&moved));
+        assert!(!super::drops_names(&changed));
+        assert!(!super::drops_names(&json!({ "kind": "folder_added", "path": "/d" })));
     }
 }

@@ -162,11 +162,21 @@ pub async fn read_range(
 ) -> anyhow::Result<Vec<u8>> {
     let url = url_path(path)?;
     let want = (end - start) as usize;
+    // A version's content never changes, so any replica that has the version may serve it
+    // without a linearizable read; one that does not have it yet answers 404, and then the
+    // read is asked again through the leader.
+    let stale = std::sync::atomic::AtomicBool::new(true);
     let build = |http: &reqwest::Client, node: &str| {
-        http.get(format!("{node}/files/{url}?version={version}"))
+        let freshness =
+            if stale.load(std::sync::atomic::Ordering::Relaxed) { "&stale=true" } else { "" };
+        http.get(format!("{node}/files/{url}?version={version}{freshness}"))
             .header(reqwest::header::RANGE, format!("bytes={start}-{}", end - 1))
     };
-    let mut response = client.send(build).await?;
+    let mut response = client.send(&build).await?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        stale.store(false, std::sync::atomic::Ordering::Relaxed);
+        response = client.send(&build).await?;
+    }
     let mut attempts = 0;
     loop {
         if !response.status().is_success() {
@@ -190,7 +200,7 @@ pub async fn read_range(
         }
         attempts += 1;
         tracing::info!(path, start, "a block read was cut off; asking another node");
-        response = client.send_avoiding(&served, build).await?;
+        response = client.send_avoiding(&served, &build).await?;
     }
 }
 
