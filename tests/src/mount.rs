@@ -18,6 +18,8 @@ pub struct Mount {
     pub dir: PathBuf,
     /// Its log.
     pub log: PathBuf,
+    /// Its `--cache-dir`.
+    pub cache: PathBuf,
     _temp: tempfile::TempDir,
 }
 
@@ -56,7 +58,7 @@ impl Mount {
             .stderr(file)
             .spawn()
             .expect("start dfs mount");
-        let mut mount = Self { child, dir, log, _temp: temp };
+        let mut mount = Self { child, dir, log, cache, _temp: temp };
         let deadline = Instant::now() + MOUNT_WAIT;
         while !is_mounted(&mount.dir) {
             if let Ok(Some(status)) = mount.child.try_wait() {

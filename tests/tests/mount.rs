@@ -90,6 +90,17 @@ async fn cp_r_in_diff_r_and_tar_match_the_source() {
         std::fs::read(&local).expect("downloaded"),
         std::fs::read(src.join("d1/e1/f1.bin")).expect("source")
     );
+    // statfs reports the cluster's capacity and free space.
+    let nodes = dfs_tests::get_json(
+        &dfs_tests::admin_client_builder().build().expect("client"),
+        format!("{}/nodes", cluster.node(1).url()),
+    )
+    .await;
+    let statfs = run(source.path(), "stat", &["-f", "-c", "%b %S", &target.display().to_string()]);
+    let fields: Vec<u64> = statfs.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let capacity = nodes["cluster"]["capacity_bytes"].as_u64().expect("capacity");
+    assert_eq!(fields.len(), 2, "{statfs}");
+    assert_eq!(fields[0] * fields[1], capacity / 4096 * 4096, "df shows the cluster's capacity");
     let listed = std::fs::read_dir(mount.path("tree/d0/e0")).expect("list").count();
     assert_eq!(listed, std::fs::read_dir(src.join("d0/e0")).expect("list").count());
 }
@@ -149,6 +160,12 @@ async fn a_write_through_the_mount_reads_back_on_another_node_and_the_reverse() 
     let (ok, _, err) = cluster.cli(&["get", "/put.bin", &edited.display().to_string()]);
     assert!(ok, "{err}");
     assert!(std::fs::read(&edited).expect("edited") == expected, "only the 4 bytes changed");
+    // ftruncate on an open handle, committed at close.
+    {
+        let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open rw");
+        file.set_len(10).expect("ftruncate");
+    }
+    assert_eq!(std::fs::read(&path).expect("read").as_slice(), &expected[..10]);
     // Appends.
     {
         use std::io::Write;
@@ -359,4 +376,25 @@ async fn no_leader_is_eagain_after_the_retries_with_the_reason_logged() {
         log.contains("no_leader") || log.contains("not_leader"),
         "the reason is logged:\n{log}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_cache_block_is_fetched_again_not_served() {
+    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let mount = Mount::admin(&cluster, &[]);
+    // 6 blocks of 4 MiB: more than the mount keeps in memory, so the first are read from disk.
+    let body = random_bytes(24 * 1024 * 1024, 11);
+    let answer = cluster.put(1, "/cached.bin", body.clone()).await;
+    assert!(answer["version"].as_u64().is_some(), "{answer}");
+    assert!(std::fs::read(mount.path("cached.bin")).expect("first read") == body);
+    let blocks = mount.cache.join("blocks");
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&blocks).expect("the cache holds blocks").flatten() {
+        if dfs_tests::flip_byte(&entry.path(), 100) {
+            damaged += 1;
+        }
+    }
+    assert!(damaged >= 6, "every block was cached: {damaged}");
+    assert!(std::fs::read(mount.path("cached.bin")).expect("second read") == body, "refetched");
+    assert!(mount.output().contains("cached block damaged"), "{}", mount.output());
 }

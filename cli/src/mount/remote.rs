@@ -136,8 +136,8 @@ pub async fn rename(client: &Client, from: &str, to: &str) -> anyhow::Result<()>
 /// The cluster's (capacity, free) bytes over every member that reports them.
 pub async fn usage(client: &Client) -> anyhow::Result<(u64, u64)> {
     let value = client.get_json("/nodes").await?;
-    let capacity = value["capacity_bytes"].as_u64().unwrap_or(0);
-    let free = value["free_bytes"].as_u64().unwrap_or(0);
+    let capacity = value["cluster"]["capacity_bytes"].as_u64().unwrap_or(0);
+    let free = value["cluster"]["free_bytes"].as_u64().unwrap_or(0);
     Ok((capacity, free))
 }
 
