@@ -398,3 +398,37 @@ async fn a_damaged_cache_block_is_fetched_again_not_served() {
     assert!(std::fs::read(mount.path("cached.bin")).expect("second read") == body, "refetched");
     assert!(mount.output().contains("cached block damaged"), "{}", mount.output());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_returns_once_mounted_and_umount_ends_it() {
+    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = temp.path().join("mnt");
+    std::fs::create_dir(&dir).expect("mount point");
+    let dir = std::fs::canonicalize(&dir).expect("canonical");
+    let log = temp.path().join("daemon.log");
+    let (dir_s, log_s) = (dir.display().to_string(), log.display().to_string());
+    let (ok, _, err) = cluster.cli(&["--log-file", &log_s, "mount", &dir_s, "--daemon"]);
+    assert!(ok, "{err}");
+    // Unmounted on drop even if an assertion below fails.
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            if dfs_tests::mount::is_mounted(&self.0) {
+                let _ = Command::new("fusermount3").arg("-u").arg("-z").arg(&self.0).status();
+            }
+        }
+    }
+    let _guard = Unmount(dir.clone());
+    assert!(dfs_tests::mount::is_mounted(&dir), "mounted when --daemon returns");
+    std::fs::write(dir.join("d.txt"), b"daemon").expect("write through the daemon");
+    let (ok, out, err) = cluster.cli(&["get", "/d.txt", "-"]);
+    assert!(ok && out == "daemon", "{err}");
+    let (ok, _, err) = cluster.cli(&["umount", &dir_s]);
+    assert!(ok, "{err}");
+    wait_for(WAIT, "the daemon logs its end", || {
+        let log = log.clone();
+        async move { std::fs::read_to_string(&log).ok()?.contains("unmounted").then_some(()) }
+    })
+    .await;
+}

@@ -48,10 +48,61 @@ pub struct MountArgs {
     /// Most MiB of cached file blocks kept in the cache folder.
     #[arg(long, default_value_t = 1024)]
     pub cache_mib: u64,
+    /// Detach: run the mount as its own session (logs to --log-file, else nowhere) and return
+    /// once it is mounted.
+    #[arg(long)]
+    pub daemon: bool,
+}
+
+/// How long `--daemon` waits for the detached mount to appear.
+const DAEMON_WAIT: Duration = Duration::from_secs(30);
+
+/// Whether `dir` is a mount point now.
+fn is_mounted(dir: &Path) -> bool {
+    let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let wanted = dir.display().to_string();
+    table.lines().any(|line| line.split(' ').nth(4) == Some(wanted.as_str()))
+}
+
+/// `--daemon`: starts this same command without `--daemon` in a new session (`setsid`), with
+/// no terminal, and waits until the mount appears or the child fails.
+pub async fn daemonize(mountpoint: &Path) -> anyhow::Result<()> {
+    let mountpoint = std::fs::canonicalize(mountpoint)
+        .with_context(|| format!("{} is not a folder I can mount on", mountpoint.display()))?;
+    let exe = std::env::current_exe().context("locating the dfs binary")?;
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--daemon").collect();
+    let mut child = std::process::Command::new("setsid")
+        .arg(exe)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting the detached mount (setsid)")?;
+    let deadline = tokio::time::Instant::now() + DAEMON_WAIT;
+    while !is_mounted(&mountpoint) {
+        if let Some(status) = child.try_wait()? {
+            bail!("the detached mount exited ({status}) before mounting; see its --log-file");
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no mount on {} after {DAEMON_WAIT:?}", mountpoint.display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tracing::info!(pid = child.id(), mountpoint = %mountpoint.display(), "mounted in the background");
+    eprintln!(
+        "dfs: mounted {} (pid {}); `dfs umount {0}` ends it",
+        mountpoint.display(),
+        child.id()
+    );
+    Ok(())
 }
 
 /// Runs the mount until it is unmounted or the process is told to stop.
 pub async fn run(client: Client, args: MountArgs) -> anyhow::Result<()> {
+    if args.daemon {
+        return daemonize(&args.mountpoint).await;
+    }
     let mountpoint = std::fs::canonicalize(&args.mountpoint)
         .with_context(|| format!("{} is not a folder I can mount on", args.mountpoint.display()))?;
     let owner = std::fs::metadata(&mountpoint)?;
