@@ -158,8 +158,13 @@ impl ReadAhead {
     /// A read of `len` bytes at `offset` in a file of `size` bytes: the blocks to fetch ahead
     /// (first, end exclusive), empty when the read is not sequential.
     pub fn on_read(&mut self, offset: u64, len: u64, size: u64) -> std::ops::Range<u64> {
-        let sequential = offset == self.next_offset && offset > 0 || offset == 0 && len > 0;
-        self.next_offset = offset + len;
+        // The kernel sends its own read-ahead requests concurrently, so they may arrive a
+        // little out of order: within a block of where the last one ended is still sequential.
+        let near = offset <= self.next_offset.saturating_add(BLOCK_BYTES)
+            && offset.saturating_add(BLOCK_BYTES) >= self.next_offset;
+        let sequential = offset == 0 && len > 0 || self.next_offset > 0 && near;
+        self.next_offset =
+            if sequential { self.next_offset.max(offset + len) } else { offset + len };
         if !sequential {
             self.window = 0;
             return 0..0;
@@ -224,6 +229,9 @@ mod tests {
         }
         let range = ahead.on_read(20 * step, step, size);
         assert_eq!(range.end - range.start, AHEAD_BLOCKS.1, "capped");
+        let at = 21 * step;
+        assert!(!ahead.on_read(at + step, step, size).is_empty(), "slightly out of order");
+        assert!(!ahead.on_read(at, step, size).is_empty(), "the one before it, late");
         assert_eq!(ahead.on_read(50 * BLOCK_BYTES, step, size), 0..0, "a jump");
         assert_eq!(ahead.on_read(99 * BLOCK_BYTES + 1000, 10, size), 0..0);
         let tail = ahead.on_read(99 * BLOCK_BYTES + 1010, 10, size);
