@@ -7,6 +7,7 @@
 mod failover;
 mod heal;
 mod load;
+mod mount;
 mod sync;
 
 use std::io::Write;
@@ -41,6 +42,8 @@ pub enum BenchMode {
     Heal(heal::HealArgs),
     /// Live sync propagation: save in a watched folder -> identical file in a mirror (p50/p99).
     Sync(sync::SyncArgs),
+    /// `dfs mount` vs the native API in the same run: sequential read/write, cp -r, ls -l.
+    Mount(mount::MountBenchArgs),
 }
 
 /// Options of the data-path benchmark.
@@ -63,6 +66,7 @@ pub async fn run(args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         Some(BenchMode::Failover(failover)) => failover::run(failover, json_out).await,
         Some(BenchMode::Heal(heal)) => heal::run(heal, json_out).await,
         Some(BenchMode::Sync(sync)) => sync::run(sync, json_out).await,
+        Some(BenchMode::Mount(mount)) => mount::run(mount, json_out).await,
         None => run_data(args.data, json_out).await,
     }
 }

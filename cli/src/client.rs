@@ -110,14 +110,19 @@ impl Client {
         let mut last = anyhow!("no node answered");
         let mut pause = RETRY_PAUSE.0;
         loop {
+            // A node that answered says why (e.g. `no_leader`): that beats "unreachable".
+            let mut refused = None;
             for &node in order {
                 match build(&self.http, node).send().await {
                     Ok(response) if is_retryable(response.status().as_u16()) => {
-                        last = failure(response).await.into();
+                        refused = Some(failure(response).await);
                     }
                     Ok(response) => return Ok(response),
                     Err(error) => last = anyhow!(error).context(format!("{node} unreachable")),
                 }
+            }
+            if let Some(failure) = refused {
+                last = failure.into();
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(last);

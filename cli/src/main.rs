@@ -12,6 +12,7 @@ mod edit;
 mod explain;
 mod fsck;
 mod logging;
+mod mount;
 mod node_cmd;
 mod status;
 mod sync;
@@ -233,6 +234,14 @@ enum Cmd {
         #[arg(long, default_value_t = doctor::FREE_RESERVE, value_name = "FRACTION")]
         reserve_free: f64,
     },
+    /// Mount the cluster (or --remote FOLDER) on a local folder (FUSE) until Ctrl-C or
+    /// `dfs umount`; close-to-open consistency (docs/mount.md).
+    Mount(mount::MountArgs),
+    /// Unmount a `dfs mount`.
+    Umount {
+        /// The mount point.
+        mountpoint: std::path::PathBuf,
+    },
     /// Check that every chunk of every live file version has replication_factor good copies
     /// (re-hashed on the nodes holding them); exit code 2 if anything needs repair.
     Fsck {
@@ -245,7 +254,8 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let running_node = matches!(&cli.command, Cmd::Node(args) if args.action.is_none());
-    let serving = running_node || matches!(cli.command, Cmd::DevCluster(_) | Cmd::Bench(_));
+    let serving =
+        running_node || matches!(cli.command, Cmd::DevCluster(_) | Cmd::Bench(_) | Cmd::Mount(_));
     if let Err(error) =
         logging::init(cli.log_format, &cli.log_target, if serving { "info" } else { "warn" })
     {
@@ -368,6 +378,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             sync::guard::confirm(&client()?, dir, discard, cli.json).await
         }
         Cmd::Doctor { reserve_free } => doctor::doctor(&client()?, reserve_free, cli.json).await,
+        Cmd::Mount(args) => mount::run(client()?, args).await,
+        Cmd::Umount { ref mountpoint } => mount::umount(mountpoint),
         Cmd::Fsck { no_verify } => fsck::fsck(&client()?, !no_verify, cli.json).await,
     }
 }

@@ -16,6 +16,7 @@ use dfs_runtime::core::ids::{ChunkId, Hash};
 use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
 
+pub mod mount;
 pub mod signals;
 pub mod sse;
 pub mod webdriver;

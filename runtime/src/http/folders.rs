@@ -224,7 +224,7 @@ pub async fn list(
     Ok(Json(json!({ "entries": entries, "next": next })))
 }
 
-/// One listing row: name, kind, and for files the latest version's size and hash.
+/// One listing row: name, kind, and for files the latest version's size, hash and time.
 fn describe(path: &Path, entry: &Entry) -> Value {
     match &entry.kind {
         EntryKind::Folder => {
@@ -240,6 +240,7 @@ fn describe(path: &Path, entry: &Entry) -> Value {
                 "size_bytes": latest.map(|v| v.content.size_bytes),
                 "hash": latest.map(|v| v.content.hash.to_hex()),
                 "chunks": latest.map(|v| v.content.chunks.len()),
+                "created_ms": latest.map(|v| v.created_at.0),
             })
         }
     }
