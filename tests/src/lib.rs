@@ -334,6 +334,11 @@ impl TestCluster {
                 limits: spec.limits,
                 admin_token: None,
                 discovery: None,
+                s3: Some(dfs_runtime::config::S3Config {
+                    listen: ([127, 0, 0, 1], 0).into(),
+                    region: "dfs".into(),
+                    domain: None,
+                }),
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");

@@ -136,7 +136,10 @@ mod tests {
         let path = object_path(&bucket, "2026/cat.jpg").expect("valid");
         assert_eq!(path.as_str(), "/photos/2026/cat.jpg");
         assert_eq!(key_of(&bucket, &path), Some("2026/cat.jpg"));
-        assert_eq!(object_path(&bucket, "café ü.txt").expect("valid").as_str(), "/photos/café ü.txt");
+        assert_eq!(
+            object_path(&bucket, "café ü.txt").expect("valid").as_str(),
+            "/photos/café ü.txt"
+        );
         let refused = [
             ("", KeyError::Empty),
             ("/etc/passwd", KeyError::Slash),
