@@ -100,7 +100,14 @@ pub async fn run(args: DevClusterArgs, json: bool) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(control::socket_path(&args.dir));
         return Err(error);
     }
-    print(&mut started, args.json)?;
+    let s3_key = match s3_key(&started).await {
+        Ok(key) => Some(key),
+        Err(error) => {
+            eprintln!("could not create an S3 access key: {error:#}");
+            None
+        }
+    };
+    print(&mut started, s3_key.as_ref(), args.json)?;
     let signal = wait_for_signal();
     tokio::pin!(signal);
     // Nodes that exited and were reported; they stay down until restarted.
@@ -163,7 +170,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
     if existing.iter().all(Option::is_some) {
         return Ok(existing.into_iter().flatten().collect());
     }
-    let addrs = dfs_runtime::ports::free_loopback_addrs(2 * nodes as usize)?;
+    let addrs = dfs_runtime::ports::free_loopback_addrs(3 * nodes as usize)?;
     let secret = new_secret();
     let admin_token = format!("admin.{}", new_secret().trim_start_matches("dev-cluster-"));
     let peer = |id: u64| PeerConfig {
@@ -194,6 +201,11 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             limits: Default::default(),
             admin_token: Some(admin_token.clone()),
             discovery: None,
+            s3: Some(dfs_runtime::config::S3Config {
+                listen: addrs[2 * nodes as usize + id as usize - 1],
+                region: dfs_runtime::config::default_s3_region(),
+                domain: None,
+            }),
         };
         std::fs::create_dir_all(&config.data_dir)?;
         std::fs::write(config_path(dir, id), config.to_toml())?;
@@ -260,21 +272,62 @@ pub async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
+/// An S3 access key pair for the admin, made through the first node's `POST /keys` (a new
+/// pair each run; `dfs key list` shows the earlier ones).
+async fn s3_key(started: &[Started]) -> anyhow::Result<(String, String)> {
+    let first = started.first().context("no node")?;
+    let token = first.config.admin_token().expose().to_owned();
+    let node = format!("http://{}", first.config.http_listen);
+    let client = Client::new(vec![node], None, Some(&token))?;
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    loop {
+        // The first leader records the admin moments after the nodes answer /health.
+        let sent = client.send(|http, node| http.post(format!("{node}/keys"))).await;
+        let answer = match sent {
+            Ok(response) => crate::client::json_or_error(response).await,
+            Err(error) => Err(error),
+        };
+        match answer {
+            Ok(value) => {
+                let field = |name: &str| value[name].as_str().unwrap_or_default().to_owned();
+                return Ok((field("id"), field("secret")));
+            }
+            Err(error) if tokio::time::Instant::now() > deadline => return Err(error),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// A node's S3 endpoint, if it serves S3.
+fn s3_endpoint(config: &NodeConfig) -> Option<String> {
+    config.s3.as_ref().map(|s3| format!("http://{}", s3.listen))
+}
+
+fn print(
+    started: &mut [Started],
+    s3_key: Option<&(String, String)>,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if !json {
-        writeln!(out, "{:<4} {:<8} {:<24} data dir", "id", "pid", "http")?;
+        writeln!(out, "{:<4} {:<8} {:<24} {:<24} data dir", "id", "pid", "http", "s3")?;
     }
     for node in started.iter() {
         let pid = node.child.id().unwrap_or(0);
         let (id, http, dir) =
             (node.config.id, node.config.http_listen, node.config.data_dir.display());
+        let s3 = s3_endpoint(&node.config);
         if json {
             let token = node.config.admin_token().expose();
-            let line = serde_json::json!({ "id": id, "pid": pid, "http": format!("http://{http}"), "data_dir": dir.to_string(), "token": token });
+            let (key_id, secret) = s3_key.cloned().unzip();
+            let line = serde_json::json!({
+                "id": id, "pid": pid, "http": format!("http://{http}"), "data_dir": dir.to_string(),
+                "token": token, "s3": s3, "s3_access_key_id": key_id, "s3_secret_access_key": secret,
+            });
             writeln!(out, "{line}")?;
         } else {
-            writeln!(out, "{id:<4} {pid:<8} {:<24} {dir}", format!("http://{http}"))?;
+            let s3 = s3.unwrap_or_else(|| "-".to_owned());
+            writeln!(out, "{id:<4} {pid:<8} {:<24} {s3:<24} {dir}", format!("http://{http}"))?;
         }
     }
     if !json {
@@ -289,6 +342,12 @@ fn print(started: &mut [Started], json: bool) -> anyhow::Result<()> {
         writeln!(out, "DFS_TOKEN={token}    (the admin's token; dfs user add makes more)")?;
         if let Some(first) = nodes.first() {
             writeln!(out, "dashboard: {first}/#token={token}")?;
+        }
+        if let Some((id, secret)) = s3_key {
+            writeln!(
+                out,
+                "S3 (path style, region dfs): AWS_ACCESS_KEY_ID={id} AWS_SECRET_ACCESS_KEY={secret}"
+            )?;
         }
     }
     out.flush()?;

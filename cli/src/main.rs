@@ -11,6 +11,7 @@ mod doctor;
 mod edit;
 mod explain;
 mod fsck;
+mod keys;
 mod logging;
 mod mount;
 mod node_cmd;
@@ -100,6 +101,11 @@ enum Cmd {
     User {
         #[command(subcommand)]
         action: access::UserAction,
+    },
+    /// Create, list or remove S3 access keys (each acts as a dfs user).
+    Key {
+        #[command(subcommand)]
+        action: keys::KeyAction,
     },
     /// Show, grant or revoke read/write access to files and folders.
     Acl {
@@ -340,6 +346,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::User { action } => access::user(&client()?, action, cli.json).await,
         Cmd::Acl { action } => access::acl(&client()?, action, cli.json).await,
+        Cmd::Key { action } => keys::key(&client()?, action, cli.json).await,
         Cmd::Whoami => access::whoami(&client()?, cli.json).await,
         Cmd::Ls { ref path, page_size, stale } => {
             commands::ls(&client()?, path, page_size, stale, cli.json).await

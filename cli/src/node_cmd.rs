@@ -58,6 +58,12 @@ pub struct NodeArgs {
     /// Founding voters of a new cluster, e.g. 1,2,3 (needed with --discover and no --peer).
     #[arg(long, env = "DFS_INITIAL_VOTERS", value_delimiter = ',')]
     pub initial_voters: Vec<u64>,
+    /// Serve the S3-compatible API on this address too, e.g. 127.0.0.1:9001 (the `[s3]` table).
+    #[arg(long, env = "DFS_S3_LISTEN")]
+    pub s3_listen: Option<SocketAddr>,
+    /// The region the S3 listener reports (default dfs).
+    #[arg(long, env = "DFS_S3_REGION")]
+    pub s3_region: Option<String>,
     /// Find the other members on the LAN by UDP multicast (static peers keep working).
     #[arg(long, env = "DFS_DISCOVER")]
     pub discover: bool,
@@ -150,6 +156,7 @@ impl NodeArgs {
                     limits: Default::default(),
                     admin_token: None,
                     discovery: None,
+                    s3: None,
                 }
             }
         };
@@ -191,6 +198,20 @@ impl NodeArgs {
         }
         if !self.initial_voters.is_empty() {
             config.initial_voters = self.initial_voters;
+        }
+        if let Some(listen) = self.s3_listen {
+            let s3 = config.s3.get_or_insert_with(|| dfs_runtime::config::S3Config {
+                listen,
+                region: dfs_runtime::config::default_s3_region(),
+                domain: None,
+            });
+            s3.listen = listen;
+        }
+        if let Some(region) = self.s3_region {
+            match config.s3.as_mut() {
+                Some(s3) => s3.region = region,
+                None => bail!("--s3-region needs --s3-listen (or an [s3] table)"),
+            }
         }
         let tuned = self.discover_group.is_some()
             || self.discover_port.is_some()

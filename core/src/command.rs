@@ -172,6 +172,24 @@ pub enum Command {
         /// Who owns the new folder at `path`; `None`: the owner of the folder above.
         owner: Option<UserName>,
     },
+    /// An S3 PutObject (issue 18): `put` (a [`Command::PutVersion`]; anything else is refused)
+    /// with the object metadata recorded with the version it makes, in the same entry.
+    PutObject {
+        /// The write.
+        put: Box<Command>,
+        /// ETag, content headers and user metadata.
+        meta: crate::s3::ObjectMeta,
+    },
+    /// Record an S3 access key for a user (its secret sealed, see `s3::keys`).
+    AddAccessKey {
+        /// The key.
+        key: crate::s3::keys::AccessKey,
+    },
+    /// Forget an S3 access key: requests signed with it are refused from then on.
+    RemoveAccessKey {
+        /// The key's id.
+        id: String,
+    },
 }
 
 impl Command {
@@ -390,6 +408,20 @@ pub enum Change {
         user: UserName,
         /// How many grants naming it were dropped.
         grants_removed: u64,
+    },
+    /// An S3 access key was recorded.
+    AccessKeyAdded {
+        /// Its id.
+        id: String,
+        /// The user it acts as.
+        user: UserName,
+    },
+    /// An S3 access key was removed.
+    AccessKeyRemoved {
+        /// Its id.
+        id: String,
+        /// The user it acted as.
+        user: UserName,
     },
 }
 

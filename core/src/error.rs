@@ -283,6 +283,25 @@ pub enum CommandError {
         /// The entry it could not apply.
         index: LogIndex,
     },
+    /// No S3 access key has this id.
+    #[error("no access key {id:?}")]
+    UnknownAccessKey {
+        /// The id.
+        id: String,
+    },
+    /// An S3 access key with this id exists already (or the id or secret is malformed).
+    #[error("access key {id:?} exists already or is malformed")]
+    BadAccessKey {
+        /// The id.
+        id: String,
+    },
+    /// S3 object metadata over its limits; nothing was written.
+    #[error("object metadata refused: {0}")]
+    BadObjectMeta(crate::s3::MetaProblem),
+    /// A command that no node proposes in this shape (a `PutObject` wrapping something other
+    /// than a `PutVersion`).
+    #[error("malformed command")]
+    MalformedCommand,
 }
 
 /// The message of a `NotLeader`: where to retry.

@@ -35,6 +35,7 @@ pub mod proposals;
 pub(crate) mod reads;
 pub mod repair;
 pub mod rng;
+pub mod s3;
 pub mod time;
 pub mod wire;
 pub mod write;

@@ -117,6 +117,12 @@ impl Path {
         Ok(Self(raw.to_owned()))
     }
 
+    /// A range bound that need not be a valid path (a listing starting at `/bucket/pre`
+    /// where `pre` ends with `/`): only ever compared, never stored or returned.
+    pub(crate) fn bound(raw: String) -> Self {
+        Self(raw)
+    }
+
     /// The path as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -77,6 +77,29 @@ pub struct NodeConfig {
     /// `--discover`); static `peers` keep working beside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::discovery::DiscoveryConfig>,
+    /// The S3-compatible listener (the `[s3]` table, `--s3-listen`); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+}
+
+/// The S3 listener's settings (docs/s3.md). TLS and the client limits of the node apply to it
+/// as to the HTTP API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// Where S3 clients connect. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The region the node reports and clients sign for.
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// Base domain for virtual-host-style buckets (`bucket.DOMAIN`); path style always works.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// The region an S3 listener reports unless configured: `dfs`.
+pub fn default_s3_region() -> String {
+    "dfs".to_owned()
 }
 
 /// The default bootstrap admin token of a cluster: `admin.` and 64 hex digits derived (blake3
@@ -338,6 +361,7 @@ mod tests {
             limits: LimitsConfig::default(),
             admin_token: None,
             discovery: None,
+            s3: None,
         }
     }
 

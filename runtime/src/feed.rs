@@ -348,6 +348,8 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
             vec![("user_added", json!({ "user": user.0, "admin": admin }))]
         }
         Change::UserRemoved { user, .. } => vec![("user_removed", json!({ "user": user.0 }))],
+        // Access keys are credentials: the feed (readable by every user) does not list them.
+        Change::AccessKeyAdded { .. } | Change::AccessKeyRemoved { .. } => Vec::new(),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod peers;
 pub mod planted;
 pub mod ports;
 pub mod repair;
+pub mod s3;
 pub mod server;
 pub mod sse;
 pub mod store;

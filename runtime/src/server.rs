@@ -187,6 +187,14 @@ pub async fn start_on<N: Net>(
     let http_listener = bind(&*net, config.http_listen).await?;
     let peer_addr = local_addr(&*net, &peer_listener, config.peer_listen)?;
     let http_addr = local_addr(&*net, &http_listener, config.http_listen)?;
+    let s3_listener = match &config.s3 {
+        Some(s3) => Some(bind(&*net, s3.listen).await?),
+        None => None,
+    };
+    let s3_addr = match (&s3_listener, &config.s3) {
+        (Some(listener), Some(s3)) => Some(local_addr(&*net, listener, s3.listen)?),
+        _ => None,
+    };
     let shutdown = CancellationToken::new();
     let channels = DriverChannels::new(node.status().applied);
     let key = ClusterKey::from_secret(&config.cluster_secret);
@@ -270,15 +278,22 @@ pub async fn start_on<N: Net>(
         metrics,
         links: transport.link_states(),
         admin_token,
+        cluster_secret: Arc::from(config.cluster_secret.as_str()),
     };
+    let s3_router =
+        config.s3.as_ref().map(|s3| crate::s3::router(state.clone(), s3, &config.cluster_secret));
     let api = http::router(state, limiter);
     let scheme = peer_http.scheme();
+    if let (Some(listener), Some(router)) = (s3_listener, s3_router) {
+        let settings = serve_settings.clone();
+        tokio::spawn(http::serve::serve(net.clone(), listener, router, settings, shutdown.clone()));
+    }
     let http =
         tokio::spawn(http::serve::serve(net, http_listener, api, serve_settings, shutdown.clone()));
     let driver =
         tokio::spawn(driver::run(node, clock, channels, transport, jobs, store, shutdown.clone()));
-    write_endpoints(&*disk, &data_dir, id, peer_addr, http_addr, scheme);
-    tracing::info!(node = %id, %peer_addr, %http_addr, scheme, "node listening");
+    write_endpoints(&*disk, &data_dir, id, (peer_addr, http_addr, s3_addr), scheme);
+    tracing::info!(node = %id, %peer_addr, %http_addr, s3_addr = ?s3_addr, scheme, "node listening");
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let driven = driver.await;
@@ -358,8 +373,7 @@ fn write_endpoints(
     disk: &dyn Disk,
     data_dir: &Path,
     id: NodeId,
-    peer: SocketAddr,
-    http: SocketAddr,
+    (peer, http, s3): (SocketAddr, SocketAddr, Option<SocketAddr>),
     scheme: &str,
 ) {
     let text = serde_json::json!({
@@ -368,6 +382,7 @@ fn write_endpoints(
         "pid": std::process::id(),
         "peer_addr": peer.to_string(),
         "http_addr": http.to_string(),
+        "s3_addr": s3.map(|a| a.to_string()),
     });
     let (path, tmp) = (data_dir.join("endpoints.json"), data_dir.join("endpoints.json.tmp"));
     let _ = disk.remove_file(&tmp);

@@ -77,12 +77,25 @@ impl Upload {
     /// Ends the body (its hash checked) and waits for core's answer: committed with the
     /// per-node report, or refused.
     pub async fn seal(
-        mut self,
+        self,
         size_bytes: u64,
         hash: Hash,
         created_at: UnixMillis,
     ) -> Result<Written, UploadError> {
-        self.step(UploadStep::Sealed { size_bytes, hash, created_at }).await?;
+        self.seal_with(size_bytes, hash, created_at, None).await
+    }
+
+    /// [`Upload::seal`], recording S3 object metadata with the version (`meta`'s hash must be
+    /// `hash`: core keeps metadata only while it describes the version's content).
+    pub async fn seal_with(
+        mut self,
+        size_bytes: u64,
+        hash: Hash,
+        created_at: UnixMillis,
+        meta: Option<dfs_core::s3::ObjectMeta>,
+    ) -> Result<Written, UploadError> {
+        let meta = meta.map(Box::new);
+        self.step(UploadStep::Sealed { size_bytes, hash, created_at, meta }).await?;
         let answer = (&mut self.answer).await;
         self.answered = true;
         match answer {

@@ -1,10 +1,9 @@
 //! Workspace-level tests of dfs: rules about the code base itself (`tests/sans_io.rs`) and
-//! end-to-end tests against real `dfs node` processes on loopback (`tests/cluster.rs`,
-//! `tests/bad_input.rs`, `tests/fsck.rs`, `tests/chaos.rs`). This library is their harness: a
-//! [`TestCluster`] of node processes, each with its own ports and temp data dir, that can be
-//! killed with SIGKILL and restarted, helpers that wait on conditions with deadlines instead of
-//! sleeping and that damage stored chunks, a client [`workload`] for fault tests, and a small
-//! [`webdriver`] client for the dashboard's browser test.
+//! end-to-end tests against real `dfs node` processes on loopback. This library is their harness:
+//! a [`TestCluster`] of node processes (each with its own ports, temp data dir and S3 listener)
+//! that can be killed with SIGKILL and restarted, helpers that wait on conditions with deadlines
+//! instead of sleeping and that damage stored chunks, a client [`workload`] for fault tests, a
+//! small [`webdriver`] client for the dashboard's browser test and the [`s3`] clients' helpers.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +16,7 @@ use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
 
 pub mod mount;
+pub mod s3;
 pub mod signals;
 pub mod sse;
 pub mod webdriver;
@@ -335,6 +335,7 @@ impl TestCluster {
                 limits: spec.limits,
                 admin_token: None,
                 discovery: None,
+                s3: Some(s3::config()),
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");

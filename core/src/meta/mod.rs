@@ -55,6 +55,7 @@ mod idempotency;
 mod query;
 mod retention;
 mod reuse;
+mod s3;
 mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -112,6 +113,8 @@ pub struct Namespace {
     // INVARIANT: every key is a valid user name; removed users stay (their names are never
     // reused).
     users: BTreeMap<UserName, User>,
+    // S3 access keys and object metadata (snapshot format 6).
+    s3: s3::S3Tables,
 }
 
 /// Cluster-wide namespace settings, replicated like everything else.
@@ -266,6 +269,7 @@ impl Namespace {
             live_files: 0,
             settings: Settings::default(),
             users: BTreeMap::new(),
+            s3: s3::S3Tables::default(),
         }
     }
 
@@ -297,33 +301,7 @@ impl Namespace {
         self.advance(index);
         match command {
             Command::CreateFolder { path, owner } => self.create_folder(path, owner),
-            Command::PutVersion {
-                path,
-                precondition,
-                content,
-                author,
-                created_at,
-                replicas,
-                idempotency_key,
-            } => {
-                let keyed = idempotency_key.as_ref().map(|key| {
-                    let scope = (author.clone(), path.clone(), key.clone());
-                    (scope, idempotency::fingerprint(path, *precondition, content))
-                });
-                if let Some(first) =
-                    keyed.as_ref().and_then(|(scope, print)| self.recall(scope, *print))
-                {
-                    return first;
-                }
-                let write = apply::Write { index, content, author, created_at: *created_at };
-                let change = self.put_version(path, *precondition, write)?;
-                self.record_replicas(content, replicas);
-                if let Some((scope, fingerprint)) = keyed {
-                    let change = change.clone();
-                    self.remember(scope, idempotency::Remembered { index, fingerprint, change });
-                }
-                Ok(change)
-            }
+            Command::PutVersion { .. } => self.apply_put(index, command),
             Command::Delete { path, precondition, deleted_at } => {
                 self.delete(index, path, *precondition, *deleted_at)
             }
@@ -351,6 +329,43 @@ impl Namespace {
             Command::RemoveUser { user } => self.remove_user(user),
             Command::BootstrapAdmin { user, credential } => self.bootstrap_admin(user, *credential),
             Command::CreateFolderIn { path, owner } => self.create_folder_in(path, owner.as_ref()),
+            Command::PutObject { put, meta } => self.put_object(index, put, meta),
+            Command::AddAccessKey { key } => self.add_access_key(key),
+            Command::RemoveAccessKey { id } => self.remove_access_key(id),
+        }
+    }
+
+    /// Applies a `PutVersion` (on its own or inside a `PutObject`); anything else is refused.
+    fn apply_put(&mut self, index: LogIndex, command: &Command) -> Result<Change, CommandError> {
+        match command {
+            Command::PutVersion {
+                path,
+                precondition,
+                content,
+                author,
+                created_at,
+                replicas,
+                idempotency_key,
+            } => {
+                let keyed = idempotency_key.as_ref().map(|key| {
+                    let scope = (author.clone(), path.clone(), key.clone());
+                    (scope, idempotency::fingerprint(path, *precondition, content))
+                });
+                if let Some(first) =
+                    keyed.as_ref().and_then(|(scope, print)| self.recall(scope, *print))
+                {
+                    return first;
+                }
+                let write = apply::Write { index, content, author, created_at: *created_at };
+                let change = self.put_version(path, *precondition, write)?;
+                self.record_replicas(content, replicas);
+                if let Some((scope, fingerprint)) = keyed {
+                    let change = change.clone();
+                    self.remember(scope, idempotency::Remembered { index, fingerprint, change });
+                }
+                Ok(change)
+            }
+            _ => Err(CommandError::MalformedCommand),
         }
     }
 

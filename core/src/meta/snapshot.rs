@@ -8,6 +8,8 @@
 //! keyed by (author, path, key) and remembers each request's fingerprint; the global keys of
 //! formats 2 to 4 are dropped on restore (they were not bound to a request, so answering a retry
 //! from them could hand one request another's result).
+//! Since format 6 the S3 tables follow: access keys as `(id, key)` pairs and object metadata
+//! as `((path, version), meta)` pairs, in key order (older formats restore with none).
 //! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
@@ -23,6 +25,8 @@ use super::{
 use crate::command::{Change, IdempotencyKey};
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UserName, Version};
 use crate::path::Path;
+use crate::s3::keys::AccessKey;
+use crate::s3::ObjectMeta;
 
 /// The snapshot format this build writes (the first byte of every snapshot). Format 3 is format
 /// 2 followed by the [`Settings`]; format 4 is format 3 followed by the user table; format 5 is
@@ -30,7 +34,8 @@ use crate::path::Path;
 /// This build reads all four (a format 2 snapshot restores with the default settings, formats 2
 /// and 3 with no users: the next leader bootstraps the configured admin; formats 2 to 4 with no
 /// idempotency keys).
-pub const SNAPSHOT_FORMAT: u8 = 5;
+/// Format 6 is format 5 followed by the S3 tables (access keys, object metadata).
+pub const SNAPSHOT_FORMAT: u8 = 6;
 
 /// The oldest snapshot format this build still reads.
 pub const SNAPSHOT_FORMAT_OLDEST: u8 = 2;
@@ -162,6 +167,11 @@ struct Body<'a> {
     // Since format 4.
     #[serde(serialize_with = "as_pairs")]
     users: &'a BTreeMap<UserName, User>,
+    // Since format 6.
+    #[serde(serialize_with = "as_pairs")]
+    s3_keys: &'a BTreeMap<String, AccessKey>,
+    #[serde(serialize_with = "as_pairs")]
+    s3_objects: &'a BTreeMap<(Path, Version), ObjectMeta>,
 }
 
 /// What a snapshot decodes to, before the order of keys and the invariants are checked; `I` is
@@ -216,6 +226,8 @@ impl Namespace {
             idempotency: &self.idempotency,
             settings: self.settings,
             users: &self.users,
+            s3_keys: &self.s3.keys,
+            s3_objects: &self.s3.objects,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
             .expect("meta: a namespace always encodes (every sequence has a known length)")
@@ -255,6 +267,13 @@ impl Namespace {
         } else {
             (Vec::new(), rest)
         };
+        // Format 6 appends the S3 tables.
+        type S3Pairs = (Vec<(String, AccessKey)>, Vec<((Path, Version), ObjectMeta)>);
+        let ((s3_keys, s3_objects), rest) = if format >= 6 {
+            postcard::take_from_bytes::<S3Pairs>(rest).map_err(decode_error)?
+        } else {
+            ((Vec::new(), Vec::new()), rest)
+        };
         if !rest.is_empty() {
             return Err(SnapshotError::TrailingBytes { extra_bytes: rest.len() });
         }
@@ -280,6 +299,10 @@ impl Namespace {
             live_files,
             settings,
             users: sorted_map(users)?,
+            s3: super::s3::S3Tables {
+                keys: sorted_map(s3_keys)?,
+                objects: sorted_map(s3_objects)?,
+            },
         };
         namespace.check_invariants()?;
         Ok(namespace)

@@ -14,6 +14,7 @@ mod idempotency;
 mod ownership;
 mod queries;
 mod reuse;
+mod s3;
 mod tree;
 
 use queries::{keyed, raw, sample};

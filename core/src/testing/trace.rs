@@ -158,6 +158,8 @@ pub fn describe_change(change: &Change) -> String {
         Change::UserRemoved { user, grants_removed } => {
             format!("user-rm {user} grants={grants_removed}")
         }
+        Change::AccessKeyAdded { id, user } => format!("key-add {id} {user}"),
+        Change::AccessKeyRemoved { id, user } => format!("key-rm {id} {user}"),
     }
 }
 
@@ -193,5 +195,10 @@ pub fn describe_command(command: &Command) -> String {
         Command::RemoveUser { user } => format!("user-rm {user}"),
         Command::BootstrapAdmin { user, .. } => format!("bootstrap-admin {user}"),
         Command::CreateFolderIn { path, .. } => format!("mkdir {path}"),
+        Command::PutObject { put, meta } => {
+            format!("s3 {} etag={}", describe_command(put), meta.etag)
+        }
+        Command::AddAccessKey { key } => format!("key-add {} {}", key.id, key.user),
+        Command::RemoveAccessKey { id } => format!("key-rm {id}"),
     }
 }

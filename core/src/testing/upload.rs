@@ -50,6 +50,7 @@ impl Cluster {
             size_bytes,
             hash: Hash::of(path.as_bytes()),
             created_at: UnixMillis(0),
+            meta: None,
         };
         self.upload_step(via, upload, sealed);
         upload

@@ -154,8 +154,12 @@ fn a_leader_change_mid_upload_commits_through_the_new_leader() {
     cluster.crash(old);
     let elected = |c: &Cluster| c.leader().is_some_and(|l| l != old);
     assert!(cluster.run_until(Duration::from_secs(10), elected), "a new leader");
-    let sealed =
-        UploadStep::Sealed { size_bytes: 1000, hash: Hash::of(b"l"), created_at: UnixMillis(0) };
+    let sealed = UploadStep::Sealed {
+        size_bytes: 1000,
+        hash: Hash::of(b"l"),
+        created_at: UnixMillis(0),
+        meta: None,
+    };
     cluster.upload_step(via, upload, sealed);
     let written = answer(&mut cluster, via, upload).expect("committed after the election");
     let mut expected = all_stored();
@@ -189,6 +193,7 @@ fn a_retried_idempotent_upload_answers_the_first_version() {
             size_bytes: 1000,
             hash: Hash::of(b"i"),
             created_at: UnixMillis(0),
+            meta: None,
         };
         cluster.upload_step(via, upload, sealed);
         written.push(answer(&mut cluster, via, upload).expect("committed"));

@@ -55,6 +55,9 @@ pub enum UploadStep {
         hash: Hash,
         /// When the receiving node accepted the request (wall clock, for the version).
         created_at: UnixMillis,
+        /// S3 object metadata to record with the version (an S3 PutObject proposes a
+        /// `PutObject` wrapping the `PutVersion`); `None` for native writes.
+        meta: Option<Box<crate::s3::ObjectMeta>>,
     },
     /// The client went away or the driver refused the body: forget the upload, answer nothing.
     Abort,
@@ -130,6 +133,7 @@ struct Upload {
     // Store jobs still running, with their deadlines.
     running: BTreeMap<JobId, (ChunkId, NodeId, Instant)>,
     sealed: Option<(u64, Hash, UnixMillis)>,
+    meta: Option<Box<crate::s3::ObjectMeta>>,
     phase: Phase,
 }
 
@@ -172,6 +176,7 @@ impl Uploads {
             tally: Tally::new(),
             running: BTreeMap::new(),
             sealed: None,
+            meta: None,
             phase: Phase::Receiving,
         };
         self.uploads.insert(upload, open);
@@ -214,8 +219,9 @@ impl Uploads {
                 }
             }
             UploadStep::Reused(chunk) => open.chunks.push(chunk),
-            UploadStep::Sealed { size_bytes, hash, created_at } => {
+            UploadStep::Sealed { size_bytes, hash, created_at, meta } => {
                 open.sealed = Some((size_bytes, hash, created_at));
+                open.meta = meta;
             }
             UploadStep::Abort => {
                 self.forget(upload);
@@ -355,6 +361,10 @@ impl Uploads {
             created_at,
             replicas: open.tally.replicas(),
             idempotency_key: open.start.idempotency_key.clone(),
+        };
+        let command = match open.meta.take() {
+            Some(meta) => Command::PutObject { put: Box::new(command), meta: *meta },
+            None => command,
         };
         open.phase = Phase::Ready { command, by: now.saturating_add(self.rules.propose_timeout) };
         vec![UploadAction::QuorumMet { upload }]

@@ -43,7 +43,12 @@ fn at(secs: u64) -> Instant {
 }
 
 fn sealed(size_bytes: u64) -> UploadStep {
-    UploadStep::Sealed { size_bytes, hash: Hash::of(b"file"), created_at: UnixMillis(9) }
+    UploadStep::Sealed {
+        size_bytes,
+        hash: Hash::of(b"file"),
+        created_at: UnixMillis(9),
+        meta: None,
+    }
 }
 
 /// An open upload with one chunk placed on every candidate; the store jobs in placement order.

@@ -130,6 +130,9 @@ impl From<CommandError> for ApiError {
             E::NoStorageNodes => (S::SERVICE_UNAVAILABLE, "no_storage_nodes"),
             E::ReadTimeout => (S::GATEWAY_TIMEOUT, "read_timeout"),
             E::Halted { .. } => (S::SERVICE_UNAVAILABLE, "halted"),
+            E::UnknownAccessKey { .. } => (S::NOT_FOUND, "unknown_access_key"),
+            E::BadAccessKey { .. } => (S::CONFLICT, "bad_access_key"),
+            E::BadObjectMeta(_) => (S::BAD_REQUEST, "bad_object_meta"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());

@@ -11,17 +11,18 @@ mod events;
 mod explain;
 mod extract;
 mod files;
-mod folders;
+pub(crate) mod folders;
 mod fsck;
 pub(crate) mod internal;
+pub(crate) mod keys;
 pub mod limits;
 mod manifest;
 mod metrics;
-mod read;
+pub(crate) mod read;
 pub mod serve;
 mod users;
 mod versions;
-mod write;
+pub(crate) mod write;
 
 use std::sync::Arc;
 
@@ -64,6 +65,8 @@ pub struct ApiState {
     pub links: crate::transport::LinkStates,
     /// This node's configured admin token (accepted while the cluster has no users).
     pub admin_token: dfs_core::auth::Token,
+    /// The cluster secret, which S3 access key secrets are sealed under.
+    pub cluster_secret: Arc<str>,
 }
 
 /// How writes are replicated and bounded on this node.
@@ -116,6 +119,8 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
         .route("/users", get(users::list).post(users::add))
         .route("/users/{name}", axum::routing::delete(users::remove))
         .route("/whoami", get(users::whoami))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", axum::routing::delete(keys::remove))
         .route("/acl/{*path}", get(acl::show).post(acl::set).delete(acl::revoke))
         .route("/acl", get(acl::show_root).post(acl::set_root).delete(acl::revoke_root))
         .route(
@@ -215,7 +220,7 @@ pub fn fuzz_http_path(bytes: &[u8]) {
 /// Wall-clock milliseconds, stamped into commands by the node that receives them.
 pub use crate::wall::now_millis;
 
-async fn submit(state: &ApiState, command: Command) -> Result<Reply, ApiError> {
+pub(crate) async fn submit(state: &ApiState, command: Command) -> Result<Reply, ApiError> {
     let outcome = state.driver.submit(command).await.map_err(|_| ApiError::stopping())?;
     outcome.map_err(ApiError::from)
 }
@@ -237,7 +242,7 @@ pub struct Freshness {
 /// waiting on the node, docs/consistency.md). A node that cannot confirm with a leader answers an
 /// error (`no_leader`, `read_timeout`, `halted`), never its possibly stale replica. The planted
 /// [`StaleRead`](crate::planted::Bug::StaleRead) bug skips the wait.
-async fn linearize(state: &ApiState, freshness: Freshness) -> Result<(), ApiError> {
+pub(crate) async fn linearize(state: &ApiState, freshness: Freshness) -> Result<(), ApiError> {
     if freshness.stale || crate::planted::active(crate::planted::Bug::StaleRead) {
         return Ok(());
     }

@@ -107,12 +107,8 @@ pub async fn get_file(
         }
     };
     let (first, last) = range.unwrap_or((0, size.saturating_sub(1)));
-    let pieces = plan(&record, replicas, first, last, size);
     let length = if size == 0 { 0 } else { last - first + 1 };
-    let fetcher = state.clone();
-    let body = futures_util::stream::iter(pieces)
-        .map(move |piece| fetch_piece(fetcher.clone(), piece))
-        .buffered(CHUNKS_PREFETCH);
+    let body = content_stream(&state, &record, replicas, first, last);
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
@@ -138,6 +134,36 @@ fn insert_text(headers: &mut HeaderMap, name: &str, value: &str) {
     {
         headers.insert(name, value);
     }
+}
+
+/// Bytes `first..=last` of `record` (`replicas`: where each of its chunks is), fetched
+/// [`CHUNKS_PREFETCH`] chunks ahead, every chunk hash-checked: the body of a native read and
+/// of S3's GetObject.
+pub(crate) fn content_stream(
+    state: &ApiState,
+    record: &VersionRecord,
+    replicas: Vec<Vec<NodeId>>,
+    first: u64,
+    last: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let pieces = plan(record, replicas, first, last, record.content.size_bytes);
+    let fetcher = state.clone();
+    futures_util::stream::iter(pieces)
+        .map(move |piece| fetch_piece(fetcher.clone(), piece))
+        .buffered(CHUNKS_PREFETCH)
+}
+
+/// Where the copies of each chunk of `record` are, in chunk order (for [`content_stream`]).
+pub(crate) fn chunk_replicas(
+    namespace: &dfs_core::meta::Namespace,
+    record: &VersionRecord,
+) -> Vec<Vec<NodeId>> {
+    record
+        .content
+        .chunks
+        .iter()
+        .map(|c| namespace.replicas(&c.id).map(|s| s.iter().copied().collect()).unwrap_or_default())
+        .collect()
 }
 
 /// The chunks (and parts of chunks) covering bytes `first..=last`.

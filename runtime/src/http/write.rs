@@ -71,28 +71,9 @@ pub async fn put_file(
         return Err(too_large(max));
     }
     let start = UploadStart { path, precondition, idempotency_key, author: caller.user };
-    let mut upload = Upload::open(&state.driver, start).await.map_err(|_| ApiError::stopping())?;
-    let mut chunker = Chunker::new();
-    let mut hasher = blake3::Hasher::new();
-    let (mut size_bytes, mut chunks) = (0u64, 0usize);
-    let mut frames = body.into_data_stream();
-    while let Some(frame) = frames.next().await {
-        let frame = frame.map_err(ApiError::body_error)?;
-        size_bytes += frame.len() as u64;
-        if size_bytes > max {
-            return Err(too_large(max));
-        }
-        hasher.update(&frame);
-        for chunk in chunker.push(&frame) {
-            upload.chunk(chunk).await.map_err(upload_error)?;
-            chunks += 1;
-        }
-    }
-    for chunk in chunker.finish() {
-        upload.chunk(chunk).await.map_err(upload_error)?;
-        chunks += 1;
-    }
-    let hash = Hash(*hasher.finalize().as_bytes());
+    let frames = body.into_data_stream();
+    let streamed = stream_body(&state, start, frames, ApiError::body_error, |_| {}).await?;
+    let Streamed { upload, size_bytes, hash, chunks } = streamed;
     if let Some(expected) = expected.filter(|e| *e != hash) {
         let message = format!(
             "body hashes to {}, client expected {}; nothing was committed",
@@ -105,8 +86,60 @@ pub async fn put_file(
     Ok(created(&state, written, size_bytes, hash, chunks))
 }
 
+/// A body streamed through the chunker into an open upload, not yet sealed.
+pub(crate) struct Streamed {
+    /// The upload, every chunk sent in.
+    pub upload: Upload,
+    /// The body's length.
+    pub size_bytes: u64,
+    /// Its blake3.
+    pub hash: Hash,
+    /// How many chunks it was cut into.
+    pub chunks: usize,
+}
+
+/// Opens an upload for `start` and streams `frames` through the chunker into it (at most
+/// [`CHUNKS_INFLIGHT_MAX`](crate::upload::CHUNKS_INFLIGHT_MAX) chunks in memory), refusing a
+/// body over the node's limit as it grows; `also` sees every frame (the S3 layer's MD5). The
+/// same path for the native `PUT /files` and S3's PutObject.
+pub(crate) async fn stream_body<S, E>(
+    state: &ApiState,
+    start: UploadStart,
+    mut frames: S,
+    body_error: impl Fn(E) -> ApiError,
+    mut also: impl FnMut(&[u8]),
+) -> Result<Streamed, ApiError>
+where
+    S: futures_util::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+{
+    let max = state.settings.body_bytes_max;
+    let mut upload = Upload::open(&state.driver, start).await.map_err(|_| ApiError::stopping())?;
+    let mut chunker = Chunker::new();
+    let mut hasher = blake3::Hasher::new();
+    let (mut size_bytes, mut chunks) = (0u64, 0usize);
+    while let Some(frame) = frames.next().await {
+        let frame = frame.map_err(&body_error)?;
+        size_bytes += frame.len() as u64;
+        if size_bytes > max {
+            return Err(too_large(max));
+        }
+        hasher.update(&frame);
+        also(&frame);
+        for chunk in chunker.push(&frame) {
+            upload.chunk(chunk).await.map_err(upload_error)?;
+            chunks += 1;
+        }
+    }
+    for chunk in chunker.finish() {
+        upload.chunk(chunk).await.map_err(upload_error)?;
+        chunks += 1;
+    }
+    let hash = Hash(*hasher.finalize().as_bytes());
+    Ok(Streamed { upload, size_bytes, hash, chunks })
+}
+
 /// An upload that did not commit, as an HTTP error.
-pub(super) fn upload_error(error: UploadError) -> ApiError {
+pub(crate) fn upload_error(error: UploadError) -> ApiError {
     match error {
         UploadError::Refused(error) => ApiError::from(error),
         UploadError::Stopped => ApiError::stopping(),
@@ -200,7 +233,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get("content-length")?.to_str().ok()?.parse().ok()
 }
 
-pub(super) fn too_large(max: u64) -> ApiError {
+pub(crate) fn too_large(max: u64) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",

@@ -204,6 +204,8 @@ pub(super) struct RawSnapshot<K: Serialize> {
         Vec<(crate::meta::idempotency::KeyScope, crate::meta::idempotency::Remembered)>,
     pub(super) settings: Settings,
     pub(super) users: Vec<(UserName, User)>,
+    pub(super) s3_keys: Vec<(String, crate::s3::keys::AccessKey)>,
+    pub(super) s3_objects: Vec<((Path, Version), crate::s3::ObjectMeta)>,
 }
 
 impl<K: Serialize> RawSnapshot<K> {
@@ -222,6 +224,8 @@ pub(super) fn raw(ns: &Namespace) -> RawSnapshot<Path> {
         idempotency: ns.idempotency.clone().into_iter().collect(),
         settings: ns.settings,
         users: ns.users.clone().into_iter().collect(),
+        s3_keys: ns.s3.keys.clone().into_iter().collect(),
+        s3_objects: ns.s3.objects.clone().into_iter().collect(),
     }
 }
 
@@ -305,6 +309,8 @@ fn raw_with(entries: &[(&str, Entry)]) -> RawSnapshot<String> {
         idempotency: vec![],
         settings: Settings::default(),
         users: vec![],
+        s3_keys: vec![],
+        s3_objects: vec![],
     }
 }
 

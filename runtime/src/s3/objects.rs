@@ -1,0 +1,404 @@
+//! Object operations on the native read and write paths: PutObject streams the body through
+//! the chunker into core's upload machine (MD5 computed on the way, recorded with the version
+//! as its ETag), GetObject streams hash-checked chunks (one range), deletes tombstone files.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use dfs_core::auth::{Caller, Need};
+use dfs_core::command::{Command, Precondition};
+use dfs_core::ids::{NodeId, UnixMillis};
+use dfs_core::meta::VersionRecord;
+use dfs_core::s3::{self as rules, ObjectMeta};
+use dfs_core::write::UploadStart;
+use dfs_core::{CommandError, Path};
+use futures_util::StreamExt;
+use s3s::crypto::{Checksum, Md5};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use super::errors::{self, error};
+use super::Dfs;
+use crate::http::write::{stream_body, too_large, upload_error, Streamed};
+use crate::http::{now_millis, ApiError};
+
+/// An object as a read sees it: its latest version, S3 metadata (if written through S3) and
+/// where its chunks are.
+struct Found {
+    record: VersionRecord,
+    meta: Option<ObjectMeta>,
+    replicas: Vec<Vec<NodeId>>,
+}
+
+impl Found {
+    /// The ETag: the recorded MD5 (or multipart ETag); for a version written natively, which
+    /// has no MD5, a tag from its blake3 that no client mistakes for an MD5.
+    fn etag(&self) -> String {
+        match &self.meta {
+            Some(meta) => meta.etag.clone(),
+            None => format!("b3-{}", &self.record.content.hash.to_hex()[..32]),
+        }
+    }
+
+    fn last_modified(&self) -> Timestamp {
+        timestamp(self.record.created_at)
+    }
+}
+
+/// A wall-clock time as S3's timestamp.
+pub(super) fn timestamp(at: UnixMillis) -> Timestamp {
+    Timestamp::from(std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.0))
+}
+
+/// The latest version of the live file at `path`, with what a read needs.
+async fn find(dfs: &Dfs, path: &Path, key: &str) -> S3Result<Found> {
+    let at = path.clone();
+    let found = dfs
+        .api
+        .driver
+        .query(move |node| {
+            let namespace = node.status().namespace;
+            let record = namespace.latest(&at)?.clone();
+            let meta = namespace.object_meta(&at, &record).cloned();
+            let replicas = crate::http::read::chunk_replicas(namespace, &record);
+            Ok::<_, CommandError>(Found { record, meta, replicas })
+        })
+        .await
+        .map_err(errors::stopped)?;
+    found.map_err(|e| match e {
+        CommandError::NotFound { .. } | CommandError::IsFolder { .. } => errors::no_key(key),
+        other => errors::command(other),
+    })
+}
+
+/// The precondition a conditional PUT maps to: `If-None-Match: *` is "absent", `If-Match: E`
+/// is "the latest version is the one whose ETag is E" (refused at once when it is not).
+async fn put_precondition(
+    dfs: &Dfs,
+    input: &PutObjectInput,
+    path: &Path,
+) -> S3Result<Precondition> {
+    if let Some(condition) = &input.if_none_match {
+        return match condition {
+            ETagCondition::Any => Ok(Precondition::Absent),
+            ETagCondition::ETag(_) => {
+                Err(errors::not_implemented("If-None-Match with an ETag on PutObject"))
+            }
+        };
+    }
+    let Some(condition) = &input.if_match else { return Ok(Precondition::None) };
+    let failed = || error(S3ErrorCode::PreconditionFailed, "If-Match does not hold");
+    let current = find(dfs, path, &input.key).await.map_err(|_| failed())?;
+    match condition {
+        ETagCondition::Any => Ok(Precondition::Version(current.record.version)),
+        ETagCondition::ETag(tag) if tag.value() == current.etag() => {
+            Ok(Precondition::Version(current.record.version))
+        }
+        ETagCondition::ETag(_) => Err(failed()),
+    }
+}
+
+/// `x-amz-meta-*`, names lowercased.
+fn user_meta(metadata: Option<&Metadata>) -> std::collections::BTreeMap<String, String> {
+    metadata
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))
+        .collect()
+}
+
+/// PutObject: streamed into the upload machine, never held whole; one raft entry commits the
+/// version with its ETag, content headers and user metadata.
+pub async fn put(
+    dfs: &Dfs,
+    req: S3Request<PutObjectInput>,
+) -> S3Result<S3Response<PutObjectOutput>> {
+    let caller = dfs.caller(&req).await?;
+    let input = req.input;
+    let (_, path) = dfs.object(&caller, &input.bucket, &input.key, Need::Write).await?;
+    let max = dfs.api.settings.body_bytes_max;
+    if input.content_length.and_then(|n| u64::try_from(n).ok()).is_some_and(|n| n > max) {
+        return Err(errors::api(too_large(max)));
+    }
+    let mut meta = ObjectMeta {
+        etag: "0".repeat(32),
+        content_type: input.content_type.clone(),
+        content_disposition: input.content_disposition.clone(),
+        user: user_meta(input.metadata.as_ref()),
+        hash: dfs_core::ids::Hash([0; 32]),
+    };
+    check_meta(&meta)?;
+    let precondition = put_precondition(dfs, &input, &path).await?;
+    let start =
+        UploadStart { path, precondition, idempotency_key: None, author: caller.user.clone() };
+    let mut md5 = Md5::new();
+    let body = input.body.unwrap_or_else(|| {
+        StreamingBlob::wrap(futures_util::stream::empty::<Result<Bytes, std::io::Error>>())
+    });
+    let body_error = |e: s3s::StdError| {
+        ApiError::new(axum::http::StatusCode::BAD_REQUEST, "body_error", e.to_string())
+    };
+    let streamed = stream_body(&dfs.api, start, body, body_error, |frame| md5.update(frame))
+        .await
+        .map_err(errors::api)?;
+    let Streamed { upload, size_bytes, hash, .. } = streamed;
+    meta.etag = rules::hex(&md5.finalize());
+    meta.hash = hash;
+    let etag = meta.etag.clone();
+    let written = upload
+        .seal_with(size_bytes, hash, now_millis(), Some(meta))
+        .await
+        .map_err(|e| errors::api(upload_error(e)))?;
+    tracing::info!(index = %written.index, size_bytes, etag = %etag, "s3 object written");
+    Ok(S3Response::new(PutObjectOutput {
+        e_tag: Some(ETag::Strong(etag)),
+        size: i64::try_from(size_bytes).ok(),
+        ..Default::default()
+    }))
+}
+
+/// The limits core enforces, checked first so the client gets S3's own code.
+fn check_meta(meta: &ObjectMeta) -> S3Result<()> {
+    match meta.check() {
+        Ok(()) => Ok(()),
+        Err(rules::MetaProblem::TooLarge) => {
+            Err(error(S3ErrorCode::MetadataTooLarge, rules::MetaProblem::TooLarge.to_string()))
+        }
+        Err(problem) => Err(error(S3ErrorCode::InvalidArgument, problem.to_string())),
+    }
+}
+
+/// The read conditions: `If-Match` / `If-Unmodified-Since` failing is 412, `If-None-Match` /
+/// `If-Modified-Since` holding is 304.
+fn check_conditions(
+    found: &Found,
+    if_match: Option<&IfMatch>,
+    if_none_match: Option<&IfNoneMatch>,
+    if_modified_since: Option<&IfModifiedSince>,
+    if_unmodified_since: Option<&IfUnmodifiedSince>,
+) -> S3Result<()> {
+    let etag = found.etag();
+    let matches = |c: &ETagCondition| match c {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(tag) => tag.value() == etag,
+    };
+    // HTTP dates have whole seconds.
+    let modified = found.record.created_at.0 / 1000;
+    if let Some(condition) = if_match {
+        if !matches(condition) {
+            return Err(error(S3ErrorCode::PreconditionFailed, "If-Match does not hold"));
+        }
+    } else if let Some(since) = if_unmodified_since {
+        if modified > epoch_secs(since) {
+            return Err(error(S3ErrorCode::PreconditionFailed, "modified since then"));
+        }
+    }
+    if let Some(condition) = if_none_match {
+        if matches(condition) {
+            return Err(S3Error::new(S3ErrorCode::NotModified));
+        }
+    } else if let Some(since) = if_modified_since {
+        if modified <= epoch_secs(since) {
+            return Err(S3Error::new(S3ErrorCode::NotModified));
+        }
+    }
+    Ok(())
+}
+
+/// Whole seconds since the epoch of an S3 timestamp (0 before it).
+fn epoch_secs(at: &Timestamp) -> u64 {
+    let mut text = Vec::new();
+    let formatted = at.format(TimestampFormat::EpochSeconds, &mut text);
+    let text = String::from_utf8(text).unwrap_or_default();
+    match formatted {
+        Ok(()) => text.split('.').next().and_then(|s| s.parse().ok()).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+/// GetObject: the latest version, or one range of it, streamed chunk by chunk.
+pub async fn get(
+    dfs: &Dfs,
+    req: S3Request<GetObjectInput>,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let caller = dfs.caller(&req).await?;
+    let input = req.input;
+    if input.version_id.is_some() || input.part_number.is_some() {
+        return Err(errors::not_implemented("GetObject with versionId or partNumber"));
+    }
+    dfs.linearize().await?;
+    let (_, path) = dfs.object(&caller, &input.bucket, &input.key, Need::Read).await?;
+    let found = find(dfs, &path, &input.key).await?;
+    check_conditions(
+        &found,
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+        input.if_modified_since.as_ref(),
+        input.if_unmodified_since.as_ref(),
+    )?;
+    let size = found.record.content.size_bytes;
+    let (first, last, content_range) = match &input.range {
+        None => (0, size.saturating_sub(1), None),
+        Some(range) => {
+            let within = range
+                .check(size)
+                .map_err(|_| error(S3ErrorCode::InvalidRange, "range not satisfiable"))?;
+            let (first, last) = (within.start, within.end - 1);
+            (first, last, Some(format!("bytes {first}-{last}/{size}")))
+        }
+    };
+    let length = if size == 0 { 0 } else { last - first + 1 };
+    let stream = crate::http::read::content_stream(
+        &dfs.api,
+        &found.record,
+        found.replicas.clone(),
+        first,
+        last,
+    );
+    let body = StreamingBlob::wrap(Pumped::start(stream));
+    let meta = found.meta.as_ref();
+    let output = GetObjectOutput {
+        body: Some(body),
+        content_length: i64::try_from(length).ok(),
+        content_range,
+        accept_ranges: Some("bytes".to_owned()),
+        content_type: meta.and_then(|m| m.content_type.clone()),
+        content_disposition: meta.and_then(|m| m.content_disposition.clone()),
+        metadata: meta.map(|m| m.user.clone().into_iter().collect()),
+        e_tag: Some(ETag::Strong(found.etag())),
+        last_modified: Some(found.last_modified()),
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+/// HeadObject: GetObject's headers without the body.
+pub async fn head(
+    dfs: &Dfs,
+    req: S3Request<HeadObjectInput>,
+) -> S3Result<S3Response<HeadObjectOutput>> {
+    let caller = dfs.caller(&req).await?;
+    let input = req.input;
+    if input.version_id.is_some() || input.part_number.is_some() {
+        return Err(errors::not_implemented("HeadObject with versionId or partNumber"));
+    }
+    dfs.linearize().await?;
+    let (_, path) = dfs.object(&caller, &input.bucket, &input.key, Need::Read).await?;
+    let found = find(dfs, &path, &input.key).await?;
+    check_conditions(
+        &found,
+        input.if_match.as_ref(),
+        input.if_none_match.as_ref(),
+        input.if_modified_since.as_ref(),
+        input.if_unmodified_since.as_ref(),
+    )?;
+    let meta = found.meta.as_ref();
+    let output = HeadObjectOutput {
+        content_length: i64::try_from(found.record.content.size_bytes).ok(),
+        accept_ranges: Some("bytes".to_owned()),
+        content_type: meta.and_then(|m| m.content_type.clone()),
+        content_disposition: meta.and_then(|m| m.content_disposition.clone()),
+        metadata: meta.map(|m| m.user.clone().into_iter().collect()),
+        e_tag: Some(ETag::Strong(found.etag())),
+        last_modified: Some(found.last_modified()),
+        ..Default::default()
+    };
+    Ok(S3Response::new(output))
+}
+
+/// Tombstones the object at `key` (a missing key is not an error, as in S3).
+async fn delete_key(dfs: &Dfs, caller: &Caller, bucket: &str, key: &str) -> S3Result<()> {
+    let (_, path) = dfs.object(caller, bucket, key, Need::Write).await?;
+    let command =
+        Command::Delete { path, precondition: Precondition::None, deleted_at: now_millis() };
+    match crate::http::submit(&dfs.api, command).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == "not_found" => Ok(()),
+        Err(e) => Err(errors::api(e)),
+    }
+}
+
+/// DeleteObject.
+pub async fn delete(
+    dfs: &Dfs,
+    req: S3Request<DeleteObjectInput>,
+) -> S3Result<S3Response<DeleteObjectOutput>> {
+    let caller = dfs.caller(&req).await?;
+    let input = req.input;
+    if input.version_id.is_some() {
+        return Err(errors::not_implemented("DeleteObject with versionId"));
+    }
+    delete_key(dfs, &caller, &input.bucket, &input.key).await?;
+    Ok(S3Response::new(DeleteObjectOutput::default()))
+}
+
+/// DeleteObjects: each key deleted on its own, with its own result.
+pub async fn delete_many(
+    dfs: &Dfs,
+    req: S3Request<DeleteObjectsInput>,
+) -> S3Result<S3Response<DeleteObjectsOutput>> {
+    let caller = dfs.caller(&req).await?;
+    let input = req.input;
+    dfs.bucket(&caller, &input.bucket, Need::Read).await?;
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let (mut deleted, mut failed) = (Vec::new(), Vec::new());
+    for object in input.delete.objects {
+        let outcome = if object.version_id.is_some() {
+            Err(errors::not_implemented("DeleteObjects with versionId"))
+        } else {
+            delete_key(dfs, &caller, &input.bucket, &object.key).await
+        };
+        match outcome {
+            Ok(()) if !quiet => {
+                deleted.push(DeletedObject { key: Some(object.key), ..Default::default() })
+            }
+            Ok(()) => {}
+            Err(e) => failed.push(Error {
+                code: Some(e.code().as_str().to_owned()),
+                key: Some(object.key),
+                message: e.message().map(str::to_owned),
+                version_id: None,
+            }),
+        }
+    }
+    Ok(S3Response::new(DeleteObjectsOutput {
+        deleted: Some(deleted),
+        errors: Some(failed),
+        ..Default::default()
+    }))
+}
+
+/// A body stream handed to s3s, which wants it `Sync`: a task pumps the chunk fetcher into a
+/// channel of [`PUMP_DEPTH`] and this reads the channel. Dropping it (the client went away)
+/// ends the task at its next send.
+struct Pumped(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+/// Chunks the pump holds ahead of the client.
+const PUMP_DEPTH: usize = 2;
+
+impl Pumped {
+    fn start(
+        stream: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+    ) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(PUMP_DEPTH);
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(item) = stream.next().await {
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self(rx)
+    }
+}
+
+impl futures_util::Stream for Pumped {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}

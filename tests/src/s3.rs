@@ -1,0 +1,79 @@
+//! Helpers of the S3 tests (`tests/s3/`): every test node serves S3 on a free port; these find
+//! its endpoint, make access keys, and run the real clients (boto3 in the venv that
+//! `scripts/install-test-deps` makes at `target/test-venv`, rclone, s3cmd).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{admin_token, client_builder_with_token, wait_for, TestCluster};
+
+/// The `[s3]` table of every test node: a free loopback port, region `dfs`.
+pub fn config() -> dfs_runtime::config::S3Config {
+    dfs_runtime::config::S3Config {
+        listen: ([127, 0, 0, 1], 0).into(),
+        region: "dfs".into(),
+        domain: None,
+    }
+}
+
+/// Node `id`'s S3 endpoint (`http://addr`), from the `endpoints.json` it writes once listening.
+pub async fn endpoint(cluster: &TestCluster, id: u64) -> String {
+    let file = cluster.node(id).config.data_dir.join("endpoints.json");
+    wait_for(Duration::from_secs(30), &format!("n{id}'s S3 endpoint"), || async {
+        let text = std::fs::read_to_string(&file).ok()?;
+        let value: Value = serde_json::from_str(&text).ok()?;
+        value["s3_addr"].as_str().map(|addr| format!("http://{addr}"))
+    })
+    .await
+}
+
+/// A new access key `(id, secret)` made through node 1's `POST /keys` with `token` (for
+/// `user`, if given).
+pub async fn key_as(cluster: &TestCluster, token: &str, user: Option<&str>) -> (String, String) {
+    let http = client_builder_with_token(token).build().expect("client");
+    let query = user.map(|u| format!("?user={u}")).unwrap_or_default();
+    let url = format!("{}/keys{query}", cluster.node(1).url());
+    let answer: Value = wait_for(Duration::from_secs(30), "an access key", || async {
+        let response = http.post(&url).send().await.ok()?;
+        (response.status() == 201).then_some(())?;
+        response.json().await.ok()
+    })
+    .await;
+    let field = |name: &str| answer[name].as_str().expect("id and secret").to_owned();
+    (field("id"), field("secret"))
+}
+
+/// A new access key of the admin.
+pub async fn admin_key(cluster: &TestCluster) -> (String, String) {
+    key_as(cluster, &admin_token(), None).await
+}
+
+/// The boto3 venv's python.
+pub fn python() -> PathBuf {
+    let python = crate::target_dir().join("test-venv/bin/python");
+    assert!(python.exists(), "{} is missing: run scripts/install-test-deps", python.display());
+    python
+}
+
+/// Runs the boto3 script `tests/tests/s3/<script>` with `args`; (success, stdout, stderr).
+pub fn boto(script: &str, args: &[&str]) -> (bool, String, String) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3").join(script);
+    let output = Command::new(python()).arg(path).args(args).output().expect("run python");
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
+
+/// Runs `program` with `args` and `envs` (and no `AWS_CA_BUNDLE`: the endpoints are plain HTTP,
+/// and rclone fails on a bundle its transport cannot load); (success, stdout, stderr).
+pub fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(program);
+    command.args(args).env_remove("AWS_CA_BUNDLE").envs(envs.iter().copied());
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {program} (scripts/install-test-deps installs it): {e}"));
+    let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+    (output.status.success(), text(output.stdout), text(output.stderr))
+}
