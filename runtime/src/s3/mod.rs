@@ -7,6 +7,7 @@
 
 mod auth;
 mod buckets;
+mod copy;
 mod errors;
 mod list;
 mod objects;
@@ -148,6 +149,13 @@ impl s3s::S3 for Dfs {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         objects::put(self, req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        copy::copy(self, req).await
     }
 
     async fn get_object(

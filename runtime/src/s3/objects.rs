@@ -25,16 +25,16 @@ use crate::http::{now_millis, ApiError};
 
 /// An object as a read sees it: its latest version, S3 metadata (if written through S3) and
 /// where its chunks are.
-struct Found {
-    record: VersionRecord,
-    meta: Option<ObjectMeta>,
+pub(super) struct Found {
+    pub(super) record: VersionRecord,
+    pub(super) meta: Option<ObjectMeta>,
     replicas: Vec<Vec<NodeId>>,
 }
 
 impl Found {
     /// The ETag: the recorded MD5 (or multipart ETag); for a version written natively, which
     /// has no MD5, a tag from its blake3 that no client mistakes for an MD5.
-    fn etag(&self) -> String {
+    pub(super) fn etag(&self) -> String {
         match &self.meta {
             Some(meta) => meta.etag.clone(),
             None => format!("b3-{}", &self.record.content.hash.to_hex()[..32]),
@@ -52,7 +52,7 @@ pub(super) fn timestamp(at: UnixMillis) -> Timestamp {
 }
 
 /// The latest version of the live file at `path`, with what a read needs.
-async fn find(dfs: &Dfs, path: &Path, key: &str) -> S3Result<Found> {
+pub(super) async fn find(dfs: &Dfs, path: &Path, key: &str) -> S3Result<Found> {
     let at = path.clone();
     let found = dfs
         .api
@@ -100,7 +100,7 @@ async fn put_precondition(
 }
 
 /// `x-amz-meta-*`, names lowercased.
-fn user_meta(metadata: Option<&Metadata>) -> std::collections::BTreeMap<String, String> {
+pub(super) fn user_meta(metadata: Option<&Metadata>) -> std::collections::BTreeMap<String, String> {
     metadata
         .into_iter()
         .flatten()
