@@ -144,6 +144,13 @@ impl s3s::S3 for Dfs {
         buckets::location(self, req).await
     }
 
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        buckets::versioning(self, req).await
+    }
+
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
