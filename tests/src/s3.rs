@@ -19,13 +19,14 @@ pub fn config() -> dfs_runtime::config::S3Config {
     }
 }
 
-/// Node `id`'s S3 endpoint (`http://addr`), from the `endpoints.json` it writes once listening.
+/// Node `id`'s S3 endpoint (`http://addr`, `https://` when the cluster uses TLS), from the `endpoints.json` it writes once listening.
 pub async fn endpoint(cluster: &TestCluster, id: u64) -> String {
     let file = cluster.node(id).config.data_dir.join("endpoints.json");
     wait_for(Duration::from_secs(30), &format!("n{id}'s S3 endpoint"), || async {
         let text = std::fs::read_to_string(&file).ok()?;
         let value: Value = serde_json::from_str(&text).ok()?;
-        value["s3_addr"].as_str().map(|addr| format!("http://{addr}"))
+        let scheme = if cluster.ca_cert.is_some() { "https" } else { "http" };
+        value["s3_addr"].as_str().map(|addr| format!("{scheme}://{addr}"))
     })
     .await
 }
@@ -33,7 +34,11 @@ pub async fn endpoint(cluster: &TestCluster, id: u64) -> String {
 /// A new access key `(id, secret)` made through node 1's `POST /keys` with `token` (for
 /// `user`, if given).
 pub async fn key_as(cluster: &TestCluster, token: &str, user: Option<&str>) -> (String, String) {
-    let http = client_builder_with_token(token).build().expect("client");
+    let mut http = client_builder_with_token(token);
+    if let Some(ca) = &cluster.ca_cert {
+        http = http.tls_certs_only(dfs_runtime::tls::load_roots(ca).expect("certificate"));
+    }
+    let http = http.build().expect("client");
     let query = user.map(|u| format!("?user={u}")).unwrap_or_default();
     let url = format!("{}/keys{query}", cluster.node(1).url());
     let answer: Value = wait_for(Duration::from_secs(30), "an access key", || async {
@@ -60,8 +65,18 @@ pub fn python() -> PathBuf {
 
 /// Runs the boto3 script `tests/tests/s3/<script>` with `args`; (success, stdout, stderr).
 pub fn boto(script: &str, args: &[&str]) -> (bool, String, String) {
+    boto_trusting(None, script, args)
+}
+
+/// [`boto`], trusting the certificate `ca` (boto3's `AWS_CA_BUNDLE`) when given.
+pub fn boto_trusting(ca: Option<&Path>, script: &str, args: &[&str]) -> (bool, String, String) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3").join(script);
-    let output = Command::new(python()).arg(path).args(args).output().expect("run python");
+    let mut command = Command::new(python());
+    command.arg(path).args(args);
+    if let Some(ca) = ca {
+        command.env("AWS_CA_BUNDLE", ca);
+    }
+    let output = command.output().expect("run python");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (output.status.success(), text(output.stdout), text(output.stderr))
 }

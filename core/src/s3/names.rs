@@ -58,7 +58,12 @@ pub fn check_bucket(name: &str) -> Result<(), BucketNameError> {
     if name.contains("..") || name.contains(".-") || name.contains("-.") {
         return Err(BucketNameError::Dots);
     }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+    let parts: Vec<&str> = name.split('.').collect();
+    let dotted_quad = parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    if dotted_quad {
         return Err(BucketNameError::IpAddress);
     }
     let reserved = ["xn--", "sthree-", "amzn-s3-demo-"].iter().any(|p| name.starts_with(p))

@@ -138,3 +138,16 @@ pub async fn list(
         .collect();
     Ok(S3Response::new(ListBucketsOutput { buckets: Some(buckets), ..Default::default() }))
 }
+
+/// GetBucketVersioning: dfs keeps every version of every file (within the cluster's retention),
+/// so every bucket is versioned.
+pub async fn versioning(
+    dfs: &Dfs,
+    req: S3Request<GetBucketVersioningInput>,
+) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+    let caller = dfs.caller(&req).await?;
+    dfs.linearize().await?;
+    dfs.bucket(&caller, &req.input.bucket, Need::Read).await?;
+    let status = BucketVersioningStatus::from(BucketVersioningStatus::ENABLED.to_owned());
+    Ok(S3Response::new(GetBucketVersioningOutput { status: Some(status), mfa_delete: None }))
+}

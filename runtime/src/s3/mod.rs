@@ -7,6 +7,7 @@
 
 mod auth;
 mod buckets;
+mod copy;
 mod errors;
 mod list;
 mod objects;
@@ -143,11 +144,25 @@ impl s3s::S3 for Dfs {
         buckets::location(self, req).await
     }
 
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        buckets::versioning(self, req).await
+    }
+
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         objects::put(self, req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        copy::copy(self, req).await
     }
 
     async fn get_object(

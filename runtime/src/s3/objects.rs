@@ -25,16 +25,16 @@ use crate::http::{now_millis, ApiError};
 
 /// An object as a read sees it: its latest version, S3 metadata (if written through S3) and
 /// where its chunks are.
-struct Found {
-    record: VersionRecord,
-    meta: Option<ObjectMeta>,
+pub(super) struct Found {
+    pub(super) record: VersionRecord,
+    pub(super) meta: Option<ObjectMeta>,
     replicas: Vec<Vec<NodeId>>,
 }
 
 impl Found {
     /// The ETag: the recorded MD5 (or multipart ETag); for a version written natively, which
     /// has no MD5, a tag from its blake3 that no client mistakes for an MD5.
-    fn etag(&self) -> String {
+    pub(super) fn etag(&self) -> String {
         match &self.meta {
             Some(meta) => meta.etag.clone(),
             None => format!("b3-{}", &self.record.content.hash.to_hex()[..32]),
@@ -52,14 +52,30 @@ pub(super) fn timestamp(at: UnixMillis) -> Timestamp {
 }
 
 /// The latest version of the live file at `path`, with what a read needs.
-async fn find(dfs: &Dfs, path: &Path, key: &str) -> S3Result<Found> {
+pub(super) async fn find(dfs: &Dfs, path: &Path, key: &str) -> S3Result<Found> {
+    find_version(dfs, path, key, None).await
+}
+
+/// The dfs version a `versionId` names: its number.
+fn version_id(raw: Option<&str>) -> S3Result<Option<u64>> {
+    raw.map(|raw| {
+        raw.parse::<u64>().map_err(|_| error(S3ErrorCode::InvalidArgument, "invalid version id"))
+    })
+    .transpose()
+}
+
+/// [`find`], or version `version` of the file (a dfs version: `dfs history` lists them).
+async fn find_version(dfs: &Dfs, path: &Path, key: &str, version: Option<u64>) -> S3Result<Found> {
     let at = path.clone();
     let found = dfs
         .api
         .driver
         .query(move |node| {
             let namespace = node.status().namespace;
-            let record = namespace.latest(&at)?.clone();
+            let record = match version {
+                Some(v) => namespace.version(&at, dfs_core::ids::Version(v))?.clone(),
+                None => namespace.latest(&at)?.clone(),
+            };
             let meta = namespace.object_meta(&at, &record).cloned();
             let replicas = crate::http::read::chunk_replicas(namespace, &record);
             Ok::<_, CommandError>(Found { record, meta, replicas })
@@ -68,6 +84,9 @@ async fn find(dfs: &Dfs, path: &Path, key: &str) -> S3Result<Found> {
         .map_err(errors::stopped)?;
     found.map_err(|e| match e {
         CommandError::NotFound { .. } | CommandError::IsFolder { .. } => errors::no_key(key),
+        CommandError::VersionNotFound { .. } => {
+            error(S3ErrorCode::NoSuchVersion, format!("{key:?} has no such version"))
+        }
         other => errors::command(other),
     })
 }
@@ -100,7 +119,7 @@ async fn put_precondition(
 }
 
 /// `x-amz-meta-*`, names lowercased.
-fn user_meta(metadata: Option<&Metadata>) -> std::collections::BTreeMap<String, String> {
+pub(super) fn user_meta(metadata: Option<&Metadata>) -> std::collections::BTreeMap<String, String> {
     metadata
         .into_iter()
         .flatten()
@@ -152,10 +171,19 @@ pub async fn put(
         .map_err(|e| errors::api(upload_error(e)))?;
     tracing::info!(index = %written.index, size_bytes, etag = %etag, "s3 object written");
     Ok(S3Response::new(PutObjectOutput {
+        version_id: written_version(&written.change),
         e_tag: Some(ETag::Strong(etag)),
         size: i64::try_from(size_bytes).ok(),
         ..Default::default()
     }))
+}
+
+/// The version id (the dfs version number) a committed write made.
+pub(super) fn written_version(change: &dfs_core::Change) -> Option<String> {
+    match change {
+        dfs_core::Change::FileWritten { version, .. } => Some(version.0.to_string()),
+        _ => None,
+    }
 }
 
 /// The limits core enforces, checked first so the client gets S3's own code.
@@ -224,12 +252,13 @@ pub async fn get(
 ) -> S3Result<S3Response<GetObjectOutput>> {
     let caller = dfs.caller(&req).await?;
     let input = req.input;
-    if input.version_id.is_some() || input.part_number.is_some() {
-        return Err(errors::not_implemented("GetObject with versionId or partNumber"));
+    if input.part_number.is_some() {
+        return Err(errors::not_implemented("GetObject with partNumber"));
     }
+    let version = version_id(input.version_id.as_deref())?;
     dfs.linearize().await?;
     let (_, path) = dfs.object(&caller, &input.bucket, &input.key, Need::Read).await?;
-    let found = find(dfs, &path, &input.key).await?;
+    let found = find_version(dfs, &path, &input.key, version).await?;
     check_conditions(
         &found,
         input.if_match.as_ref(),
@@ -268,6 +297,7 @@ pub async fn get(
         metadata: meta.map(|m| m.user.clone().into_iter().collect()),
         e_tag: Some(ETag::Strong(found.etag())),
         last_modified: Some(found.last_modified()),
+        version_id: Some(found.record.version.0.to_string()),
         ..Default::default()
     };
     Ok(S3Response::new(output))
@@ -280,12 +310,13 @@ pub async fn head(
 ) -> S3Result<S3Response<HeadObjectOutput>> {
     let caller = dfs.caller(&req).await?;
     let input = req.input;
-    if input.version_id.is_some() || input.part_number.is_some() {
-        return Err(errors::not_implemented("HeadObject with versionId or partNumber"));
+    if input.part_number.is_some() {
+        return Err(errors::not_implemented("HeadObject with partNumber"));
     }
+    let version = version_id(input.version_id.as_deref())?;
     dfs.linearize().await?;
     let (_, path) = dfs.object(&caller, &input.bucket, &input.key, Need::Read).await?;
-    let found = find(dfs, &path, &input.key).await?;
+    let found = find_version(dfs, &path, &input.key, version).await?;
     check_conditions(
         &found,
         input.if_match.as_ref(),
@@ -302,6 +333,7 @@ pub async fn head(
         metadata: meta.map(|m| m.user.clone().into_iter().collect()),
         e_tag: Some(ETag::Strong(found.etag())),
         last_modified: Some(found.last_modified()),
+        version_id: Some(found.record.version.0.to_string()),
         ..Default::default()
     };
     Ok(S3Response::new(output))

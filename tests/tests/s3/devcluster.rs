@@ -46,3 +46,21 @@ fn dev_cluster_prints_s3_endpoints_and_a_key_that_works_on_every_node() {
     let _ = dev.wait();
     assert!(ok, "{out}{err}");
 }
+
+/// The node's TLS settings apply to its S3 listener: HTTPS only, with the node's certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_s3_listener_speaks_tls_when_the_node_does() {
+    use dfs_tests::s3::{admin_key, boto_trusting, endpoint};
+    use dfs_tests::{ClusterSpec, TestCluster};
+    let cluster = TestCluster::start(ClusterSpec { tls: true, ..ClusterSpec::new(3) }).await;
+    cluster.wait_for_first_admin(1).await;
+    let (key, secret) = admin_key(&cluster).await;
+    let (first, third) = (endpoint(&cluster, 1).await, endpoint(&cluster, 3).await);
+    assert!(first.starts_with("https://"), "{first}");
+    let ca = cluster.ca_cert.clone();
+    let (ok, out, err) = boto_trusting(ca.as_deref(), "smoke.py", &[&key, &secret, &first, &third]);
+    assert!(ok, "{out}{err}");
+    let plain = first.replace("https://", "http://");
+    let (ok, out, _) = boto_trusting(None, "smoke.py", &[&key, &secret, &plain]);
+    assert!(!ok, "plain HTTP was served on the TLS listener: {out}");
+}

@@ -5,5 +5,6 @@
 mod access;
 mod boto;
 mod devcluster;
+mod failover;
 mod rclone;
 mod s3cmd;
