@@ -432,3 +432,32 @@ async fn daemon_returns_once_mounted_and_umount_ends_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_mounts_one_folder_of_the_cluster() {
+    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let (ok, _, err) = cluster.cli(&["mkdir", "/projects/x"]);
+    assert!(ok, "{err}");
+    let answer = cluster.put(1, "/projects/x/a.txt", "a").await;
+    assert!(answer["version"].as_u64().is_some(), "{answer}");
+    let mount = Mount::admin(&cluster, &["--remote", "/projects/x"]);
+    assert_eq!(std::fs::read(mount.path("a.txt")).expect("read"), b"a");
+    std::fs::write(mount.path("b.txt"), b"b").expect("write");
+    let (ok, out, err) = cluster.cli(&["get", "/projects/x/b.txt", "-"]);
+    assert!(ok && out == "b", "{err}");
+    assert!(std::fs::read(mount.path("c.txt")).is_err(), "not there yet");
+    let answer = cluster.put(2, "/projects/x/c.txt", "c").await;
+    assert!(answer["version"].as_u64().is_some(), "{answer}");
+    let path = mount.path("c.txt");
+    wait_for(WAIT, "a put elsewhere shows under the remote folder", || {
+        let path = path.clone();
+        async move { (std::fs::read(&path).ok()? == b"c").then_some(()) }
+    })
+    .await;
+    let mut names: Vec<String> = std::fs::read_dir(&mount.dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.txt", "b.txt", "c.txt"]);
+}
