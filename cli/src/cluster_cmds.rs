@@ -184,11 +184,21 @@ pub async fn drain(client: &Client, node: u64, wait: bool, json: bool) -> anyhow
     })
 }
 
-/// `dfs node add ID`: adds the member.
-pub async fn add(client: &Client, node: u64, learner: bool, json: bool) -> anyhow::Result<()> {
+/// `dfs node add ID [--addr PEER,HTTP]`: adds the member (recording its addresses first).
+pub async fn add(
+    client: &Client,
+    node: u64,
+    learner: bool,
+    addr: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
+    json: bool,
+) -> anyhow::Result<()> {
     let role = if learner { "learner" } else { "voter" };
+    let mut query = format!("role={role}");
+    if let Some((peer, http)) = addr {
+        query.push_str(&format!("&peer={peer}&http={http}"));
+    }
     let response =
-        client.send(|http, url| http.post(format!("{url}/nodes/{node}?role={role}"))).await?;
+        client.send(|http, url| http.post(format!("{url}/nodes/{node}?{query}"))).await?;
     let value = json_or_error(response).await?;
     print(json, &value, |out| {
         writeln!(out, "node {node} added as a {role}; rebalance will move chunks onto it")

@@ -201,6 +201,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
             limits: Default::default(),
             admin_token: Some(admin_token.clone()),
             discovery: None,
+            seeds: Vec::new(),
             s3: Some(dfs_runtime::config::S3Config {
                 listen: addrs[2 * nodes as usize + id as usize - 1],
                 region: dfs_runtime::config::default_s3_region(),

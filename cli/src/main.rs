@@ -327,8 +327,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Some(node_cmd::NodeAction::Drain { id, wait }) => {
                 cluster_cmds::drain(&client()?, id, wait, cli.json).await
             }
-            Some(node_cmd::NodeAction::Add { id, learner }) => {
-                cluster_cmds::add(&client()?, id, learner, cli.json).await
+            Some(node_cmd::NodeAction::Add { id, learner, addr }) => {
+                cluster_cmds::add(&client()?, id, learner, addr, cli.json).await
             }
             Some(node_cmd::NodeAction::Remove { id }) => {
                 cluster_cmds::remove(&client()?, id, cli.json).await

@@ -58,6 +58,11 @@ pub struct NodeArgs {
     /// Founding voters of a new cluster, e.g. 1,2,3 (needed with --discover and no --peer).
     #[arg(long, env = "DFS_INITIAL_VOTERS", value_delimiter = ',')]
     pub initial_voters: Vec<u64>,
+    /// Join the cluster through this member's HTTP address, e.g. 10.0.0.5:8001 (repeat for
+    /// more; `http://` or `https://` is allowed): a node with no data asks to be added, first
+    /// as a learner, then as a voter once caught up; no other member's config changes.
+    #[arg(long = "seed", env = "DFS_SEEDS", value_delimiter = ',', value_parser = parse_seed)]
+    pub seeds: Vec<SocketAddr>,
     /// Serve the S3-compatible API on this address too, e.g. 127.0.0.1:9001 (the `[s3]` table).
     #[arg(long, env = "DFS_S3_LISTEN")]
     pub s3_listen: Option<SocketAddr>,
@@ -81,14 +86,18 @@ pub struct NodeArgs {
 /// What `dfs node ACTION` does to a member of a running cluster.
 #[derive(Debug, clap::Subcommand)]
 pub enum NodeAction {
-    /// Add node ID to the cluster (its addresses must be in every member's peer list); once it
-    /// is up, rebalance moves chunks onto it.
+    /// Add node ID to the cluster (its addresses from --addr, its own join request, or every
+    /// member's peer list); once it is up, rebalance moves chunks onto it.
     Add {
         /// The node.
         id: u64,
         /// Add it as a learner (receives the log, does not vote).
         #[arg(long)]
         learner: bool,
+        /// Where it listens, PEER_ADDR,HTTP_ADDR: recorded through raft, so every member
+        /// dials it without a config change.
+        #[arg(long, value_parser = parse_addr_pair)]
+        addr: Option<(SocketAddr, SocketAddr)>,
     },
     /// Move every chunk copy off node ID (it gets no new ones), so it can be removed.
     Drain {
@@ -114,6 +123,19 @@ fn parse_peer(raw: &str) -> Result<PeerConfig, String> {
         peer_addr: peer.parse().map_err(|_| usage())?,
         http_addr: http.parse().map_err(|_| usage())?,
     })
+}
+
+fn parse_seed(raw: &str) -> Result<SocketAddr, String> {
+    let bare = raw.strip_prefix("http://").or_else(|| raw.strip_prefix("https://")).unwrap_or(raw);
+    bare.trim_end_matches('/')
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a member's HTTP address, IP:PORT"))
+}
+
+fn parse_addr_pair(raw: &str) -> Result<(SocketAddr, SocketAddr), String> {
+    let usage = || format!("{raw:?}: expected PEER_ADDR,HTTP_ADDR");
+    let (peer, http) = raw.split_once(',').ok_or_else(usage)?;
+    Ok((peer.parse().map_err(|_| usage())?, http.parse().map_err(|_| usage())?))
 }
 
 fn parse_quorum(raw: &str) -> Result<WriteQuorum, String> {
@@ -156,6 +178,7 @@ impl NodeArgs {
                     limits: Default::default(),
                     admin_token: None,
                     discovery: None,
+                    seeds: Vec::new(),
                     s3: None,
                 }
             }
@@ -177,6 +200,9 @@ impl NodeArgs {
         }
         if !self.peers.is_empty() {
             config.peers = self.peers;
+        }
+        if !self.seeds.is_empty() {
+            config.seeds = self.seeds;
         }
         if let Some(v) = self.replication_factor {
             config.replication_factor = v;

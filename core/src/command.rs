@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Credential;
 use crate::health::Health;
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UnixMillis, UserName, Version};
+use crate::membership::MemberAddrs;
 use crate::path::Path;
 
 /// A request to change the namespace or the cluster membership.
@@ -189,6 +190,14 @@ pub enum Command {
     RemoveAccessKey {
         /// The key's id.
         id: String,
+    },
+    /// Record where a node listens (issue 23, `crate::membership`): every member dials it
+    /// there. Proposed by the leader for a node that joins or moved to new ports.
+    SetNodeAddrs {
+        /// The node.
+        node: NodeId,
+        /// Its peer and HTTP addresses.
+        addrs: MemberAddrs,
     },
 }
 
@@ -422,6 +431,13 @@ pub enum Change {
         id: String,
         /// The user it acted as.
         user: UserName,
+    },
+    /// A node's addresses were recorded (it joined, or moved to new ports).
+    NodeAddrsSet {
+        /// The node.
+        node: NodeId,
+        /// Where it listens now.
+        addrs: MemberAddrs,
     },
 }
 

@@ -302,6 +302,9 @@ pub enum CommandError {
     /// than a `PutVersion`).
     #[error("malformed command")]
     MalformedCommand,
+    /// A node's addresses were refused (`crate::membership`).
+    #[error("node addresses refused: {0}")]
+    BadNodeAddrs(crate::membership::JoinRefused),
 }
 
 /// The message of a `NotLeader`: where to retry.

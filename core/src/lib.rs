@@ -26,6 +26,7 @@ pub mod gc;
 pub mod health;
 pub mod ids;
 pub mod input;
+pub mod membership;
 pub mod meta;
 pub mod node;
 pub mod output;

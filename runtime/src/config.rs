@@ -77,6 +77,12 @@ pub struct NodeConfig {
     /// `--discover`); static `peers` keep working beside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<crate::discovery::DiscoveryConfig>,
+    /// HTTP addresses of members to join through (`--seed`, issue 23): a node with seeds and
+    /// no data asks them to add it (a learner first, a voter once caught up) and never founds a
+    /// cluster itself; every member learns its addresses through raft, so no other member's
+    /// config changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seeds: Vec<SocketAddr>,
     /// The S3-compatible listener (the `[s3]` table, `--s3-listen`); off when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Config>,
@@ -270,6 +276,11 @@ impl NodeConfig {
                 "with discovery and no peers, initial_voters must name the founding members",
             ));
         }
+        if !self.seeds.is_empty() && !self.initial_voters.is_empty() {
+            return Err(ConfigFileError::Invalid(
+                "a node joining through seeds founds no cluster: give seeds or initial_voters",
+            ));
+        }
         if self.tls_ca.is_some() && self.tls_cert.is_none() {
             return Err(ConfigFileError::Invalid("tls_ca needs tls_cert and tls_key"));
         }
@@ -291,9 +302,12 @@ impl NodeConfig {
             .unwrap_or_else(|| derived_admin_token(&self.cluster_secret))
     }
 
-    /// The founding voters: as configured, or this node and every peer.
+    /// The founding voters: as configured, none for a node joining through seeds, or else this
+    /// node and every peer.
     pub fn founding_voters(&self) -> Vec<NodeId> {
-        let mut voters: Vec<u64> = if self.initial_voters.is_empty() {
+        let mut voters: Vec<u64> = if !self.seeds.is_empty() {
+            Vec::new()
+        } else if self.initial_voters.is_empty() {
             self.peers.iter().map(|p| p.id).chain([self.id]).collect()
         } else {
             self.initial_voters.clone()
@@ -361,6 +375,7 @@ mod tests {
             limits: LimitsConfig::default(),
             admin_token: None,
             discovery: None,
+            seeds: Vec::new(),
             s3: None,
         }
     }

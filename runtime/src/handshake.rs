@@ -52,6 +52,18 @@ impl ClusterKey {
         hasher.finalize()
     }
 
+    /// The token a node sends with a `POST /internal/join` request, bound to its exact body.
+    /// (A replayed token only repeats a request to record addresses the node really had; a
+    /// node whose recorded addresses are wrong asks again, and every link still passes the
+    /// handshake.)
+    pub fn join_token(&self, node: NodeId, body: &[u8]) -> blake3::Hash {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        hasher.update(b"member-join");
+        hasher.update(&node.0.to_be_bytes());
+        hasher.update(blake3::hash(body).as_bytes());
+        hasher.finalize()
+    }
+
     /// The MAC of a discovery announcement (`crate::discovery`): proves the announcer holds the
     /// cluster secret and binds its id to both addresses.
     pub fn discovery_mac(&self, node: NodeId, peer_addr: &str, http_addr: &str) -> blake3::Hash {

@@ -19,6 +19,7 @@ pub mod fsck;
 pub mod gc;
 pub mod handshake;
 pub mod http;
+pub mod membership;
 pub mod metrics;
 pub mod net;
 pub mod peers;

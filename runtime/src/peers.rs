@@ -33,6 +33,10 @@ pub const NODE_HEADER: &str = "x-dfs-node";
 pub const TOKEN_HEADER: &str = "x-dfs-token";
 /// Header naming the node a replicate request should copy from.
 pub const FROM_HEADER: &str = "x-dfs-from";
+/// Header marking a join request a follower passed on to the leader: it is not passed again.
+pub const RELAYED_HEADER: &str = "x-dfs-relayed";
+/// Longest a join request may take (the leader commits up to two entries for it).
+pub const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest a node waits for a connection to another node to open.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest one chunk transfer may take.
@@ -212,14 +216,21 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// The same directory, also looking up addresses discovery learns at run time.
+    /// The same directory, also looking up addresses learned at run time (through raft, or
+    /// announced by discovery).
     pub fn with_addresses(mut self, book: crate::discovery::AddressBook) -> Self {
         self.book = Some(book);
         self
     }
 
+    /// `node`'s HTTP address: this node's own, else the one learned at run time (recorded
+    /// through raft by the node itself, or announced), else the configured one.
     fn lookup(&self, node: NodeId) -> Option<SocketAddr> {
-        self.http_addrs.get(&node).copied().or_else(|| self.book.as_ref()?.http_addr(node))
+        let configured = self.http_addrs.get(&node).copied();
+        if node == self.me {
+            return configured;
+        }
+        self.book.as_ref().and_then(|book| book.http_addr(node)).or(configured)
     }
 
     /// A directory of `http_addrs` (this node's own included) for node `me`, moving chunks over
@@ -369,6 +380,42 @@ impl Peers {
             return Err(TransferError::BadAnswer { node });
         }
         Ok(answer.states)
+    }
+
+    /// Sends a join request (`dfs_core::membership`) to `node`, or to the seed at `seed` when
+    /// given (`node` then only names it in errors); the answer whatever its status.
+    /// `relayed` marks a follower passing the request on to the leader.
+    pub async fn join(
+        &self,
+        node: NodeId,
+        seed: Option<SocketAddr>,
+        request: &dfs_core::membership::JoinRequest,
+        relayed: bool,
+    ) -> Result<Relayed, TransferError> {
+        let body = serde_json::to_vec(request).expect("a join request always serializes");
+        let body = Bytes::from(body);
+        let token = self.key.join_token(self.me, &body).to_hex().to_string();
+        let mut headers = vec![
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (HeaderName::from_static(NODE_HEADER), self.me.0.to_string()),
+            (HeaderName::from_static(TOKEN_HEADER), token),
+        ];
+        if relayed {
+            headers.push((HeaderName::from_static(RELAYED_HEADER), "1".to_owned()));
+        }
+        let call = Call {
+            method: Method::POST,
+            path: "/internal/join".to_owned(),
+            headers,
+            body,
+            timeout: JOIN_TIMEOUT,
+            answer_bytes_max: ACK_BYTES_MAX,
+        };
+        let addr = match seed {
+            Some(addr) => addr,
+            None => self.addr(node)?,
+        };
+        self.client.exchange(node, addr, call).await
     }
 
     /// Fetches `chunk` from `node` and checks its hash.

@@ -211,7 +211,7 @@ pub async fn start_on<N: Net>(
             handshakes_per_ip_max: config.limits.peer_handshakes_per_ip_max,
             shutdown: shutdown.clone(),
         },
-        config.discovery.is_some().then(|| book.clone()),
+        Some(book.clone()),
     );
     let chunks = ChunkStore::open_on(disk.clone(), &data_dir).await?;
     let mut http_addrs: BTreeMap<NodeId, SocketAddr> =
@@ -226,6 +226,7 @@ pub async fn start_on<N: Net>(
         }
     };
     let peers = Arc::new(peers.with_addresses(book.clone()));
+    let (member_book, member_peers) = (book.clone(), peers.clone());
     if let Some(config) = config.discovery {
         let addrs = crate::discovery::PeerAddrs { peer: peer_addr, http: http_addr };
         let discovery = crate::discovery::Discovery {
@@ -290,6 +291,15 @@ pub async fn start_on<N: Net>(
     }
     let http =
         tokio::spawn(http::serve::serve(net, http_listener, api, serve_settings, shutdown.clone()));
+    tokio::spawn(crate::membership::run(crate::membership::Membership {
+        driver: channels.handle.clone(),
+        transport: transport.clone(),
+        book: member_book,
+        peers: member_peers,
+        addrs: dfs_core::membership::MemberAddrs { peer: peer_addr, http: http_addr },
+        seeds: config.seeds.clone(),
+        shutdown: shutdown.clone(),
+    }));
     let driver =
         tokio::spawn(driver::run(node, clock, channels, transport, jobs, store, shutdown.clone()));
     write_endpoints(&*disk, &data_dir, id, (peer_addr, http_addr, s3_addr), scheme);

@@ -15,8 +15,8 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use dfs_core::ids::NodeId;
@@ -51,32 +51,33 @@ const BATCH_BYTES_MAX: usize = 1024 * 1024;
 /// Sends messages to peers; cheap to clone.
 #[derive(Clone)]
 pub struct Transport {
-    links: Arc<BTreeMap<NodeId, mpsc::Sender<Message>>>,
+    routes: Arc<dyn Outbound>,
     dropped: Arc<AtomicU64>,
     states: LinkStates,
 }
 
 /// Whether each peer is connected now; cheap to clone.
 #[derive(Clone, Debug, Default)]
-pub struct LinkStates(Arc<BTreeMap<NodeId, AtomicBool>>);
+pub struct LinkStates(Arc<RwLock<BTreeMap<NodeId, bool>>>);
 
 impl LinkStates {
     /// Every peer and whether its connection is up, in id order.
     pub fn snapshot(&self) -> Vec<(NodeId, bool)> {
-        self.0.iter().map(|(peer, up)| (*peer, up.load(Ordering::Relaxed))).collect()
+        let map = self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.iter().map(|(peer, up)| (*peer, *up)).collect()
     }
 
     fn set(&self, peer: NodeId, up: bool) {
-        if let Some(state) = self.0.get(&peer) {
-            state.store(up, Ordering::Relaxed);
-        }
+        let mut map = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.insert(peer, up);
     }
 }
 
 impl Transport {
-    /// Queues `message` for `to`; drops it (counted) if the queue is full or the peer unknown.
+    /// Queues `message` for `to`, opening a link to it first if there is none (its address
+    /// comes from the address book); drops it (counted) if the queue is full.
     pub fn send(&self, to: NodeId, message: Message) {
-        let Some(link) = self.links.get(&to) else {
+        let Some(link) = self.routes.outbound(to) else {
             tracing::debug!(peer = %to, "no link to peer; message dropped");
             return;
         };
@@ -84,6 +85,11 @@ impl Transport {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(peer = %to, "peer queue full; message dropped");
         }
+    }
+
+    /// Opens a link to `peer` if there is none yet (a member learned at run time).
+    pub fn link(&self, peer: NodeId) {
+        let _ = self.routes.outbound(peer);
     }
 
     /// Messages dropped because a queue was full.
@@ -94,6 +100,68 @@ impl Transport {
     /// Which peers are connected.
     pub fn link_states(&self) -> LinkStates {
         self.states.clone()
+    }
+}
+
+/// Most links one node keeps (members it was configured with or learned, and authenticated
+/// peers that dialed it).
+pub const LINKS_MAX: usize = 1024;
+
+/// The outbound queue of a peer's link, opened on first use.
+trait Outbound: Send + Sync {
+    fn outbound(&self, peer: NodeId) -> Option<mpsc::Sender<Message>>;
+}
+
+/// Both ends of one peer's link task: its outbound queue, and where accepted connections from
+/// the peer are handed over.
+struct Route<S> {
+    outbound: mpsc::Sender<Message>,
+    accepted: mpsc::Sender<S>,
+}
+
+impl<S> Clone for Route<S> {
+    fn clone(&self) -> Self {
+        Self { outbound: self.outbound.clone(), accepted: self.accepted.clone() }
+    }
+}
+
+/// Every peer's link, opened on demand: for the configured peers at start, and later for any
+/// member raft sends to or any authenticated peer that dials in.
+struct LinkTable<N: Net> {
+    link: Link<N>,
+    routes: Mutex<BTreeMap<NodeId, Route<N::Stream>>>,
+}
+
+impl<N: Net> LinkTable<N> {
+    /// `peer`'s route, spawning its link task (dialing `addr` unless the book knows better)
+    /// if it has none; `None` for this node itself or when [`LINKS_MAX`] links exist.
+    fn route(&self, peer: NodeId, addr: SocketAddr) -> Option<Route<N::Stream>> {
+        if peer == self.link.me || peer.0 == 0 {
+            return None;
+        }
+        let mut routes = self.routes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(route) = routes.get(&peer) {
+            return Some(route.clone());
+        }
+        if routes.len() >= LINKS_MAX {
+            tracing::warn!(%peer, "too many peer links; not linking");
+            return None;
+        }
+        let (outbound, rx) = mpsc::channel(OUTBOUND_QUEUE_MAX);
+        // Every peer's route stays open (a closed one would wake its link forever); the
+        // acceptor hands over only connections from lower ids, which are the ones that dial us.
+        let (accepted, conn_rx) = mpsc::channel(4);
+        let route = Route { outbound, accepted };
+        routes.insert(peer, route.clone());
+        self.link.states.set(peer, false);
+        tokio::spawn(self.link.clone().run(peer, addr, rx, conn_rx));
+        Some(route)
+    }
+}
+
+impl<N: Net> Outbound for LinkTable<N> {
+    fn outbound(&self, peer: NodeId) -> Option<mpsc::Sender<Message>> {
+        self.route(peer, crate::discovery::UNKNOWN_ADDR).map(|route| route.outbound)
     }
 }
 
@@ -124,17 +192,14 @@ pub fn start<N: Net>(setup: TransportSetup<N>) -> Transport {
     start_with_addresses(setup, None)
 }
 
-/// [`start`], dialing each peer at the address `book` has for it when it has one (discovery;
-/// a peer listed at [`crate::discovery::UNKNOWN_ADDR`] is not dialed until then).
+/// [`start`], dialing each peer at the address `book` has for it when it has one (discovery,
+/// and the addresses recorded through raft; a peer listed at
+/// [`crate::discovery::UNKNOWN_ADDR`] is not dialed until then).
 pub fn start_with_addresses<N: Net>(
     setup: TransportSetup<N>,
     book: Option<crate::discovery::AddressBook>,
 ) -> Transport {
-    let mut links = BTreeMap::new();
-    let mut accepted = BTreeMap::new();
-    let states = LinkStates(Arc::new(
-        setup.peers.iter().map(|(peer, _)| (*peer, AtomicBool::new(false))).collect(),
-    ));
+    let states = LinkStates::default();
     let link = Link {
         states: states.clone(),
         net: setup.net.clone(),
@@ -145,14 +210,9 @@ pub fn start_with_addresses<N: Net>(
         shutdown: setup.shutdown.clone(),
         book,
     };
+    let table = Arc::new(LinkTable { link, routes: Mutex::new(BTreeMap::new()) });
     for (peer, addr) in setup.peers {
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE_MAX);
-        links.insert(peer, tx);
-        // Every peer's route stays open (a closed one would wake its link forever); the
-        // acceptor hands over only connections from lower ids, which are the ones that dial us.
-        let (conn_tx, conn_rx) = mpsc::channel(4);
-        accepted.insert(peer, conn_tx);
-        tokio::spawn(link.clone().run(peer, addr, rx, conn_rx));
+        table.route(peer, addr);
     }
     tokio::spawn(accept_loop(
         setup.net,
@@ -160,26 +220,26 @@ pub fn start_with_addresses<N: Net>(
         Acceptor {
             key: setup.key,
             me: setup.me,
-            routes: Arc::new(accepted),
+            routes: table.clone(),
             handshakes_per_ip_max: setup.handshakes_per_ip_max,
         },
         setup.shutdown,
     ));
-    Transport { links: Arc::new(links), dropped: Arc::new(AtomicU64::new(0)), states }
+    Transport { routes: table, dropped: Arc::new(AtomicU64::new(0)), states }
 }
 
 /// What the accept loop needs besides the listener.
-struct Acceptor<S> {
+struct Acceptor<N: Net> {
     key: ClusterKey,
     me: NodeId,
-    routes: Arc<BTreeMap<NodeId, mpsc::Sender<S>>>,
+    routes: Arc<LinkTable<N>>,
     handshakes_per_ip_max: u32,
 }
 
 async fn accept_loop<N: Net>(
     net: Arc<N>,
     listener: N::Listener,
-    acceptor: Acceptor<N::Stream>,
+    acceptor: Acceptor<N>,
     shutdown: CancellationToken,
 ) {
     let Acceptor { key, me, routes, handshakes_per_ip_max } = acceptor;
@@ -213,9 +273,12 @@ async fn accept_loop<N: Net>(
             let result = handshake::accept(&mut stream, &key, me).await;
             drop(counted);
             match result {
-                Ok(peer) => match routes.get(&peer).filter(|_| peer < me) {
+                Ok(peer) => match (peer < me)
+                    .then(|| routes.route(peer, crate::discovery::UNKNOWN_ADDR))
+                    .flatten()
+                {
                     Some(route) => {
-                        let _ = route.send(stream).await;
+                        let _ = route.accepted.send(stream).await;
                     }
                     None => {
                         tracing::warn!(%peer, %addr, "authenticated peer is not one we accept connections from")

@@ -429,6 +429,7 @@ fn node_config(i: usize, nodes: usize) -> NodeConfig {
         limits: Default::default(),
         admin_token: Some(crate::client::ADMIN_TOKEN.to_owned()),
         discovery: None,
+        seeds: Vec::new(),
         s3: None,
     }
 }

@@ -15,6 +15,7 @@ use dfs_runtime::core::ids::{ChunkId, Hash};
 use dfs_runtime::core::WriteQuorum;
 use serde_json::Value;
 
+pub mod join;
 pub mod mount;
 pub mod s3;
 pub mod signals;
@@ -335,6 +336,7 @@ impl TestCluster {
                 limits: spec.limits,
                 admin_token: None,
                 discovery: None,
+                seeds: Vec::new(),
                 s3: Some(s3::config()),
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())

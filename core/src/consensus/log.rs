@@ -14,6 +14,10 @@ pub(crate) struct LogStore {
     snapshot: Snapshot,
     // INVARIANT: contiguous, and the first entry (if any) is at snapshot index + 1.
     entries: Vec<Entry>,
+    // Raft asked for a snapshot for a peer the stored one does not include (a node that joined
+    // after it was taken, with an empty log): the node compacts at once so the next request
+    // gets one that does (raft refuses to restore a snapshot whose membership lacks it).
+    fresh_snapshot_wanted: std::sync::atomic::AtomicBool,
 }
 
 impl LogStore {
@@ -74,6 +78,12 @@ impl LogStore {
         self.conf_state = meta.get_conf_state().clone();
         self.entries.clear();
         self.snapshot = snapshot;
+    }
+
+    /// Whether raft asked for a snapshot the stored one cannot serve (see `snapshot`); clears
+    /// the request.
+    pub(crate) fn take_fresh_snapshot_wanted(&self) -> bool {
+        self.fresh_snapshot_wanted.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Folds the entries up to the snapshot's index into it (a snapshot of our own state).
@@ -138,8 +148,14 @@ impl Storage for LogStore {
         Ok(self.last())
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         if self.snapshot_index() < request_index {
+            return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
+        }
+        let members = self.snapshot.get_metadata().get_conf_state();
+        let lists = [&members.voters, &members.learners, &members.voters_outgoing];
+        if !lists.iter().any(|ids| ids.contains(&to)) && !members.learners_next.contains(&to) {
+            self.fresh_snapshot_wanted.store(true, std::sync::atomic::Ordering::Relaxed);
             return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
         }
         Ok(self.snapshot.clone())

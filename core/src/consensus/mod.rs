@@ -265,6 +265,12 @@ impl Consensus {
         Some(snapshot)
     }
 
+    /// Whether raft wanted a snapshot for a peer the stored one leaves out (a node that joined
+    /// with an empty log); clears the request.
+    pub(crate) fn take_fresh_snapshot_wanted(&self) -> bool {
+        self.raw.store().take_fresh_snapshot_wanted()
+    }
+
     /// Index of the oldest entry still held (snapshot index + 1).
     pub(crate) fn first_index(&self) -> LogIndex {
         LogIndex(self.raw.store().snapshot_index() + 1)

@@ -310,9 +310,10 @@ impl Namespace {
         Change::NodeAdded { node, role }
     }
 
-    /// `RemoveNode`: forgets the member, if present.
+    /// `RemoveNode`: forgets the member and its addresses, if present.
     pub(super) fn remove_node(&mut self, node: NodeId) -> Change {
         self.members.remove(&node);
+        self.addresses.remove(&node);
         Change::NodeRemoved { node }
     }
 

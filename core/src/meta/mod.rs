@@ -50,6 +50,7 @@
 //!   structural invariant ([`Namespace::check_invariants`]) and never panics on bad bytes.
 
 mod access;
+mod addresses;
 mod apply;
 mod idempotency;
 mod query;
@@ -115,6 +116,9 @@ pub struct Namespace {
     users: BTreeMap<UserName, User>,
     // S3 access keys and object metadata (snapshot format 6).
     s3: s3::S3Tables,
+    // Where nodes listen, recorded through raft (snapshot format 7); a removed member's entry
+    // goes with it.
+    addresses: BTreeMap<NodeId, crate::membership::MemberAddrs>,
 }
 
 /// Cluster-wide namespace settings, replicated like everything else.
@@ -270,6 +274,7 @@ impl Namespace {
             settings: Settings::default(),
             users: BTreeMap::new(),
             s3: s3::S3Tables::default(),
+            addresses: BTreeMap::new(),
         }
     }
 
@@ -332,6 +337,7 @@ impl Namespace {
             Command::PutObject { put, meta } => self.put_object(index, put, meta),
             Command::AddAccessKey { key } => self.add_access_key(key),
             Command::RemoveAccessKey { id } => self.remove_access_key(id),
+            Command::SetNodeAddrs { node, addrs } => self.set_node_addrs(*node, *addrs),
         }
     }
 

@@ -10,6 +10,7 @@
 //! from them could hand one request another's result).
 //! Since format 6 the S3 tables follow: access keys as `(id, key)` pairs and object metadata
 //! as `((path, version), meta)` pairs, in key order (older formats restore with none).
+//! Since format 7 the member addresses follow as `(node, addrs)` pairs in node order.
 //! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
@@ -24,6 +25,7 @@ use super::{
 };
 use crate::command::{Change, IdempotencyKey};
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UserName, Version};
+use crate::membership::MemberAddrs;
 use crate::path::Path;
 use crate::s3::keys::AccessKey;
 use crate::s3::ObjectMeta;
@@ -35,7 +37,8 @@ use crate::s3::ObjectMeta;
 /// and 3 with no users: the next leader bootstraps the configured admin; formats 2 to 4 with no
 /// idempotency keys).
 /// Format 6 is format 5 followed by the S3 tables (access keys, object metadata).
-pub const SNAPSHOT_FORMAT: u8 = 6;
+/// Format 7 is format 6 followed by the member addresses.
+pub const SNAPSHOT_FORMAT: u8 = 7;
 
 /// The oldest snapshot format this build still reads.
 pub const SNAPSHOT_FORMAT_OLDEST: u8 = 2;
@@ -172,6 +175,9 @@ struct Body<'a> {
     s3_keys: &'a BTreeMap<String, AccessKey>,
     #[serde(serialize_with = "as_pairs")]
     s3_objects: &'a BTreeMap<(Path, Version), ObjectMeta>,
+    // Since format 7.
+    #[serde(serialize_with = "as_pairs")]
+    addresses: &'a BTreeMap<NodeId, MemberAddrs>,
 }
 
 /// What a snapshot decodes to, before the order of keys and the invariants are checked; `I` is
@@ -228,6 +234,7 @@ impl Namespace {
             users: &self.users,
             s3_keys: &self.s3.keys,
             s3_objects: &self.s3.objects,
+            addresses: &self.addresses,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
             .expect("meta: a namespace always encodes (every sequence has a known length)")
@@ -274,6 +281,15 @@ impl Namespace {
         } else {
             ((Vec::new(), Vec::new()), rest)
         };
+        // Format 7 appends the member addresses.
+        let (addresses, rest) = if format >= 7 {
+            postcard::take_from_bytes::<Vec<(NodeId, MemberAddrs)>>(rest).map_err(decode_error)?
+        } else {
+            (Vec::new(), rest)
+        };
+        if addresses.iter().any(|(node, addrs)| crate::membership::check(*node, addrs).is_err()) {
+            return Err(SnapshotError::Malformed);
+        }
         if !rest.is_empty() {
             return Err(SnapshotError::TrailingBytes { extra_bytes: rest.len() });
         }
@@ -303,6 +319,7 @@ impl Namespace {
                 keys: sorted_map(s3_keys)?,
                 objects: sorted_map(s3_objects)?,
             },
+            addresses: sorted_map(addresses)?,
         };
         namespace.check_invariants()?;
         Ok(namespace)

@@ -145,11 +145,14 @@ impl Node {
         }
     }
 
-    /// Folds applied entries into a snapshot once more than `log_entries_max` are held.
+    /// Folds applied entries into a snapshot once more than `log_entries_max` are held, or at
+    /// once when raft wanted to send a peer a snapshot the stored one leaves out (a node that
+    /// joined after it was taken: it must find itself in the snapshot's membership).
     pub(super) fn maybe_compact(&mut self) {
         let applied = self.namespace.applied_index();
         let held = (applied.0 + 1).saturating_sub(self.consensus.first_index().0);
-        if held <= self.config.log_entries_max {
+        let wanted = self.consensus.take_fresh_snapshot_wanted();
+        if held <= self.config.log_entries_max && !(wanted && held > 0) {
             return;
         }
         if let Some(snapshot) = self.consensus.compact(applied, self.namespace.snapshot()) {

@@ -160,6 +160,9 @@ pub fn describe_change(change: &Change) -> String {
         }
         Change::AccessKeyAdded { id, user } => format!("key-add {id} {user}"),
         Change::AccessKeyRemoved { id, user } => format!("key-rm {id} {user}"),
+        Change::NodeAddrsSet { node, addrs } => {
+            format!("node-addrs {node} {} {}", addrs.peer, addrs.http)
+        }
     }
 }
 
@@ -200,5 +203,8 @@ pub fn describe_command(command: &Command) -> String {
         }
         Command::AddAccessKey { key } => format!("key-add {} {}", key.id, key.user),
         Command::RemoveAccessKey { id } => format!("key-rm {id}"),
+        Command::SetNodeAddrs { node, addrs } => {
+            format!("node-addrs {node} {} {}", addrs.peer, addrs.http)
+        }
     }
 }

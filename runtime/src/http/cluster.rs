@@ -221,10 +221,16 @@ pub async fn drain(
 pub struct AddQuery {
     /// `voter` (default) or `learner`.
     role: Option<String>,
+    /// The node's peer (raft) address, recorded through raft with `http`.
+    peer: Option<std::net::SocketAddr>,
+    /// The node's HTTP address.
+    http: Option<std::net::SocketAddr>,
 }
 
-/// `POST /nodes/{id}[?role=learner]`: adds a member (a raft membership change). Its addresses
-/// must already be in every member's peer list; once it is up, rebalance fills it.
+/// `POST /nodes/{id}[?role=learner][&peer=ADDR&http=ADDR]`: adds a member (a raft membership
+/// change). With `peer` and `http` its addresses are recorded through raft first, so every
+/// member dials it; without, they must be known already (recorded when the node asked to
+/// join, or in every member's peer list). Once it is up, rebalance fills it.
 pub async fn add(
     State(state): State<ApiState>,
     Authed(caller): Authed,
@@ -241,22 +247,49 @@ pub async fn add(
             return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message));
         }
     };
-    if NodeId(id) != state.peers.me() && !state.peers.knows(NodeId(id)) {
-        let message =
-            format!("no address is configured for node {id}: add it to every member's peers first");
+    let addrs = match (query.peer, query.http) {
+        (Some(peer), Some(http)) => Some(dfs_core::membership::MemberAddrs { peer, http }),
+        (None, None) => None,
+        _ => {
+            let message = "give both peer and http addresses, or neither";
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", message));
+        }
+    };
+    let node = NodeId(id);
+    let recorded = state
+        .driver
+        .query(move |n| n.status().namespace.member_addrs().contains_key(&node))
+        .await
+        .map_err(|_| ApiError::stopping())?;
+    if addrs.is_none() && node != state.peers.me() && !recorded && !state.peers.knows(node) {
+        let message = format!(
+            "no address is known for node {id}: give it with --addr PEER,HTTP, or start the \
+             node with --seed to let it join by itself"
+        );
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "unknown_address", message));
     }
-    let command = Command::AddNode { node: NodeId(id), role };
-    match submit(&state, command).await {
-        Ok(Reply::Applied { index, .. }) => Ok(Json(json!({ "added": id, "index": index.0 }))),
-        Err(error) if error.code == "not_leader" => {
-            let leader = leader_of(&state).await?;
-            let role = if role == MemberRole::Learner { "learner" } else { "voter" };
-            forward(&state, &token, leader, Method::POST, &format!("/nodes/{id}?role={role}"))
-                .await
-                .map(Json)
+    // The same request, for the leader when this node is not it.
+    let role_name = if role == MemberRole::Learner { "learner" } else { "voter" };
+    let mut path = format!("/nodes/{id}?role={role_name}");
+    if let Some(addrs) = addrs {
+        path.push_str(&format!("&peer={}&http={}", addrs.peer, addrs.http));
+    }
+    let (state, token, path) = (&state, &token, &path);
+    let to_leader = |error: ApiError| async move {
+        if error.code != "not_leader" {
+            return Err(error);
         }
-        Err(error) => Err(error),
+        let leader = leader_of(state).await?;
+        forward(state, token, leader, Method::POST, path).await.map(Json)
+    };
+    if let Some(addrs) = addrs {
+        if let Err(error) = submit(state, Command::SetNodeAddrs { node, addrs }).await {
+            return to_leader(error).await;
+        }
+    }
+    match submit(state, Command::AddNode { node, role }).await {
+        Ok(Reply::Applied { index, .. }) => Ok(Json(json!({ "added": id, "index": index.0 }))),
+        Err(error) => to_leader(error).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod files;
 pub(crate) mod folders;
 mod fsck;
 pub(crate) mod internal;
+mod join;
 pub(crate) mod keys;
 pub mod limits;
 mod manifest;
@@ -116,6 +117,7 @@ pub fn router(state: ApiState, limiter: Option<Arc<limits::RateLimiter>>) -> Rou
         .route("/internal/replicate/{hash}", post(internal::replicate))
         .route("/fsck", get(fsck::fsck))
         .route("/internal/verify", post(fsck::verify))
+        .route("/internal/join", post(join::join))
         .route("/users", get(users::list).post(users::add))
         .route("/users/{name}", axum::routing::delete(users::remove))
         .route("/whoami", get(users::whoami))

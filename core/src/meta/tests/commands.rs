@@ -533,3 +533,38 @@ fn membership_changes() {
     let unknown = Command::SetNodeState { node: NodeId(4), state: DeclaredState::Active };
     assert_refused(&mut ns, &unknown, CommandError::UnknownNode { node: NodeId(4) });
 }
+
+#[test]
+fn node_addresses_are_recorded_checked_and_forgotten_with_the_member() {
+    use crate::membership::{JoinRefused, MemberAddrs, ADDRESSES_MAX};
+    let mut ns = Namespace::bootstrap(&[NodeId(1)]);
+    let at = |port: u16| MemberAddrs {
+        peer: ([127, 0, 0, 1], port).into(),
+        http: ([127, 0, 0, 1], port + 1).into(),
+    };
+    let set = |node, addrs| Command::SetNodeAddrs { node: NodeId(node), addrs };
+    // A joining node's addresses are recorded before it is a member.
+    let change = run(&mut ns, &set(4, at(7000)));
+    assert_eq!(change, Ok(Change::NodeAddrsSet { node: NodeId(4), addrs: at(7000) }));
+    assert_eq!(run(&mut ns, &set(4, at(7100))).map(|_| ()), Ok(()));
+    assert_eq!(ns.member_addrs().get(&NodeId(4)), Some(&at(7100)));
+
+    let unspecified = MemberAddrs { peer: ([0, 0, 0, 0], 7000).into(), ..at(7000) };
+    let refused = CommandError::BadNodeAddrs(JoinRefused::NotDialable(unspecified));
+    assert_refused(&mut ns, &set(5, unspecified), refused);
+    assert_refused(&mut ns, &set(0, at(7000)), CommandError::BadNodeAddrs(JoinRefused::ZeroId));
+
+    let add = Command::AddNode { node: NodeId(4), role: MemberRole::Learner };
+    setup(&mut ns, &[add, Command::RemoveNode { node: NodeId(4) }]);
+    assert_eq!(ns.member_addrs().get(&NodeId(4)), None, "removal forgets the addresses");
+
+    for node in 10..10 + ADDRESSES_MAX as u64 {
+        setup(&mut ns, &[set(node, at(7000))]);
+    }
+    let full = CommandError::BadNodeAddrs(JoinRefused::TooMany);
+    assert_refused(&mut ns, &set(5, at(7000)), full);
+    // A recorded node may still move.
+    assert!(run(&mut ns, &set(10, at(7200))).is_ok());
+    let restored = Namespace::restore(&ns.snapshot()).expect("restores");
+    assert_eq!(restored.member_addrs(), ns.member_addrs());
+}

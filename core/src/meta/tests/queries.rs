@@ -206,6 +206,7 @@ pub(super) struct RawSnapshot<K: Serialize> {
     pub(super) users: Vec<(UserName, User)>,
     pub(super) s3_keys: Vec<(String, crate::s3::keys::AccessKey)>,
     pub(super) s3_objects: Vec<((Path, Version), crate::s3::ObjectMeta)>,
+    pub(super) addresses: Vec<(NodeId, crate::membership::MemberAddrs)>,
 }
 
 impl<K: Serialize> RawSnapshot<K> {
@@ -226,6 +227,7 @@ pub(super) fn raw(ns: &Namespace) -> RawSnapshot<Path> {
         users: ns.users.clone().into_iter().collect(),
         s3_keys: ns.s3.keys.clone().into_iter().collect(),
         s3_objects: ns.s3.objects.clone().into_iter().collect(),
+        addresses: ns.addresses.clone().into_iter().collect(),
     }
 }
 
@@ -236,6 +238,26 @@ pub(super) fn sample() -> Namespace {
     setup(&mut ns, &[del("/x", Precondition::None), mkdir("/x", "bob")]);
     setup(&mut ns, &[bootstrap("root"), add_user("eve", false)]);
     ns
+}
+
+#[test]
+fn a_format_six_snapshot_restores_with_no_addresses_and_addresses_round_trip() {
+    let ns = sample();
+    let current = ns.snapshot();
+    let mut old = current[..current.len() - 1].to_vec();
+    old[0] = 6;
+    assert_eq!(Namespace::restore(&old), Ok(ns.clone()));
+    let mut moved = ns;
+    let addrs = crate::membership::MemberAddrs {
+        peer: ([10, 0, 0, 1], 7001).into(),
+        http: ([10, 0, 0, 1], 8001).into(),
+    };
+    setup(&mut moved, &[Command::SetNodeAddrs { node: NodeId(1), addrs }]);
+    assert_eq!(raw(&moved).encode(), moved.snapshot());
+    assert_eq!(Namespace::restore(&moved.snapshot()), Ok(moved.clone()));
+    let mut unspecified = raw(&moved);
+    unspecified.addresses[0].1.http = ([0, 0, 0, 0], 8001).into();
+    assert_eq!(Namespace::restore(&unspecified.encode()), Err(SnapshotError::Malformed));
 }
 
 #[test]
@@ -311,6 +333,7 @@ fn raw_with(entries: &[(&str, Entry)]) -> RawSnapshot<String> {
         users: vec![],
         s3_keys: vec![],
         s3_objects: vec![],
+        addresses: vec![],
     }
 }
 

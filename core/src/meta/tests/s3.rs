@@ -111,7 +111,8 @@ fn a_listing_walks_live_files_below_a_folder_from_a_start() {
 fn a_format_five_snapshot_restores_with_no_s3_tables() {
     let ns = sample();
     let current = ns.snapshot();
-    let mut old = current[..current.len() - 2].to_vec();
+    // Formats 5 and older end before the S3 tables and the member addresses (empty here).
+    let mut old = current[..current.len() - 3].to_vec();
     old[0] = 5;
     assert_eq!(Namespace::restore(&old), Ok(ns));
 }

@@ -380,6 +380,7 @@
       case "node_lost": return `${node(e.node)} is lost: its copies are being replaced`;
       case "node_joined": return `${node(e.node)} joined${e.role ? " as " + e.role : ""}`;
       case "node_removed": return `${node(e.node)} was removed`;
+      case "node_address": return `${node(e.node)} listens at ${e.http}`;
       case "node_state": return `${node(e.node)} is now ${e.state ?? "changed"}`;
       case "repair_started": return `copying chunk ${short(e.chunk)} ${node(e.from)} → ${node(e.to)}`;
       case "repair_finished": return `chunk ${short(e.chunk)} has a new copy on ${node(e.node ?? e.to)}`;
