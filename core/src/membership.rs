@@ -10,7 +10,7 @@
 //!
 //! The runtime carries requests and proposes the commands; the decisions are here.
 
-use std::net::SocketAddr;
+use core::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
