@@ -350,6 +350,33 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
         Change::UserRemoved { user, .. } => vec![("user_removed", json!({ "user": user.0 }))],
         // Access keys are credentials: the feed (readable by every user) does not list them.
         Change::AccessKeyAdded { .. } | Change::AccessKeyRemoved { .. } => Vec::new(),
+        Change::VersionRemoved { path, version, was_current, current } => {
+            match (was_current, current) {
+                // Reads now return the version before it.
+                (true, Some((latest, size_bytes, hash))) => vec![(
+                    "file_changed",
+                    json!({
+                        "path": path.as_str(), "version": latest.0,
+                        "size_bytes": size_bytes, "hash": hash.to_hex(),
+                    }),
+                )],
+                (true, None) => {
+                    vec![("file_removed", json!({ "path": path.as_str(), "version": version.0 }))]
+                }
+                // An older version, or one of a deleted file: what reads return is unchanged.
+                (false, _) => vec![(
+                    "version_removed",
+                    json!({ "path": path.as_str(), "version": version.0 }),
+                )],
+            }
+        }
+        Change::Undeleted { path, version, size_bytes, hash } => vec![(
+            "file_added",
+            json!({
+                "path": path.as_str(), "version": version.0,
+                "size_bytes": size_bytes, "hash": hash.to_hex(),
+            }),
+        )],
     }
 }
 

@@ -160,6 +160,11 @@ pub fn describe_change(change: &Change) -> String {
         }
         Change::AccessKeyAdded { id, user } => format!("key-add {id} {user}"),
         Change::AccessKeyRemoved { id, user } => format!("key-rm {id} {user}"),
+        Change::VersionRemoved { path, version, current, .. } => {
+            let now = current.map_or("none".to_owned(), |(latest, _, _)| latest.to_string());
+            format!("version-rm {path} {version} current={now}")
+        }
+        Change::Undeleted { path, version, .. } => format!("undelete {path} {version}"),
     }
 }
 
@@ -200,5 +205,13 @@ pub fn describe_command(command: &Command) -> String {
         }
         Command::AddAccessKey { key } => format!("key-add {} {}", key.id, key.user),
         Command::RemoveAccessKey { id } => format!("key-rm {id}"),
+        Command::RemoveVersion { path, target, .. } => match target {
+            crate::command::VersionTarget::Version(version) => {
+                format!("version-rm {path} {version}")
+            }
+            crate::command::VersionTarget::DeleteMarker(index) => {
+                format!("marker-rm {path} {index}")
+            }
+        },
     }
 }
