@@ -6,6 +6,8 @@
 //! `UNSIGNED-PAYLOAD` bodies) with an admin key made for the run. Both sides spread requests
 //! over the three nodes the same way, and write different bytes (no chunk is shared).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
@@ -63,9 +65,14 @@ pub async fn run(args: S3BenchArgs, json_out: bool) -> anyhow::Result<()> {
     crate::commands::print(json_out, &report, |out| print_table(out, &report))
 }
 
+/// Attempts per request: the first and up to two retries of a 503/504.
+const ATTEMPTS_MAX: usize = 3;
+
 /// The two sides' clients: the native API's and the S3 listener's.
 #[derive(Clone)]
 struct Sides {
+    /// Requests retried after a 503/504 (each side counts its own).
+    retries: Arc<AtomicUsize>,
     http: reqwest::Client,
     native: Vec<String>,
     s3: Vec<String>,
@@ -141,15 +148,21 @@ async fn run_shape(
 ) -> anyhow::Result<(f64, f64)> {
     let started = Instant::now();
     let outcomes: Vec<Result<usize, String>> = stream::iter(names.iter().enumerate())
-        .map(|(i, name)| {
-            let mut request = sides.object(s3, i, op, name);
-            if op == Op::Put {
-                let body = bodies[i % bodies.len()].clone();
-                request = request.body(body);
-            }
-            async move {
+        .map(|(i, name)| async move {
+            // A node that could not commit in time (503/504, "retry") gets the request again,
+            // as S3 clients and the dfs CLI do; each retry is counted and reported.
+            for attempt in 1..=ATTEMPTS_MAX {
+                let mut request = sides.object(s3, i, op, name);
+                if op == Op::Put {
+                    request = request.body(bodies[i % bodies.len()].clone());
+                }
                 let response = request.send().await.map_err(|e| e.to_string())?;
                 let status = response.status();
+                let retry = matches!(status.as_u16(), 503 | 504) && attempt < ATTEMPTS_MAX;
+                if retry {
+                    sides.retries.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 if !status.is_success() {
                     return Err(format!("{status} {}", response.text().await.unwrap_or_default()));
                 }
@@ -158,8 +171,9 @@ async fn run_shape(
                 while let Some(piece) = body.next().await {
                     moved += piece.map_err(|e| e.to_string())?.len();
                 }
-                Ok(moved)
+                return Ok(moved);
             }
+            Err(format!("no answer after {ATTEMPTS_MAX} attempts"))
         })
         .buffer_unordered(in_flight.max(1))
         .collect()
@@ -239,12 +253,13 @@ async fn measure(nodes: &mut [Started], args: &S3BenchArgs) -> anyhow::Result<Va
     // An S3 client sends no bearer token: a client of its own.
     let s3_http = dfs_runtime::tls::client_builder().timeout(Duration::from_secs(600)).build()?;
     let signer = Signer { key_id, secret, region };
-    let sides = Sides { http: s3_http, native: native.clone(), s3, signer };
+    let retries = Arc::new(AtomicUsize::new(0));
+    let sides = Sides { retries, http: s3_http, native: native.clone(), s3, signer };
     let created = sides.s3(0, reqwest::Method::PUT, &format!("/{BUCKET}"), "").send().await?;
     if !created.status().is_success() {
         bail!("CreateBucket failed: {}", created.text().await.unwrap_or_default());
     }
-    let native_sides = Sides { http, ..sides.clone() };
+    let native_sides = Sides { http, retries: Arc::new(AtomicUsize::new(0)), ..sides.clone() };
 
     let small: Vec<String> = (0..args.small_files).map(|i| format!("small/f{i}")).collect();
     let small_native: Vec<Bytes> =
@@ -289,6 +304,10 @@ async fn measure(nodes: &mut [Started], args: &S3BenchArgs) -> anyhow::Result<Va
         "large_get": shape("MB/s", native_large_get, s3_large_get),
         "list": shape("lists/s", native_list, s3_list),
         "target_ratio": 0.8,
+        "retries": {
+            "native": native_sides.retries.load(Ordering::Relaxed),
+            "s3": sides.retries.load(Ordering::Relaxed),
+        },
         "load_average": super::load_average(),
         "setup": {
             "nodes": 3, "replication_factor": 3, "write_quorum": "majority",
