@@ -372,6 +372,11 @@ fn print_table(out: &mut dyn std::io::Write, r: &Value) -> std::io::Result<()> {
     }
     writeln!(
         out,
+        "requests retried after a 503/504: native {}, S3 {}",
+        r["retries"]["native"], r["retries"]["s3"]
+    )?;
+    writeln!(
+        out,
         "target: S3 >= {:.2} x native on every shape",
         r["target_ratio"].as_f64().unwrap_or(0.8)
     )
