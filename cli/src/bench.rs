@@ -2,12 +2,15 @@
 //! quorum) in a temp dir and measures it against baselines taken in the same run on the same
 //! disk: sequential fsync'd write throughput, and fsync'd small-file creates per second. Prints
 //! each figure with its ratio to the baseline (or the DESIGN target); `--json` prints one object.
-//! `dfs bench failover` measures leader failover instead ([`failover`]).
+//! `dfs bench failover` measures leader failover instead ([`failover`]); `dfs bench s3` the S3
+//! listener against the native API ([`s3`]).
 
 mod failover;
 mod heal;
 mod load;
 mod mount;
+mod s3;
+mod sigv4;
 mod sync;
 
 use std::io::Write;
@@ -44,6 +47,8 @@ pub enum BenchMode {
     Sync(sync::SyncArgs),
     /// `dfs mount` vs the native API in the same run: sequential read/write, cp -r, ls -l.
     Mount(mount::MountBenchArgs),
+    /// The S3 listener vs the native API in the same run: small and large PUT/GET, LIST.
+    S3(s3::S3BenchArgs),
 }
 
 /// Options of the data-path benchmark.
@@ -67,6 +72,7 @@ pub async fn run(args: BenchArgs, json_out: bool) -> anyhow::Result<()> {
         Some(BenchMode::Heal(heal)) => heal::run(heal, json_out).await,
         Some(BenchMode::Sync(sync)) => sync::run(sync, json_out).await,
         Some(BenchMode::Mount(mount)) => mount::run(mount, json_out).await,
+        Some(BenchMode::S3(s3)) => s3::run(s3, json_out).await,
         None => run_data(args.data, json_out).await,
     }
 }

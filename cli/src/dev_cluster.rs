@@ -275,7 +275,7 @@ pub async fn wait_ready(started: &mut [Started]) -> anyhow::Result<()> {
 
 /// An S3 access key pair for the admin, made through the first node's `POST /keys` (a new
 /// pair each run; `dfs key list` shows the earlier ones).
-async fn s3_key(started: &[Started]) -> anyhow::Result<(String, String)> {
+pub(crate) async fn s3_key(started: &[Started]) -> anyhow::Result<(String, String)> {
     let first = started.first().context("no node")?;
     let token = first.config.admin_token().expose().to_owned();
     let node = format!("http://{}", first.config.http_listen);

@@ -199,6 +199,27 @@ pub enum Command {
         /// Its peer and HTTP addresses.
         addrs: MemberAddrs,
     },
+    /// Remove one version of a file for good, or its delete marker (S3 DeleteObject with a
+    /// `versionId`; the rules are in `meta::versions`). Needs the same grant as a delete.
+    RemoveVersion {
+        /// The file (live or deleted).
+        path: Path,
+        /// The version, or the tombstone.
+        target: VersionTarget,
+        /// Who asked: a file brought back by removing its marker is theirs, like a revived one.
+        author: UserName,
+    },
+}
+
+/// What a [`Command::RemoveVersion`] removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum VersionTarget {
+    /// A kept version, by number.
+    Version(Version),
+    /// The tombstone of a deleted file (its S3 delete marker), by the log index of the delete:
+    /// it must be the file's current tombstone.
+    DeleteMarker(LogIndex),
 }
 
 impl Command {
@@ -438,6 +459,29 @@ pub enum Change {
         node: NodeId,
         /// Where it listens now.
         addrs: MemberAddrs,
+    },
+    /// One version of a file was removed for good.
+    VersionRemoved {
+        /// The file.
+        path: Path,
+        /// The version removed.
+        version: Version,
+        /// Whether it was the latest version of a live file (what reads returned).
+        was_current: bool,
+        /// The live file's latest version now, with its size and hash; `None` when no live file
+        /// is left there (the file was deleted, or this was its only version).
+        current: Option<(Version, u64, Hash)>,
+    },
+    /// A deleted file's tombstone was removed: the file is live again at its latest version.
+    Undeleted {
+        /// The file.
+        path: Path,
+        /// Its latest version, live again.
+        version: Version,
+        /// Its size.
+        size_bytes: u64,
+        /// Its whole-file hash.
+        hash: Hash,
     },
 }
 

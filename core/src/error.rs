@@ -305,6 +305,23 @@ pub enum CommandError {
     /// A node's addresses were refused (`crate::membership`).
     #[error("node addresses refused: {0}")]
     BadNodeAddrs(crate::membership::JoinRefused),
+    /// The version is named by a checkpoint, which keeps it: it cannot be removed.
+    #[error("{path}: version {} is kept by checkpoint {name:?} and cannot be removed", version.0)]
+    VersionCheckpointed {
+        /// The file.
+        path: Path,
+        /// The version.
+        version: Version,
+        /// A checkpoint naming it.
+        name: String,
+    },
+    /// The file is not deleted, or was deleted by another delete than the one named (its
+    /// tombstone, the S3 delete marker, is not that one).
+    #[error("{path} has no such delete marker")]
+    NoDeleteMarker {
+        /// The file.
+        path: Path,
+    },
 }
 
 /// The message of a `NotLeader`: where to retry.

@@ -354,6 +354,33 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
             "node_address",
             json!({ "node": node.0, "peer": addrs.peer.to_string(), "http": addrs.http.to_string() }),
         )],
+        Change::VersionRemoved { path, version, was_current, current } => {
+            match (was_current, current) {
+                // Reads now return the version before it.
+                (true, Some((latest, size_bytes, hash))) => vec![(
+                    "file_changed",
+                    json!({
+                        "path": path.as_str(), "version": latest.0,
+                        "size_bytes": size_bytes, "hash": hash.to_hex(),
+                    }),
+                )],
+                (true, None) => {
+                    vec![("file_removed", json!({ "path": path.as_str(), "version": version.0 }))]
+                }
+                // An older version, or one of a deleted file: what reads return is unchanged.
+                (false, _) => vec![(
+                    "version_removed",
+                    json!({ "path": path.as_str(), "version": version.0 }),
+                )],
+            }
+        }
+        Change::Undeleted { path, version, size_bytes, hash } => vec![(
+            "file_added",
+            json!({
+                "path": path.as_str(), "version": version.0,
+                "size_bytes": size_bytes, "hash": hash.to_hex(),
+            }),
+        )],
     }
 }
 

@@ -139,7 +139,10 @@ impl Namespace {
                 let EntryKind::File(record) = &mut entry.kind else {
                     unreachable!("meta: put_version refused the folder at {path} before writing");
                 };
-                let version = next_version(record.latest_version());
+                // Past the latest and past any number removed from the top of its history.
+                let used =
+                    retired.map_or(record.latest_version(), |r| r.max(record.latest_version()));
+                let version = next_version(used);
                 if record.deleted.take().is_some() {
                     // A revived file is a new file: its author owns it and old grants do not apply.
                     entry.owner = write.author.clone();
@@ -259,7 +262,14 @@ impl Namespace {
             return Err(CommandError::VersionNotFound { path: path.clone(), version: to });
         };
         let content = source.content.clone();
-        let version = next_version(record.latest_version());
+        let latest = record.latest_version();
+        let version = self.next_number(path, latest);
+        let Some(entry) = self.entries.get_mut(path) else {
+            unreachable!("meta: the file at {path} was found a moment ago");
+        };
+        let EntryKind::File(record) = &mut entry.kind else {
+            unreachable!("meta: {path} was a file a moment ago");
+        };
         let revived = record.deleted.take().is_some();
         let write = Write { index, content: &content, author, created_at };
         record.versions.push(write.record(version));
@@ -407,7 +417,8 @@ impl Namespace {
     pub(super) fn retire(&mut self, path: &Path) {
         if let Some(Entry { kind: EntryKind::File(record), .. }) = self.entries.get(path) {
             assert!(record.is_deleted(), "meta: only a tombstoned file is retired ({path})");
-            self.retired.insert(path.clone(), record.latest_version());
+            let latest = record.latest_version();
+            self.remember_number(path, latest);
             self.entries.remove(path);
         }
     }

@@ -30,6 +30,9 @@
 //!   a missing parent of a put, or a folder delete that would orphan it) is dropped, history and
 //!   checkpoints included (its chunks become garbage for GC); only its last version number is
 //!   remembered so the numbering still never repeats if a file comes back there.
+//! - **Removing a version** (`RemoveVersion`, S3's DeleteObject with a version id) drops one
+//!   kept version for good, or a deleted file's tombstone (making it live again); the rules are
+//!   in the `versions` module. Numbers of removed versions are never given out again.
 //! - **Moves** re-key a live file (with its versions and checkpoints) or a folder with everything
 //!   under it in one command, creating the missing parents of the destination. Refused for the
 //!   root, a missing source, a live destination, or a destination inside the source. A tombstoned
@@ -62,6 +65,7 @@ mod snapshot;
 mod tests;
 mod tree;
 mod users;
+mod versions;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -95,8 +99,9 @@ pub struct Namespace {
     // INVARIANT: holds the root, which is a folder; every other entry's parent is in the map and is
     // a folder (so folders are never tombstoned and tombstoned files never have children).
     entries: BTreeMap<Path, Entry>,
-    // INVARIANT: the last version number used by each path whose file record was retired; no file
-    // entry exists at these paths (a put there removes the path from this map).
+    // INVARIANT: the last version number used by each path whose file record was retired, or,
+    // for a path that holds a file, a number above its latest (versions removed from the top of
+    // its history, see `versions`); a put there removes the path from this map.
     retired: BTreeMap<Path, Version>,
     members: BTreeMap<NodeId, Member>,
     // Where durable copies of each chunk are, as recorded by the writes (and later repairs).
@@ -338,6 +343,9 @@ impl Namespace {
             Command::AddAccessKey { key } => self.add_access_key(key),
             Command::RemoveAccessKey { id } => self.remove_access_key(id),
             Command::SetNodeAddrs { node, addrs } => self.set_node_addrs(*node, *addrs),
+            Command::RemoveVersion { path, target, author } => {
+                self.remove_version(path, *target, author)
+            }
         }
     }
 

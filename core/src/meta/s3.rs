@@ -46,7 +46,7 @@ impl Namespace {
     }
 
     /// Drops the metadata of versions retention removed at `path`.
-    fn prune_object_meta(&mut self, path: &Path) {
+    pub(super) fn prune_object_meta(&mut self, path: &Path) {
         let kept: Vec<Version> = match self.entries.get(path).map(|e| &e.kind) {
             Some(EntryKind::File(record)) => record.versions.iter().map(|v| v.version).collect(),
             _ => Vec::new(),

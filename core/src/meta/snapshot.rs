@@ -129,8 +129,8 @@ pub enum InvariantViolation {
         /// The name.
         name: String,
     },
-    /// A retired version number is recorded for a path that holds a file.
-    #[error("{path}: retired path holds a file")]
+    /// A retired version number not above the latest version of the file at its path.
+    #[error("{path}: retired number is not above the file's latest version")]
     RetiredFile {
         /// The path.
         path: Path,
@@ -332,7 +332,8 @@ impl Namespace {
 
     /// Checks every structural invariant: the root is a folder; every other entry's parent is a
     /// folder; every file has versions strictly increasing from 1, a tombstone (if any) naming its
-    /// last version and valid checkpoints naming kept versions; no retired path holds a file; the
+    /// last version and valid checkpoints naming kept versions; a retired number at a path that
+    /// holds a file is above its latest version; the
     /// live-file count is right. `restore` runs it; so can invariant checkers.
     pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
         match self.entries.get(&Path::root()) {
@@ -356,11 +357,12 @@ impl Namespace {
             }
             counted += usize::from(is_live_file(entry));
         }
-        if let Some(path) = self
-            .retired
-            .keys()
-            .find(|path| self.entries.get(*path).is_some_and(|entry| entry.file().is_some()))
-        {
+        // A path that holds a file may remember only a number above the file's latest.
+        let stale = |(path, used): (&Path, &Version)| {
+            let file = self.entries.get(path).and_then(Entry::file);
+            file.is_some_and(|record| *used <= record.latest_version())
+        };
+        if let Some((path, _)) = self.retired.iter().find(|&at| stale(at)) {
             return Err(InvariantViolation::RetiredFile { path: path.clone() });
         }
         if let Some(name) = self.users.keys().find(|name| UserName::parse(&name.0).is_none()) {

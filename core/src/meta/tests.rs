@@ -16,6 +16,7 @@ mod queries;
 mod reuse;
 mod s3;
 mod tree;
+mod versions;
 
 use queries::{keyed, raw, sample};
 

@@ -60,7 +60,7 @@ impl Namespace {
             if let EntryKind::File(record) = &entry.kind {
                 // A file that comes back at the old path continues the numbering there; the moved
                 // history keeps its own numbers at the new path.
-                self.retired.insert(old, record.latest_version());
+                self.remember_number(&old, record.latest_version());
                 self.retired.remove(&new);
             }
             self.entries.insert(new, entry);
@@ -103,7 +103,7 @@ impl Namespace {
                         self.live_files -= 1;
                         files.push((below.clone(), version));
                     }
-                    self.retired.insert(below, version);
+                    self.remember_number(&below, version);
                 }
             }
         }

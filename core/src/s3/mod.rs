@@ -1,12 +1,14 @@
 //! The pure rules of the S3 API (issue 18): bucket names and the key ↔ path mapping
 //! ([`names`]), list paging with delimiter grouping ([`list`]), access keys and the sealing of
-//! their secrets ([`keys`]), and the object metadata kept with a version ([`ObjectMeta`]).
+//! their secrets ([`keys`]), version ids and ListObjectVersions paging ([`versions`]), and the
+//! object metadata kept with a version ([`ObjectMeta`]).
 //! The runtime's S3 listener only moves bytes; every decision about what a name or a page is
 //! lives here.
 
 pub mod keys;
 pub mod list;
 pub mod names;
+pub mod versions;
 
 use std::collections::BTreeMap;
 

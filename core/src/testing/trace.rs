@@ -163,6 +163,11 @@ pub fn describe_change(change: &Change) -> String {
         Change::NodeAddrsSet { node, addrs } => {
             format!("node-addrs {node} {} {}", addrs.peer, addrs.http)
         }
+        Change::VersionRemoved { path, version, current, .. } => {
+            let now = current.map_or("none".to_owned(), |(latest, _, _)| latest.to_string());
+            format!("version-rm {path} {version} current={now}")
+        }
+        Change::Undeleted { path, version, .. } => format!("undelete {path} {version}"),
     }
 }
 
@@ -206,5 +211,13 @@ pub fn describe_command(command: &Command) -> String {
         Command::SetNodeAddrs { node, addrs } => {
             format!("node-addrs {node} {} {}", addrs.peer, addrs.http)
         }
+        Command::RemoveVersion { path, target, .. } => match target {
+            crate::command::VersionTarget::Version(version) => {
+                format!("version-rm {path} {version}")
+            }
+            crate::command::VersionTarget::DeleteMarker(index) => {
+                format!("marker-rm {path} {index}")
+            }
+        },
     }
 }

@@ -134,6 +134,8 @@ impl From<CommandError> for ApiError {
             E::BadAccessKey { .. } => (S::CONFLICT, "bad_access_key"),
             E::BadObjectMeta(_) => (S::BAD_REQUEST, "bad_object_meta"),
             E::BadNodeAddrs(_) => (S::BAD_REQUEST, "bad_node_addrs"),
+            E::VersionCheckpointed { .. } => (S::CONFLICT, "version_checkpointed"),
+            E::NoDeleteMarker { .. } => (S::NOT_FOUND, "no_delete_marker"),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());

@@ -140,7 +140,7 @@ pub async fn list(
 }
 
 /// GetBucketVersioning: dfs keeps every version of every file (within the cluster's retention),
-/// so every bucket is versioned.
+/// so every bucket is versioned, always (`Enabled`).
 pub async fn versioning(
     dfs: &Dfs,
     req: S3Request<GetBucketVersioningInput>,
@@ -150,4 +150,31 @@ pub async fn versioning(
     dfs.bucket(&caller, &req.input.bucket, Need::Read).await?;
     let status = BucketVersioningStatus::from(BucketVersioningStatus::ENABLED.to_owned());
     Ok(S3Response::new(GetBucketVersioningOutput { status: Some(status), mfa_delete: None }))
+}
+
+/// PutBucketVersioning: `Enabled` is what every bucket is, so it succeeds and changes nothing.
+/// `Suspended` is refused (`501 NotImplemented`): S3's suspended writes replace the key's
+/// `null` version in place, and a dfs write always makes a new immutable version (DESIGN §2
+/// "versions"), so no faithful mapping exists (docs/s3.md). MFA delete is refused likewise.
+pub async fn put_versioning(
+    dfs: &Dfs,
+    req: S3Request<PutBucketVersioningInput>,
+) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+    let caller = dfs.caller(&req).await?;
+    let input = req.input;
+    dfs.linearize().await?;
+    dfs.bucket(&caller, &input.bucket, Need::Manage).await?;
+    let config = input.versioning_configuration;
+    if config.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) {
+        return Err(errors::not_implemented("MFA delete"));
+    }
+    match config.status.as_ref().map(BucketVersioningStatus::as_str) {
+        Some(BucketVersioningStatus::ENABLED) => {
+            Ok(S3Response::new(PutBucketVersioningOutput::default()))
+        }
+        Some(BucketVersioningStatus::SUSPENDED) => Err(errors::not_implemented(
+            "Suspended versioning (dfs keeps every version: every write makes a new one)",
+        )),
+        _ => Err(errors::error(S3ErrorCode::MalformedXML, "Status must be Enabled or Suspended")),
+    }
 }

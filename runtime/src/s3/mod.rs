@@ -8,9 +8,11 @@
 mod auth;
 mod buckets;
 mod copy;
+mod deletes;
 mod errors;
 mod list;
 mod objects;
+mod versions;
 
 use std::sync::Arc;
 
@@ -151,6 +153,20 @@ impl s3s::S3 for Dfs {
         buckets::versioning(self, req).await
     }
 
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        buckets::put_versioning(self, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        versions::list(self, req).await
+    }
+
     async fn put_object(
         &self,
         req: S3Request<PutObjectInput>,
@@ -183,14 +199,14 @@ impl s3s::S3 for Dfs {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        objects::delete(self, req).await
+        deletes::delete(self, req).await
     }
 
     async fn delete_objects(
         &self,
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        objects::delete_many(self, req).await
+        deletes::delete_many(self, req).await
     }
 
     async fn list_objects_v2(

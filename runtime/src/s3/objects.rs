@@ -1,18 +1,20 @@
 //! Object operations on the native read and write paths: PutObject streams the body through
 //! the chunker into core's upload machine (MD5 computed on the way, recorded with the version
-//! as its ETag), GetObject streams hash-checked chunks (one range), deletes tombstone files.
+//! as its ETag), GetObject streams hash-checked chunks (one range) of the latest version or of
+//! the one a `versionId` names (deletes are in `deletes`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use dfs_core::auth::{Caller, Need};
-use dfs_core::command::{Command, Precondition};
-use dfs_core::ids::{NodeId, UnixMillis};
-use dfs_core::meta::VersionRecord;
+use dfs_core::auth::Need;
+use dfs_core::command::Precondition;
+use dfs_core::ids::{LogIndex, NodeId, UnixMillis};
+use dfs_core::meta::{EntryKind, VersionRecord};
+use dfs_core::s3::versions::VersionId;
 use dfs_core::s3::{self as rules, ObjectMeta};
 use dfs_core::write::UploadStart;
-use dfs_core::{CommandError, Path};
+use dfs_core::Path;
 use futures_util::StreamExt;
 use s3s::crypto::{Checksum, Md5};
 use s3s::dto::*;
@@ -35,14 +37,19 @@ impl Found {
     /// The ETag: the recorded MD5 (or multipart ETag); for a version written natively, which
     /// has no MD5, a tag from its blake3 that no client mistakes for an MD5.
     pub(super) fn etag(&self) -> String {
-        match &self.meta {
-            Some(meta) => meta.etag.clone(),
-            None => format!("b3-{}", &self.record.content.hash.to_hex()[..32]),
-        }
+        etag_of(self.meta.as_ref(), &self.record)
     }
 
     fn last_modified(&self) -> Timestamp {
         timestamp(self.record.created_at)
+    }
+}
+
+/// The ETag of `record` with its S3 metadata `meta` (see [`Found::etag`]).
+pub(super) fn etag_of(meta: Option<&ObjectMeta>, record: &VersionRecord) -> String {
+    match meta {
+        Some(meta) => meta.etag.clone(),
+        None => format!("b3-{}", &record.content.hash.to_hex()[..32]),
     }
 }
 
@@ -56,39 +63,90 @@ pub(super) async fn find(dfs: &Dfs, path: &Path, key: &str) -> S3Result<Found> {
     find_version(dfs, path, key, None).await
 }
 
-/// The dfs version a `versionId` names: its number.
-fn version_id(raw: Option<&str>) -> S3Result<Option<u64>> {
+/// What a `versionId` names (`InvalidArgument` for an id dfs never gives out).
+pub(super) fn version_id(raw: Option<&str>) -> S3Result<Option<VersionId>> {
     raw.map(|raw| {
-        raw.parse::<u64>().map_err(|_| error(S3ErrorCode::InvalidArgument, "invalid version id"))
+        VersionId::parse(raw)
+            .ok_or_else(|| error(S3ErrorCode::InvalidArgument, "invalid version id"))
     })
     .transpose()
 }
 
-/// [`find`], or version `version` of the file (a dfs version: `dfs history` lists them).
-async fn find_version(dfs: &Dfs, path: &Path, key: &str, version: Option<u64>) -> S3Result<Found> {
+/// Why a read found no version to return.
+enum Miss {
+    /// Nothing is there (or a folder).
+    NoKey,
+    /// The file keeps no version by that id.
+    NoVersion,
+    /// The file is deleted: its delete marker is current (`named`: the request named it).
+    Marker { index: LogIndex, named: bool },
+}
+
+/// [`find`], or the version `version` names (a dfs version: `dfs history` lists them). A
+/// deleted file answers S3's delete-marker errors: `404 NoSuchKey` for its latest,
+/// `405 MethodNotAllowed` for its marker's own id, both with `x-amz-delete-marker: true`.
+async fn find_version(
+    dfs: &Dfs,
+    path: &Path,
+    key: &str,
+    version: Option<VersionId>,
+) -> S3Result<Found> {
     let at = path.clone();
     let found = dfs
         .api
         .driver
         .query(move |node| {
             let namespace = node.status().namespace;
-            let record = match version {
-                Some(v) => namespace.version(&at, dfs_core::ids::Version(v))?.clone(),
-                None => namespace.latest(&at)?.clone(),
+            let record = match namespace.entry(&at).map(|entry| &entry.kind) {
+                Some(EntryKind::File(record)) => record,
+                Some(EntryKind::Folder) | None => return Err(Miss::NoKey),
             };
+            let marker = record.deleted.map(|tombstone| tombstone.index);
+            let kept = match (version, marker) {
+                (None, Some(index)) => return Err(Miss::Marker { index, named: false }),
+                (None, None) => record.latest(),
+                (Some(VersionId::DeleteMarker(named)), Some(index)) if named == index => {
+                    return Err(Miss::Marker { index, named: true })
+                }
+                (Some(VersionId::Version(number)), _) => record.version(number),
+                (Some(_), _) => None,
+            };
+            let record = kept.ok_or(Miss::NoVersion)?.clone();
             let meta = namespace.object_meta(&at, &record).cloned();
             let replicas = crate::http::read::chunk_replicas(namespace, &record);
-            Ok::<_, CommandError>(Found { record, meta, replicas })
+            Ok(Found { record, meta, replicas })
         })
         .await
         .map_err(errors::stopped)?;
-    found.map_err(|e| match e {
-        CommandError::NotFound { .. } | CommandError::IsFolder { .. } => errors::no_key(key),
-        CommandError::VersionNotFound { .. } => {
+    found.map_err(|miss| match miss {
+        Miss::NoKey => errors::no_key(key),
+        Miss::NoVersion => {
             error(S3ErrorCode::NoSuchVersion, format!("{key:?} has no such version"))
         }
-        other => errors::command(other),
+        Miss::Marker { index, named } => marker_error(key, index, named),
     })
+}
+
+/// A read of a deleted object: `404 NoSuchKey`, or `405 MethodNotAllowed` when the request
+/// named the delete marker, with the marker's headers.
+fn marker_error(key: &str, index: LogIndex, named: bool) -> S3Error {
+    let mut e = if named {
+        error(S3ErrorCode::MethodNotAllowed, format!("that version of {key:?} is a delete marker"))
+    } else {
+        error(S3ErrorCode::NoSuchKey, format!("{key:?} is deleted (its delete marker is current)"))
+    };
+    let mut headers = axum::http::HeaderMap::new();
+    let id = VersionId::DeleteMarker(index).to_string();
+    headers.insert("x-amz-delete-marker", axum::http::HeaderValue::from_static("true"));
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        headers.insert("x-amz-version-id", value);
+    }
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/xml"),
+    );
+    e.set_headers(headers);
+    e
 }
 
 /// The precondition a conditional PUT maps to: `If-None-Match: *` is "absent", `If-Match: E`
@@ -337,68 +395,6 @@ pub async fn head(
         ..Default::default()
     };
     Ok(S3Response::new(output))
-}
-
-/// Tombstones the object at `key` (a missing key is not an error, as in S3).
-async fn delete_key(dfs: &Dfs, caller: &Caller, bucket: &str, key: &str) -> S3Result<()> {
-    let (_, path) = dfs.object(caller, bucket, key, Need::Write).await?;
-    let command =
-        Command::Delete { path, precondition: Precondition::None, deleted_at: now_millis() };
-    match crate::http::submit(&dfs.api, command).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.code == "not_found" => Ok(()),
-        Err(e) => Err(errors::api(e)),
-    }
-}
-
-/// DeleteObject.
-pub async fn delete(
-    dfs: &Dfs,
-    req: S3Request<DeleteObjectInput>,
-) -> S3Result<S3Response<DeleteObjectOutput>> {
-    let caller = dfs.caller(&req).await?;
-    let input = req.input;
-    if input.version_id.is_some() {
-        return Err(errors::not_implemented("DeleteObject with versionId"));
-    }
-    delete_key(dfs, &caller, &input.bucket, &input.key).await?;
-    Ok(S3Response::new(DeleteObjectOutput::default()))
-}
-
-/// DeleteObjects: each key deleted on its own, with its own result.
-pub async fn delete_many(
-    dfs: &Dfs,
-    req: S3Request<DeleteObjectsInput>,
-) -> S3Result<S3Response<DeleteObjectsOutput>> {
-    let caller = dfs.caller(&req).await?;
-    let input = req.input;
-    dfs.bucket(&caller, &input.bucket, Need::Read).await?;
-    let quiet = input.delete.quiet.unwrap_or(false);
-    let (mut deleted, mut failed) = (Vec::new(), Vec::new());
-    for object in input.delete.objects {
-        let outcome = if object.version_id.is_some() {
-            Err(errors::not_implemented("DeleteObjects with versionId"))
-        } else {
-            delete_key(dfs, &caller, &input.bucket, &object.key).await
-        };
-        match outcome {
-            Ok(()) if !quiet => {
-                deleted.push(DeletedObject { key: Some(object.key), ..Default::default() })
-            }
-            Ok(()) => {}
-            Err(e) => failed.push(Error {
-                code: Some(e.code().as_str().to_owned()),
-                key: Some(object.key),
-                message: e.message().map(str::to_owned),
-                version_id: None,
-            }),
-        }
-    }
-    Ok(S3Response::new(DeleteObjectsOutput {
-        deleted: Some(deleted),
-        errors: Some(failed),
-        ..Default::default()
-    }))
 }
 
 /// A body stream handed to s3s, which wants it `Sync`: a task pumps the chunk fetcher into a

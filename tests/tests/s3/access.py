@@ -28,6 +28,9 @@ elif step == "reader":
     assert s3.get_object(Bucket="private", Key="secret.txt")["Body"].read() == b"top secret"
     assert "private" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     fails("AccessDenied", s3.put_object, Bucket="private", Key="mine.txt", Body=b"x")
+    # Removing a version needs the grant a delete needs.
+    fails("AccessDenied", s3.delete_object, Bucket="private", Key="secret.txt", VersionId="1")
+    assert s3.get_object(Bucket="private", Key="secret.txt", VersionId="1")["Body"].read() == b"top secret"
 elif step == "refused":
     fails("InvalidAccessKeyId", s3.list_buckets)
     fails("InvalidAccessKeyId", s3.get_object, Bucket="private", Key="secret.txt")

@@ -25,16 +25,37 @@ async fn a_client_carries_on_through_another_node_when_the_leader_dies() {
     assert!(ok, "{out}{err}");
 }
 
+/// The version numbers `dfs history` lists, oldest first, and whether the file is deleted.
+fn history(cluster: &TestCluster, path: &str) -> (Vec<u64>, bool) {
+    let (ok, out, err) = cluster.cli(&["--json", "history", path]);
+    assert!(ok, "{out}{err}");
+    let value: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let versions = value["versions"].as_array().expect("versions");
+    let numbers = versions.iter().filter_map(|v| v["version"].as_u64()).collect();
+    (numbers, value["deleted"].as_bool().expect("deleted"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_version_ids_are_dfs_versions() {
     let cluster = TestCluster::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let s3 = endpoint(&cluster, 1).await;
-    let (ok, out, err) = boto("versions.py", &[&s3, &key, &secret]);
+    let (ok, out, err) = boto("versions.py", &["s3", &s3, &key, &secret]);
+    assert!(ok, "versions.py s3 failed after:\n{out}\n{err}");
+    for step in ["versioning", "get-by-version", "delete-markers", "delete-version", "paging"] {
+        assert!(out.contains(&format!("ok {step}\n")), "{step} missing:\n{out}");
+    }
+    // What S3 wrote and removed is the file's dfs history: version 1 was removed through S3,
+    // the delete marker too, so version 2 is live.
+    assert_eq!(history(&cluster, "/docs/report.txt"), (vec![2], false));
+    assert_eq!(history(&cluster, "/docs/paged/k1"), (vec![1, 2], true));
+    // Written and deleted natively, seen by S3 (on another node).
+    cluster.put(2, "/docs/report.txt", "written natively").await;
+    cluster.put(2, "/docs/native.txt", "soon gone").await;
+    let (ok, out, err) = cluster.cli(&["rm", "/docs/native.txt"]);
     assert!(ok, "{out}{err}");
-    let (ok, history, err) = cluster.cli(&["--json", "history", "/docs/report.txt"]);
-    assert!(ok, "{history}{err}");
-    let value: serde_json::Value = serde_json::from_str(&history).expect("json");
-    assert_eq!(value["versions"].as_array().map(Vec::len), Some(2), "{value}");
+    let other = endpoint(&cluster, 3).await;
+    let (ok, out, err) = boto("versions.py", &["native", &other, &key, &secret]);
+    assert!(ok && out.contains("ok native\n"), "versions.py native failed:\n{out}\n{err}");
 }

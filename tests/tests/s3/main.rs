@@ -3,6 +3,7 @@
 //! One module per client or concern.
 
 mod access;
+mod bench;
 mod boto;
 mod devcluster;
 mod failover;
