@@ -350,6 +350,10 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
         Change::UserRemoved { user, .. } => vec![("user_removed", json!({ "user": user.0 }))],
         // Access keys are credentials: the feed (readable by every user) does not list them.
         Change::AccessKeyAdded { .. } | Change::AccessKeyRemoved { .. } => Vec::new(),
+        // Uploads in progress are not files yet; Complete is a `FileWritten`.
+        Change::MultipartCreated { .. }
+        | Change::PartStored { .. }
+        | Change::MultipartAborted { .. } => Vec::new(),
     }
 }
 

@@ -52,6 +52,7 @@
 mod access;
 mod apply;
 mod idempotency;
+mod multipart;
 mod query;
 mod retention;
 mod reuse;
@@ -113,7 +114,7 @@ pub struct Namespace {
     // INVARIANT: every key is a valid user name; removed users stay (their names are never
     // reused).
     users: BTreeMap<UserName, User>,
-    // S3 access keys and object metadata (snapshot format 6).
+    // S3 access keys and object metadata (snapshot format 6), multipart uploads (format 7).
     s3: s3::S3Tables,
 }
 
@@ -332,6 +333,33 @@ impl Namespace {
             Command::PutObject { put, meta } => self.put_object(index, put, meta),
             Command::AddAccessKey { key } => self.add_access_key(key),
             Command::RemoveAccessKey { id } => self.remove_access_key(id),
+            Command::CreateMultipartUpload { path, initiator, created_at, headers } => {
+                self.create_upload(index, path, initiator, *created_at, headers)
+            }
+            Command::PutPart { path, upload, number, part, replicas } => {
+                self.put_part(path, *upload, *number, part, replicas)
+            }
+            Command::CompleteMultipartUpload {
+                path,
+                upload,
+                parts,
+                content,
+                etag,
+                author,
+                created_at,
+            } => {
+                let done = multipart::Completion {
+                    path,
+                    upload: *upload,
+                    parts,
+                    content,
+                    etag,
+                    author,
+                    created_at: *created_at,
+                };
+                self.complete_upload(index, &done)
+            }
+            Command::AbortMultipartUpload { path, upload } => self.abort_upload(path, *upload),
         }
     }
 

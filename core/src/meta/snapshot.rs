@@ -10,6 +10,9 @@
 //! from them could hand one request another's result).
 //! Since format 6 the S3 tables follow: access keys as `(id, key)` pairs and object metadata
 //! as `((path, version), meta)` pairs, in key order (older formats restore with none).
+//! Since format 7 the multipart uploads in progress follow, as `((path, upload id), upload)`
+//! pairs in key order, then the remembered completions the same way (older formats restore
+//! with none).
 //! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
@@ -26,6 +29,7 @@ use crate::command::{Change, IdempotencyKey};
 use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UserName, Version};
 use crate::path::Path;
 use crate::s3::keys::AccessKey;
+use crate::s3::multipart::{check_part_number, Completed, MultipartUpload, UploadId};
 use crate::s3::ObjectMeta;
 
 /// The snapshot format this build writes (the first byte of every snapshot). Format 3 is format
@@ -35,7 +39,9 @@ use crate::s3::ObjectMeta;
 /// and 3 with no users: the next leader bootstraps the configured admin; formats 2 to 4 with no
 /// idempotency keys).
 /// Format 6 is format 5 followed by the S3 tables (access keys, object metadata).
-pub const SNAPSHOT_FORMAT: u8 = 6;
+/// Format 7 is format 6 followed by the multipart uploads in progress and the remembered
+/// completions.
+pub const SNAPSHOT_FORMAT: u8 = 7;
 
 /// The oldest snapshot format this build still reads.
 pub const SNAPSHOT_FORMAT_OLDEST: u8 = 2;
@@ -138,6 +144,19 @@ pub enum InvariantViolation {
         /// The name.
         name: String,
     },
+    /// A multipart upload holds a part number outside 1 to 10,000.
+    #[error("{path}: multipart upload {upload} holds part number {number}")]
+    BadPartNumber {
+        /// The object's path.
+        path: Path,
+        /// The upload.
+        upload: UploadId,
+        /// The part number.
+        number: u32,
+    },
+    /// More completed uploads are remembered than the bound allows.
+    #[error("more than the bound of completed multipart uploads are remembered")]
+    TooManyCompletions,
     /// The cached live-file count disagrees with the entries.
     #[error("live file count is {recorded}, entries hold {counted}")]
     FileCount {
@@ -172,6 +191,11 @@ struct Body<'a> {
     s3_keys: &'a BTreeMap<String, AccessKey>,
     #[serde(serialize_with = "as_pairs")]
     s3_objects: &'a BTreeMap<(Path, Version), ObjectMeta>,
+    // Since format 7.
+    #[serde(serialize_with = "as_pairs")]
+    s3_uploads: &'a BTreeMap<(Path, UploadId), MultipartUpload>,
+    #[serde(serialize_with = "as_pairs")]
+    s3_completed: &'a BTreeMap<(Path, UploadId), Completed>,
 }
 
 /// What a snapshot decodes to, before the order of keys and the invariants are checked; `I` is
@@ -228,6 +252,8 @@ impl Namespace {
             users: &self.users,
             s3_keys: &self.s3.keys,
             s3_objects: &self.s3.objects,
+            s3_uploads: &self.s3.uploads,
+            s3_completed: &self.s3.completed,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
             .expect("meta: a namespace always encodes (every sequence has a known length)")
@@ -274,6 +300,14 @@ impl Namespace {
         } else {
             ((Vec::new(), Vec::new()), rest)
         };
+        // Format 7 appends the multipart uploads.
+        type UploadPairs =
+            (Vec<((Path, UploadId), MultipartUpload)>, Vec<((Path, UploadId), Completed)>);
+        let ((s3_uploads, s3_completed), rest) = if format >= 7 {
+            postcard::take_from_bytes::<UploadPairs>(rest).map_err(decode_error)?
+        } else {
+            ((Vec::new(), Vec::new()), rest)
+        };
         if !rest.is_empty() {
             return Err(SnapshotError::TrailingBytes { extra_bytes: rest.len() });
         }
@@ -302,6 +336,8 @@ impl Namespace {
             s3: super::s3::S3Tables {
                 keys: sorted_map(s3_keys)?,
                 objects: sorted_map(s3_objects)?,
+                uploads: sorted_map(s3_uploads)?,
+                completed: sorted_map(s3_completed)?,
             },
         };
         namespace.check_invariants()?;
@@ -348,6 +384,15 @@ impl Namespace {
         }
         if let Some(name) = self.users.keys().find(|name| UserName::parse(&name.0).is_none()) {
             return Err(InvariantViolation::BadUserName { name: name.0.clone() });
+        }
+        if self.s3.completed.len() > crate::s3::multipart::COMPLETED_REMEMBERED_MAX {
+            return Err(InvariantViolation::TooManyCompletions);
+        }
+        for ((path, upload), record) in &self.s3.uploads {
+            if let Some(&number) = record.parts.keys().find(|n| check_part_number(**n).is_err()) {
+                let (path, upload) = (path.clone(), *upload);
+                return Err(InvariantViolation::BadPartNumber { path, upload, number });
+            }
         }
         if counted != self.live_files {
             return Err(InvariantViolation::FileCount { recorded: self.live_files, counted });

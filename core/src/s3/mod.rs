@@ -2,10 +2,11 @@
 //! ([`names`]), list paging with delimiter grouping ([`list`]), access keys and the sealing of
 //! their secrets ([`keys`]), and the object metadata kept with a version ([`ObjectMeta`]).
 //! The runtime's S3 listener only moves bytes; every decision about what a name or a page is
-//! lives here.
+//! lives here. Multipart uploads ([`multipart`]): part lists, layout, expiry, paging.
 
 pub mod keys;
 pub mod list;
+pub mod multipart;
 pub mod names;
 
 use std::collections::BTreeMap;

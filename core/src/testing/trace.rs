@@ -160,6 +160,13 @@ pub fn describe_change(change: &Change) -> String {
         }
         Change::AccessKeyAdded { id, user } => format!("key-add {id} {user}"),
         Change::AccessKeyRemoved { id, user } => format!("key-rm {id} {user}"),
+        Change::MultipartCreated { path, upload } => format!("mpu-create {path} {upload}"),
+        Change::PartStored { path, upload, number, size_bytes } => {
+            format!("mpu-part {path} {upload} #{number} len={size_bytes}")
+        }
+        Change::MultipartAborted { path, upload, parts } => {
+            format!("mpu-abort {path} {upload} parts={parts}")
+        }
     }
 }
 
@@ -200,5 +207,16 @@ pub fn describe_command(command: &Command) -> String {
         }
         Command::AddAccessKey { key } => format!("key-add {} {}", key.id, key.user),
         Command::RemoveAccessKey { id } => format!("key-rm {id}"),
+        Command::CreateMultipartUpload { path, .. } => format!("mpu-create {path}"),
+        Command::PutPart { path, upload, number, part, .. } => {
+            format!("mpu-part {path} {upload} #{number} len={}", part.content.size_bytes)
+        }
+        Command::CompleteMultipartUpload { path, upload, parts, content, .. } => format!(
+            "mpu-complete {path} {upload} parts={} len={} hash={}",
+            parts.len(),
+            content.size_bytes,
+            content.hash
+        ),
+        Command::AbortMultipartUpload { path, upload } => format!("mpu-abort {path} {upload}"),
     }
 }

@@ -104,6 +104,10 @@ impl Cluster {
             UploadStep::Sealed { size_bytes, .. } => {
                 format!("<- upload {upload} sealed len={size_bytes}")
             }
+            UploadStep::SealedPart(part) => format!(
+                "<- upload {upload} sealed part {} #{} len={}",
+                part.upload, part.number, part.size_bytes
+            ),
             UploadStep::Abort => format!("<- upload {upload} abort"),
         };
         self.trace.record(self.now, via, &line);

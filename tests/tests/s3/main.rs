@@ -6,5 +6,6 @@ mod access;
 mod boto;
 mod devcluster;
 mod failover;
+mod multipart;
 mod rclone;
 mod s3cmd;

@@ -206,6 +206,10 @@ pub(super) struct RawSnapshot<K: Serialize> {
     pub(super) users: Vec<(UserName, User)>,
     pub(super) s3_keys: Vec<(String, crate::s3::keys::AccessKey)>,
     pub(super) s3_objects: Vec<((Path, Version), crate::s3::ObjectMeta)>,
+    pub(super) s3_uploads:
+        Vec<((Path, crate::s3::multipart::UploadId), crate::s3::multipart::MultipartUpload)>,
+    pub(super) s3_completed:
+        Vec<((Path, crate::s3::multipart::UploadId), crate::s3::multipart::Completed)>,
 }
 
 impl<K: Serialize> RawSnapshot<K> {
@@ -226,6 +230,8 @@ pub(super) fn raw(ns: &Namespace) -> RawSnapshot<Path> {
         users: ns.users.clone().into_iter().collect(),
         s3_keys: ns.s3.keys.clone().into_iter().collect(),
         s3_objects: ns.s3.objects.clone().into_iter().collect(),
+        s3_uploads: ns.s3.uploads.clone().into_iter().collect(),
+        s3_completed: ns.s3.completed.clone().into_iter().collect(),
     }
 }
 
@@ -311,6 +317,8 @@ fn raw_with(entries: &[(&str, Entry)]) -> RawSnapshot<String> {
         users: vec![],
         s3_keys: vec![],
         s3_objects: vec![],
+        s3_uploads: vec![],
+        s3_completed: vec![],
     }
 }
 

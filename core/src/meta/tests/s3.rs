@@ -111,7 +111,8 @@ fn a_listing_walks_live_files_below_a_folder_from_a_start() {
 fn a_format_five_snapshot_restores_with_no_s3_tables() {
     let ns = sample();
     let current = ns.snapshot();
-    let mut old = current[..current.len() - 2].to_vec();
+    // Formats 5 and 6 have no multipart tables (two zero length bytes in format 7).
+    let mut old = current[..current.len() - 4].to_vec();
     old[0] = 5;
     assert_eq!(Namespace::restore(&old), Ok(ns));
 }
