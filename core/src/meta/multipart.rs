@@ -103,7 +103,9 @@ impl Namespace {
         let Some(record) = self.s3.uploads.get(&at) else {
             // A retry of a Complete that applied (its reply lost) gets the first answer.
             return match self.s3.completed.get(&at) {
-                Some(first) if first.parts == done.parts => Ok(first.change.clone()),
+                Some(first) if first.parts == rules::parts_digest(done.parts) => {
+                    Ok(first.change.clone())
+                }
                 _ => Err(refuse(MultipartProblem::NoSuchUpload)),
             };
         };
@@ -149,7 +151,7 @@ impl Namespace {
     ) {
         let completed = Completed {
             index,
-            parts: done.parts.to_vec(),
+            parts: rules::parts_digest(done.parts),
             etag: done.etag.to_owned(),
             change: change.clone(),
         };

@@ -140,8 +140,8 @@ pub struct MultipartUpload {
 pub struct Completed {
     /// The log index of the Complete.
     pub index: LogIndex,
-    /// The parts it named: a retry must name the same.
-    pub parts: Vec<CompletedPart>,
+    /// [`parts_digest`] of the parts it named: a retry must name the same.
+    pub parts: crate::ids::Hash,
     /// The object's ETag.
     pub etag: String,
     /// What it changed (the version it made).
@@ -195,6 +195,19 @@ pub enum MultipartProblem {
     /// The part is larger than 5 GiB.
     #[error("a part is at most 5 GiB")]
     PartTooLarge,
+}
+
+/// A digest of a Complete's part list (what a remembered completion keeps of it, so memory
+/// stays small whatever the number of parts): blake3 over each number and unquoted ETag.
+pub fn parts_digest(parts: &[CompletedPart]) -> crate::ids::Hash {
+    let mut hasher = blake3::Hasher::new();
+    for part in parts {
+        hasher.update(&part.number.to_le_bytes());
+        let etag = part.etag.trim_matches('"');
+        hasher.update(&(etag.len() as u64).to_le_bytes());
+        hasher.update(etag.as_bytes());
+    }
+    crate::ids::Hash(*hasher.finalize().as_bytes())
 }
 
 /// Checks a part number.

@@ -204,3 +204,14 @@ fn upload_headers_keep_object_metadata_limits() {
     headers.user.insert("k".into(), "v".repeat(USER_META_BYTES_MAX));
     assert_eq!(headers.check(), Err(crate::s3::MetaProblem::TooLarge));
 }
+
+#[test]
+fn the_parts_digest_ignores_quotes_and_tells_lists_apart() {
+    let one = CompletedPart { number: 1, etag: "\"ab\"".into() };
+    let bare = CompletedPart { number: 1, etag: "ab".into() };
+    let two = CompletedPart { number: 2, etag: "ab".into() };
+    let single = |part: &CompletedPart| parts_digest(std::slice::from_ref(part));
+    assert_eq!(single(&one), single(&bare));
+    assert_ne!(single(&bare), single(&two));
+    assert_ne!(parts_digest(&[bare.clone(), two.clone()]), parts_digest(&[two, bare]));
+}

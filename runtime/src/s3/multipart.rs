@@ -351,7 +351,7 @@ pub async fn complete(
                 .await
                 .map_err(errors::stopped)?;
             return match first {
-                Some(first) if first.parts == named => {
+                Some(first) if first.parts == rules::parts_digest(&named) => {
                     Ok(completed(&input, first.etag, &first.change))
                 }
                 _ => Err(missing),
