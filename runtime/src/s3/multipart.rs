@@ -359,21 +359,59 @@ pub async fn complete(
         }
     };
     let plan = rules::plan_complete(&upload, &named).map_err(problem)?;
-    let content = whole_content(dfs, &upload, &named, &plan).await?;
-    let etag = s3_rules::multipart_etag(&plan.md5s, Md5::checksum);
-    let command = Command::CompleteMultipartUpload {
-        path,
-        upload: id,
-        parts: named,
-        content,
-        etag: etag.clone(),
-        author: caller.user.clone(),
-        created_at: now_millis(),
+    let finish = Finish { dfs: dfs.clone(), path, id, upload, named, plan, caller };
+    if finish.plan.size_bytes < KEEP_ALIVE_AFTER_BYTES || finish.named.len() == 1 {
+        let (etag, change) = finish.run().await?;
+        return Ok(completed(&input, etag, &change));
+    }
+    // A long read of the parts: s3s answers 200 at once and sends whitespace until the XML
+    // (or the error XML) is ready, so clients do not time out. No version id header then: the
+    // headers go before the version exists.
+    let future = async move {
+        let (etag, change) = finish.run().await?;
+        Ok(completed(&input, etag, &change).output)
     };
-    let reply = crate::http::submit(&dfs.api, command).await.map_err(errors::api)?;
-    let dfs_core::Reply::Applied { change, index } = reply;
-    tracing::info!(index = %index, upload = %id, etag = %etag, "s3 multipart upload completed");
-    Ok(completed(&input, etag, &change))
+    Ok(S3Response::new(CompleteMultipartUploadOutput {
+        future: Some(Box::pin(future)),
+        ..Default::default()
+    }))
+}
+
+/// Objects at least this large complete with a keep-alive answer (their parts are read for
+/// the whole-object hash first).
+const KEEP_ALIVE_AFTER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What is left of a Complete once the part list checked out.
+struct Finish {
+    dfs: Dfs,
+    path: Path,
+    id: UploadId,
+    upload: MultipartUpload,
+    named: Vec<CompletedPart>,
+    plan: CompletePlan,
+    caller: Caller,
+}
+
+impl Finish {
+    /// Reads the parts for the object's blake3 and commits the version: its ETag and change.
+    async fn run(self) -> S3Result<(String, Change)> {
+        let Finish { dfs, path, id, upload, named, plan, caller } = self;
+        let content = whole_content(&dfs, &upload, &named, &plan).await?;
+        let etag = s3_rules::multipart_etag(&plan.md5s, Md5::checksum);
+        let command = Command::CompleteMultipartUpload {
+            path,
+            upload: id,
+            parts: named,
+            content,
+            etag: etag.clone(),
+            author: caller.user.clone(),
+            created_at: now_millis(),
+        };
+        let reply = crate::http::submit(&dfs.api, command).await.map_err(errors::api)?;
+        let dfs_core::Reply::Applied { change, index } = reply;
+        tracing::info!(index = %index, upload = %id, etag = %etag, "s3 multipart upload completed");
+        Ok((etag, change))
+    }
 }
 
 /// The answer to a Complete that made `change`.
