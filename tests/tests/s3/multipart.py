@@ -111,7 +111,7 @@ assert s3.get_object(Bucket="mpu", Key="small")["Body"].read() == b"c" * 50
 print("ok too-small")
 
 # UploadPartCopy: a whole object by reference, and a range.
-source = os.urandom(6 * MIB)
+source = os.urandom(17 * MIB)  # above two 8 MiB chunks: always several chunks
 s3.put_object(Bucket="mpu", Key="source.bin", Body=source)
 up = s3.create_multipart_upload(Bucket="mpu", Key="copied.bin")
 cid = up["UploadId"]
