@@ -379,7 +379,7 @@ pub async fn complete(
 
 /// Objects at least this large complete with a keep-alive answer (their parts are read for
 /// the whole-object hash first).
-const KEEP_ALIVE_AFTER_BYTES: u64 = 64 * 1024 * 1024;
+const KEEP_ALIVE_AFTER_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What is left of a Complete once the part list checked out.
 struct Finish {
