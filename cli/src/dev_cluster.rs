@@ -206,6 +206,7 @@ pub fn configs(dir: &Path, nodes: u64) -> anyhow::Result<Vec<NodeConfig>> {
                 listen: addrs[2 * nodes as usize + id as usize - 1],
                 region: dfs_runtime::config::default_s3_region(),
                 domain: None,
+                multipart_expire_secs: dfs_runtime::config::default_multipart_expire_secs(),
             }),
         };
         std::fs::create_dir_all(&config.data_dir)?;

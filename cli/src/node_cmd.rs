@@ -230,6 +230,7 @@ impl NodeArgs {
                 listen,
                 region: dfs_runtime::config::default_s3_region(),
                 domain: None,
+                multipart_expire_secs: dfs_runtime::config::default_multipart_expire_secs(),
             });
             s3.listen = listen;
         }

@@ -209,6 +209,59 @@ pub enum Command {
         /// Who asked: a file brought back by removing its marker is theirs, like a revived one.
         author: UserName,
     },
+    /// S3 CreateMultipartUpload: a new upload at `path` (see `s3::multipart`); its id is the
+    /// log index of this entry.
+    CreateMultipartUpload {
+        /// The object's path.
+        path: Path,
+        /// Who starts it.
+        initiator: UserName,
+        /// When the receiving node accepted the request (expiry counts from here).
+        created_at: UnixMillis,
+        /// Headers for the completed object.
+        headers: crate::s3::multipart::UploadHeaders,
+    },
+    /// S3 UploadPart or UploadPartCopy: records part `number` of an upload, its chunks already
+    /// stored at the write quorum (a part uploaded again replaces the earlier one).
+    PutPart {
+        /// The object's path.
+        path: Path,
+        /// The upload.
+        upload: crate::s3::multipart::UploadId,
+        /// The part number.
+        number: u32,
+        /// Its chunks, size, blake3 and MD5.
+        part: crate::s3::multipart::PartRecord,
+        /// Where each chunk is durable (recorded in the chunk index).
+        replicas: BTreeMap<ChunkId, BTreeSet<NodeId>>,
+    },
+    /// S3 CompleteMultipartUpload: one version made of the named parts' chunks (no byte is
+    /// copied), with the multipart ETag and the upload's headers; the upload is removed.
+    CompleteMultipartUpload {
+        /// The object's path.
+        path: Path,
+        /// The upload.
+        upload: crate::s3::multipart::UploadId,
+        /// The parts, as the client named them.
+        parts: Vec<crate::s3::multipart::CompletedPart>,
+        /// The object: must be exactly the named parts' chunks; `hash` is the whole blake3,
+        /// computed by the proposing node in a read of the parts.
+        content: Content,
+        /// The multipart ETag (`md5-of-part-md5s-N`); N must be the number of parts.
+        etag: String,
+        /// Who completes it.
+        author: UserName,
+        /// When the receiving node accepted the request.
+        created_at: UnixMillis,
+    },
+    /// S3 AbortMultipartUpload, or the expiry of an abandoned upload: it and its parts are
+    /// forgotten (their chunks become garbage).
+    AbortMultipartUpload {
+        /// The object's path.
+        path: Path,
+        /// The upload.
+        upload: crate::s3::multipart::UploadId,
+    },
 }
 
 /// What a [`Command::RemoveVersion`] removes.
@@ -482,6 +535,33 @@ pub enum Change {
         size_bytes: u64,
         /// Its whole-file hash.
         hash: Hash,
+    },
+    /// An S3 multipart upload was created.
+    MultipartCreated {
+        /// The object's path.
+        path: Path,
+        /// The new upload's id.
+        upload: crate::s3::multipart::UploadId,
+    },
+    /// A part of an S3 multipart upload was recorded.
+    PartStored {
+        /// The object's path.
+        path: Path,
+        /// The upload.
+        upload: crate::s3::multipart::UploadId,
+        /// The part number.
+        number: u32,
+        /// The part's size.
+        size_bytes: u64,
+    },
+    /// An S3 multipart upload was aborted (or expired).
+    MultipartAborted {
+        /// The object's path.
+        path: Path,
+        /// The upload.
+        upload: crate::s3::multipart::UploadId,
+        /// How many parts it had.
+        parts: usize,
     },
 }
 

@@ -298,6 +298,9 @@ pub enum CommandError {
     /// S3 object metadata over its limits; nothing was written.
     #[error("object metadata refused: {0}")]
     BadObjectMeta(crate::s3::MetaProblem),
+    /// An S3 multipart operation refused (no such upload, a bad part list...); nothing changed.
+    #[error("multipart upload refused: {0}")]
+    Multipart(crate::s3::multipart::MultipartProblem),
     /// A command that no node proposes in this shape (a `PutObject` wrapping something other
     /// than a `PutVersion`).
     #[error("malformed command")]

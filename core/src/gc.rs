@@ -3,7 +3,8 @@
 //! version references it, no file deleted less than `grace` ago references it, and the chunk
 //! itself is older than `grace` (so a write still streaming its chunks, not yet committed, keeps
 //! them). A node whose namespace lags keeps everything young; the grace period must exceed how
-//! far a replica can lag.
+//! far a replica can lag. The parts of S3 multipart uploads in progress are referenced too,
+//! until their upload is completed (then its version references them), aborted or expired.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,7 +12,8 @@ use std::time::Duration;
 use crate::ids::{ChunkId, UnixMillis};
 use crate::meta::{EntryKind, Namespace};
 
-/// Chunks still needed: every version of live files and of files deleted within `grace`.
+/// Chunks still needed: every version of live files and of files deleted within `grace`, and
+/// every part of a multipart upload in progress.
 pub fn referenced(namespace: &Namespace, now: UnixMillis, grace: Duration) -> BTreeSet<ChunkId> {
     let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
     let mut keep = BTreeSet::new();
@@ -23,6 +25,11 @@ pub fn referenced(namespace: &Namespace, now: UnixMillis, grace: Duration) -> BT
         }
         for version in &file.versions {
             keep.extend(version.content.chunks.iter().map(|c| c.id));
+        }
+    }
+    for (_, _, upload) in namespace.multipart_uploads() {
+        for part in upload.parts.values() {
+            keep.extend(part.content.chunks.iter().map(|c| c.id));
         }
     }
     keep

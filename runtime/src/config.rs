@@ -101,6 +101,15 @@ pub struct S3Config {
     /// Base domain for virtual-host-style buckets (`bucket.DOMAIN`); path style always works.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// Seconds after its creation a multipart upload nobody completed or aborted is aborted
+    /// (its parts' chunks collected); 7 days unless set.
+    #[serde(default = "default_multipart_expire_secs")]
+    pub multipart_expire_secs: u64,
+}
+
+/// How long an abandoned multipart upload is kept unless configured: 7 days.
+pub fn default_multipart_expire_secs() -> u64 {
+    dfs_core::s3::multipart::EXPIRE_DEFAULT.as_secs()
 }
 
 /// The region an S3 listener reports unless configured: `dfs`.

@@ -381,6 +381,10 @@ fn describe_change(change: &Change) -> Vec<(&'static str, Value)> {
                 "size_bytes": size_bytes, "hash": hash.to_hex(),
             }),
         )],
+        // Uploads in progress are not files yet; Complete is a `FileWritten`.
+        Change::MultipartCreated { .. }
+        | Change::PartStored { .. }
+        | Change::MultipartAborted { .. } => Vec::new(),
     }
 }
 

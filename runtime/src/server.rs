@@ -260,6 +260,11 @@ pub async fn start_on<N: Net>(
     let gc_settings = GcSettings {
         interval: Duration::from_secs(config.gc_interval_secs),
         grace: Duration::from_secs(config.gc_grace_secs),
+        multipart_expire: Duration::from_secs(
+            config.s3.as_ref().map_or_else(crate::config::default_multipart_expire_secs, |s3| {
+                s3.multipart_expire_secs
+            }),
+        ),
     };
     tokio::spawn(gc::run(channels.handle.clone(), gc_settings, shutdown.clone()));
     let limiter = RateLimiter::new(config.limits.requests_per_sec, config.limits.request_burst);

@@ -104,6 +104,21 @@ impl Upload {
         }
     }
 
+    /// Ends the body of an S3 part and waits for core's answer: the part recorded in its
+    /// multipart upload (a `PutPart` entry), or refused (`NoSuchUpload`, quorum unreachable...).
+    pub async fn seal_part(
+        mut self,
+        part: dfs_core::write::PartSeal,
+    ) -> Result<Written, UploadError> {
+        self.step(UploadStep::SealedPart(Box::new(part))).await?;
+        let answer = (&mut self.answer).await;
+        self.answered = true;
+        match answer {
+            Ok(result) => result.map_err(UploadError::Refused),
+            Err(_) => Err(UploadError::Stopped),
+        }
+    }
+
     fn refused(&mut self) -> Result<(), UploadError> {
         match self.answer.try_recv() {
             Ok(Err(error)) => {

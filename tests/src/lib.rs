@@ -202,6 +202,8 @@ pub struct ClusterSpec {
     pub tls: bool,
     /// Limits on clients and peers.
     pub limits: dfs_runtime::config::LimitsConfig,
+    /// `[s3] multipart_expire_secs`.
+    pub multipart_expire_secs: u64,
 }
 
 impl ClusterSpec {
@@ -219,6 +221,7 @@ impl ClusterSpec {
             joiners: 0,
             tls: false,
             limits: Default::default(),
+            multipart_expire_secs: dfs_runtime::config::default_multipart_expire_secs(),
         }
     }
 }
@@ -337,7 +340,10 @@ impl TestCluster {
                 admin_token: None,
                 discovery: None,
                 seeds: Vec::new(),
-                s3: Some(s3::config()),
+                s3: Some(dfs_runtime::config::S3Config {
+                    multipart_expire_secs: spec.multipart_expire_secs,
+                    ..s3::config()
+                }),
             };
             std::fs::write(config.data_dir.join("node.toml"), config.to_toml())
                 .expect("write config");

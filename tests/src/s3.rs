@@ -16,6 +16,7 @@ pub fn config() -> dfs_runtime::config::S3Config {
         listen: ([127, 0, 0, 1], 0).into(),
         region: "dfs".into(),
         domain: None,
+        multipart_expire_secs: dfs_runtime::config::default_multipart_expire_secs(),
     }
 }
 

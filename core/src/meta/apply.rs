@@ -434,7 +434,7 @@ impl Namespace {
 }
 
 /// Chunk lengths must be non-zero and add up to the declared size (an empty file has no chunks).
-fn check_content(content: &Content) -> Result<(), CommandError> {
+pub(super) fn check_content(content: &Content) -> Result<(), CommandError> {
     if content.chunks.iter().any(|chunk| chunk.len_bytes == 0) {
         return Err(CommandError::BadContent(ContentProblem::EmptyChunk));
     }

@@ -56,6 +56,7 @@ mod access;
 mod addresses;
 mod apply;
 mod idempotency;
+mod multipart;
 mod query;
 mod retention;
 mod reuse;
@@ -119,7 +120,7 @@ pub struct Namespace {
     // INVARIANT: every key is a valid user name; removed users stay (their names are never
     // reused).
     users: BTreeMap<UserName, User>,
-    // S3 access keys and object metadata (snapshot format 6).
+    // S3 access keys and object metadata (snapshot format 6), multipart uploads (format 7).
     s3: s3::S3Tables,
     // Where nodes listen, recorded through raft (snapshot format 7); a removed member's entry
     // goes with it.
@@ -346,6 +347,33 @@ impl Namespace {
             Command::RemoveVersion { path, target, author } => {
                 self.remove_version(path, *target, author)
             }
+            Command::CreateMultipartUpload { path, initiator, created_at, headers } => {
+                self.create_upload(index, path, initiator, *created_at, headers)
+            }
+            Command::PutPart { path, upload, number, part, replicas } => {
+                self.put_part(path, *upload, *number, part, replicas)
+            }
+            Command::CompleteMultipartUpload {
+                path,
+                upload,
+                parts,
+                content,
+                etag,
+                author,
+                created_at,
+            } => {
+                let done = multipart::Completion {
+                    path,
+                    upload: *upload,
+                    parts,
+                    content,
+                    etag,
+                    author,
+                    created_at: *created_at,
+                };
+                self.complete_upload(index, &done)
+            }
+            Command::AbortMultipartUpload { path, upload } => self.abort_upload(path, *upload),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::error::CommandError;
 use crate::ids::{LogIndex, Version};
 use crate::path::Path;
 use crate::s3::keys::{self, AccessKey};
+use crate::s3::multipart::{Completed, MultipartUpload, UploadId};
 use crate::s3::ObjectMeta;
 
 /// The S3 state kept in the namespace (snapshot format 6 and later).
@@ -23,6 +24,11 @@ pub(crate) struct S3Tables {
     pub keys: BTreeMap<String, AccessKey>,
     /// Object metadata by (path, version).
     pub objects: BTreeMap<(Path, Version), ObjectMeta>,
+    /// Multipart uploads in progress by (object path, upload id) (format 7 and later).
+    pub uploads: BTreeMap<(Path, UploadId), MultipartUpload>,
+    /// The latest completed uploads by (object path, upload id) (format 7 and later).
+    // INVARIANT: at most COMPLETED_REMEMBERED_MAX; no key is also an upload in progress.
+    pub completed: BTreeMap<(Path, UploadId), Completed>,
 }
 
 impl Namespace {

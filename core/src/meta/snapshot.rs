@@ -10,7 +10,10 @@
 //! from them could hand one request another's result).
 //! Since format 6 the S3 tables follow: access keys as `(id, key)` pairs and object metadata
 //! as `((path, version), meta)` pairs, in key order (older formats restore with none).
-//! Since format 7 the member addresses follow as `(node, addrs)` pairs in node order.
+//! Since format 7 the multipart uploads in progress follow, as `((path, upload id), upload)`
+//! pairs in key order, then the remembered completions the same way (older formats restore
+//! with none).
+//! Since format 8 the member addresses follow as `(node, addrs)` pairs in node order.
 //! Equal namespaces give equal bytes. [`Namespace::restore`] accepts only canonical bytes (keys
 //! strictly increasing, nothing trailing) describing a namespace that passes
 //! [`Namespace::check_invariants`]; anything else is a typed [`SnapshotError`], never a panic.
@@ -28,6 +31,7 @@ use crate::ids::{ChunkId, Hash, LogIndex, NodeId, UserName, Version};
 use crate::membership::MemberAddrs;
 use crate::path::Path;
 use crate::s3::keys::AccessKey;
+use crate::s3::multipart::{check_part_number, Completed, MultipartUpload, UploadId};
 use crate::s3::ObjectMeta;
 
 /// The snapshot format this build writes (the first byte of every snapshot). Format 3 is format
@@ -37,8 +41,10 @@ use crate::s3::ObjectMeta;
 /// and 3 with no users: the next leader bootstraps the configured admin; formats 2 to 4 with no
 /// idempotency keys).
 /// Format 6 is format 5 followed by the S3 tables (access keys, object metadata).
-/// Format 7 is format 6 followed by the member addresses.
-pub const SNAPSHOT_FORMAT: u8 = 7;
+/// Format 7 is format 6 followed by the multipart uploads in progress and the remembered
+/// completions.
+/// Format 8 is format 7 followed by the member addresses.
+pub const SNAPSHOT_FORMAT: u8 = 8;
 
 /// The oldest snapshot format this build still reads.
 pub const SNAPSHOT_FORMAT_OLDEST: u8 = 2;
@@ -141,6 +147,19 @@ pub enum InvariantViolation {
         /// The name.
         name: String,
     },
+    /// A multipart upload holds a part number outside 1 to 10,000.
+    #[error("{path}: multipart upload {upload} holds part number {number}")]
+    BadPartNumber {
+        /// The object's path.
+        path: Path,
+        /// The upload.
+        upload: UploadId,
+        /// The part number.
+        number: u32,
+    },
+    /// More completed uploads are remembered than the bound allows.
+    #[error("more than the bound of completed multipart uploads are remembered")]
+    TooManyCompletions,
     /// The cached live-file count disagrees with the entries.
     #[error("live file count is {recorded}, entries hold {counted}")]
     FileCount {
@@ -176,6 +195,11 @@ struct Body<'a> {
     #[serde(serialize_with = "as_pairs")]
     s3_objects: &'a BTreeMap<(Path, Version), ObjectMeta>,
     // Since format 7.
+    #[serde(serialize_with = "as_pairs")]
+    s3_uploads: &'a BTreeMap<(Path, UploadId), MultipartUpload>,
+    #[serde(serialize_with = "as_pairs")]
+    s3_completed: &'a BTreeMap<(Path, UploadId), Completed>,
+    // Since format 8.
     #[serde(serialize_with = "as_pairs")]
     addresses: &'a BTreeMap<NodeId, MemberAddrs>,
 }
@@ -234,6 +258,8 @@ impl Namespace {
             users: &self.users,
             s3_keys: &self.s3.keys,
             s3_objects: &self.s3.objects,
+            s3_uploads: &self.s3.uploads,
+            s3_completed: &self.s3.completed,
             addresses: &self.addresses,
         };
         postcard::to_extend(&body, vec![SNAPSHOT_FORMAT])
@@ -281,8 +307,16 @@ impl Namespace {
         } else {
             ((Vec::new(), Vec::new()), rest)
         };
-        // Format 7 appends the member addresses.
-        let (addresses, rest) = if format >= 7 {
+        // Format 7 appends the multipart uploads.
+        type UploadPairs =
+            (Vec<((Path, UploadId), MultipartUpload)>, Vec<((Path, UploadId), Completed)>);
+        let ((s3_uploads, s3_completed), rest) = if format >= 7 {
+            postcard::take_from_bytes::<UploadPairs>(rest).map_err(decode_error)?
+        } else {
+            ((Vec::new(), Vec::new()), rest)
+        };
+        // Format 8 appends the member addresses.
+        let (addresses, rest) = if format >= 8 {
             postcard::take_from_bytes::<Vec<(NodeId, MemberAddrs)>>(rest).map_err(decode_error)?
         } else {
             (Vec::new(), rest)
@@ -318,6 +352,8 @@ impl Namespace {
             s3: super::s3::S3Tables {
                 keys: sorted_map(s3_keys)?,
                 objects: sorted_map(s3_objects)?,
+                uploads: sorted_map(s3_uploads)?,
+                completed: sorted_map(s3_completed)?,
             },
             addresses: sorted_map(addresses)?,
         };
@@ -367,6 +403,15 @@ impl Namespace {
         }
         if let Some(name) = self.users.keys().find(|name| UserName::parse(&name.0).is_none()) {
             return Err(InvariantViolation::BadUserName { name: name.0.clone() });
+        }
+        if self.s3.completed.len() > crate::s3::multipart::COMPLETED_REMEMBERED_MAX {
+            return Err(InvariantViolation::TooManyCompletions);
+        }
+        for ((path, upload), record) in &self.s3.uploads {
+            if let Some(&number) = record.parts.keys().find(|n| check_part_number(**n).is_err()) {
+                let (path, upload) = (path.clone(), *upload);
+                return Err(InvariantViolation::BadPartNumber { path, upload, number });
+            }
         }
         if counted != self.live_files {
             return Err(InvariantViolation::FileCount { recorded: self.live_files, counted });

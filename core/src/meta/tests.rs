@@ -11,6 +11,7 @@ use crate::ids::{ChunkId, Hash};
 mod access;
 mod commands;
 mod idempotency;
+mod multipart;
 mod ownership;
 mod queries;
 mod reuse;

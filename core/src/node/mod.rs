@@ -403,3 +403,6 @@ mod tests;
 
 #[cfg(test)]
 mod read_tests;
+
+#[cfg(test)]
+mod multipart_tests;

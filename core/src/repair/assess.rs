@@ -8,8 +8,9 @@ use crate::health::Health;
 use crate::ids::{ChunkId, NodeId};
 use crate::meta::{EntryKind, Member, Namespace};
 
-/// Every chunk of every version of every live (not deleted) file, with its length. Chunks of
-/// deleted files are left to GC, never repaired.
+/// Every chunk of every version of every live (not deleted) file, and of every part of an S3
+/// multipart upload in progress, with its length. Chunks of deleted files are left to GC, never
+/// repaired.
 pub fn live_chunks(namespace: &Namespace) -> BTreeMap<ChunkId, u32> {
     let mut live = BTreeMap::new();
     for (_, entry) in namespace.entries() {
@@ -21,6 +22,11 @@ pub fn live_chunks(namespace: &Namespace) -> BTreeMap<ChunkId, u32> {
             for chunk in &version.content.chunks {
                 live.insert(chunk.id, chunk.len_bytes);
             }
+        }
+    }
+    for (_, _, upload) in namespace.multipart_uploads() {
+        for chunk in upload.parts.values().flat_map(|part| part.content.chunks.iter()) {
+            live.insert(chunk.id, chunk.len_bytes);
         }
     }
     live

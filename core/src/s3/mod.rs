@@ -3,10 +3,11 @@
 //! their secrets ([`keys`]), version ids and ListObjectVersions paging ([`versions`]), and the
 //! object metadata kept with a version ([`ObjectMeta`]).
 //! The runtime's S3 listener only moves bytes; every decision about what a name or a page is
-//! lives here.
+//! lives here. Multipart uploads ([`multipart`]): part lists, layout, expiry, paging.
 
 pub mod keys;
 pub mod list;
+pub mod multipart;
 pub mod names;
 pub mod versions;
 

@@ -168,6 +168,13 @@ pub fn describe_change(change: &Change) -> String {
             format!("version-rm {path} {version} current={now}")
         }
         Change::Undeleted { path, version, .. } => format!("undelete {path} {version}"),
+        Change::MultipartCreated { path, upload } => format!("mpu-create {path} {upload}"),
+        Change::PartStored { path, upload, number, size_bytes } => {
+            format!("mpu-part {path} {upload} #{number} len={size_bytes}")
+        }
+        Change::MultipartAborted { path, upload, parts } => {
+            format!("mpu-abort {path} {upload} parts={parts}")
+        }
     }
 }
 
@@ -219,5 +226,16 @@ pub fn describe_command(command: &Command) -> String {
                 format!("marker-rm {path} {index}")
             }
         },
+        Command::CreateMultipartUpload { path, .. } => format!("mpu-create {path}"),
+        Command::PutPart { path, upload, number, part, .. } => {
+            format!("mpu-part {path} {upload} #{number} len={}", part.content.size_bytes)
+        }
+        Command::CompleteMultipartUpload { path, upload, parts, content, .. } => format!(
+            "mpu-complete {path} {upload} parts={} len={} hash={}",
+            parts.len(),
+            content.size_bytes,
+            content.hash
+        ),
+        Command::AbortMultipartUpload { path, upload } => format!("mpu-abort {path} {upload}"),
     }
 }

@@ -56,6 +56,43 @@ impl Cluster {
         upload
     }
 
+    /// Stores `chunks` through node `via`'s upload machine as part `number` of the S3
+    /// multipart upload `id` at `path` (its MD5 derived from the number); the answer appears in
+    /// [`Cluster::uploaded`].
+    pub fn upload_part(
+        &mut self,
+        via: NodeId,
+        path: &str,
+        id: crate::s3::multipart::UploadId,
+        number: u32,
+        chunks: &[(ChunkId, u32)],
+    ) -> RequestId {
+        let upload = RequestId(self.next_request);
+        self.next_request += 1;
+        self.accepting.insert((via, upload), self.ids().into_iter().collect::<BTreeSet<_>>());
+        let start = UploadStart {
+            path: Path::parse(path).expect("harness paths are valid"),
+            precondition: Precondition::None,
+            idempotency_key: None,
+            author: UserName("test".into()),
+        };
+        self.upload_step(via, upload, UploadStep::Start(start));
+        for &(id, len_bytes) in chunks {
+            self.chunk_lens.insert(id, len_bytes);
+            self.upload_step(via, upload, UploadStep::Chunk(ChunkRef { id, len_bytes }));
+        }
+        let part = crate::write::PartSeal {
+            upload: id,
+            number,
+            size_bytes: chunks.iter().map(|(_, len)| u64::from(*len)).sum(),
+            hash: Hash::of(&number.to_le_bytes()),
+            md5: [u8::try_from(number % 256).unwrap_or(0); 16],
+            uploaded_at: UnixMillis(0),
+        };
+        self.upload_step(via, upload, UploadStep::SealedPart(Box::new(part)));
+        upload
+    }
+
     /// Lays a file out exactly: stores `chunks` on the up hosts among `on` and asks node `via`
     /// to commit a version of `path` recording those copies, bypassing the upload machine (for
     /// repair tests that need a precise starting layout; writes go through
@@ -104,6 +141,10 @@ impl Cluster {
             UploadStep::Sealed { size_bytes, .. } => {
                 format!("<- upload {upload} sealed len={size_bytes}")
             }
+            UploadStep::SealedPart(part) => format!(
+                "<- upload {upload} sealed part {} #{} len={}",
+                part.upload, part.number, part.size_bytes
+            ),
             UploadStep::Abort => format!("<- upload {upload} abort"),
         };
         self.trace.record(self.now, via, &line);

@@ -6,7 +6,7 @@ mod tally;
 pub mod upload;
 
 pub use tally::{ReplicaOutcome, Tally};
-pub use upload::{UploadStart, UploadStep, Written};
+pub use upload::{PartSeal, UploadStart, UploadStep, Written};
 
 #[cfg(test)]
 mod tests;

@@ -7,6 +7,9 @@
 //! the node answers the client when that entry applies. Chunk bytes never pass through here:
 //! the driver holds them (a bounded buffer per upload) and runs the store jobs.
 //!
+//! An S3 part is the same kind of upload sealed as a part ([`UploadStep::SealedPart`]): it
+//! proposes a `PutPart` instead.
+//!
 //! An upload's chunks (sent or reused) stay referenced here until it is answered, so the
 //! collector never deletes a chunk an upload in progress needs ([`Uploads::references`]).
 
@@ -59,8 +62,28 @@ pub enum UploadStep {
         /// `PutObject` wrapping the `PutVersion`); `None` for native writes.
         meta: Option<Box<crate::s3::ObjectMeta>>,
     },
+    /// The body of an S3 part ended (its hashes computed): commit it as part `number` of a
+    /// multipart upload (a `PutPart`) instead of a version.
+    SealedPart(Box<PartSeal>),
     /// The client went away or the driver refused the body: forget the upload, answer nothing.
     Abort,
+}
+
+/// What a sealed S3 part records ([`UploadStep::SealedPart`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartSeal {
+    /// The multipart upload.
+    pub upload: crate::s3::multipart::UploadId,
+    /// The part number.
+    pub number: u32,
+    /// The part's length.
+    pub size_bytes: u64,
+    /// Its blake3.
+    pub hash: Hash,
+    /// Its MD5 (the part's ETag).
+    pub md5: [u8; 16],
+    /// When the receiving node accepted the request.
+    pub uploaded_at: UnixMillis,
 }
 
 /// What a committed upload reports (`Output::Uploaded`).
@@ -134,6 +157,7 @@ struct Upload {
     running: BTreeMap<JobId, (ChunkId, NodeId, Instant)>,
     sealed: Option<(u64, Hash, UnixMillis)>,
     meta: Option<Box<crate::s3::ObjectMeta>>,
+    part: Option<Box<PartSeal>>,
     phase: Phase,
 }
 
@@ -177,6 +201,7 @@ impl Uploads {
             running: BTreeMap::new(),
             sealed: None,
             meta: None,
+            part: None,
             phase: Phase::Receiving,
         };
         self.uploads.insert(upload, open);
@@ -222,6 +247,10 @@ impl Uploads {
             UploadStep::Sealed { size_bytes, hash, created_at, meta } => {
                 open.sealed = Some((size_bytes, hash, created_at));
                 open.meta = meta;
+            }
+            UploadStep::SealedPart(part) => {
+                open.sealed = Some((part.size_bytes, part.hash, part.uploaded_at));
+                open.part = Some(part);
             }
             UploadStep::Abort => {
                 self.forget(upload);
@@ -353,10 +382,28 @@ impl Uploads {
         if !open.running.is_empty() {
             return vec![];
         }
+        let content = Content { chunks: open.chunks.clone(), size_bytes, hash };
+        if let Some(part) = open.part.take() {
+            let record = crate::s3::multipart::PartRecord {
+                content,
+                md5: part.md5,
+                uploaded_at: part.uploaded_at,
+            };
+            let command = Command::PutPart {
+                path: open.start.path.clone(),
+                upload: part.upload,
+                number: part.number,
+                part: record,
+                replicas: open.tally.replicas(),
+            };
+            let by = now.saturating_add(self.rules.propose_timeout);
+            open.phase = Phase::Ready { command, by };
+            return vec![UploadAction::QuorumMet { upload }];
+        }
         let command = Command::PutVersion {
             path: open.start.path.clone(),
             precondition: open.start.precondition,
-            content: Content { chunks: open.chunks.clone(), size_bytes, hash },
+            content,
             author: open.start.author.clone(),
             created_at,
             replicas: open.tally.replicas(),

@@ -266,3 +266,38 @@ fn an_upload_abandoned_after_its_body_ended_commits_nothing_unless_already_propo
     assert_eq!(uploads.step(UP, UploadStep::Abort, at(2), &mut 4), vec![]);
     assert!(uploads.answered(UP).is_some(), "still answered when its entry applies");
 }
+
+#[test]
+fn a_sealed_part_proposes_a_put_part_with_the_copies_that_landed() {
+    let (mut uploads, jobs) = one_chunk(WriteQuorum::Majority);
+    let upload = crate::s3::multipart::UploadId(crate::ids::LogIndex(40));
+    let seal = PartSeal {
+        upload,
+        number: 3,
+        size_bytes: 100,
+        hash: Hash::of(b"part"),
+        md5: [5; 16],
+        uploaded_at: UnixMillis(11),
+    };
+    assert_eq!(uploads.step(UP, UploadStep::SealedPart(Box::new(seal)), at(1), &mut 4), vec![]);
+    assert_eq!(uploads.job_done(jobs[0].0, true, at(1)), vec![]);
+    assert_eq!(uploads.job_done(jobs[1].0, false, at(1)), vec![]);
+    assert_eq!(
+        uploads.job_done(jobs[2].0, true, at(2)),
+        vec![UploadAction::QuorumMet { upload: UP }]
+    );
+    let stored: BTreeSet<NodeId> = [jobs[0].1, jobs[2].1].into_iter().collect();
+    let expected = Command::PutPart {
+        path: Path::parse("/f").expect("valid"),
+        upload,
+        number: 3,
+        part: crate::s3::multipart::PartRecord {
+            content: Content { chunks: vec![chunk(1)], size_bytes: 100, hash: Hash::of(b"part") },
+            md5: [5; 16],
+            uploaded_at: UnixMillis(11),
+        },
+        replicas: BTreeMap::from([(chunk(1).id, stored)]),
+    };
+    assert_eq!(uploads.ready(), vec![(UP, expected)]);
+    assert!(uploads.references(chunk(1).id), "its chunk is referenced until it is answered");
+}

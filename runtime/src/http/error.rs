@@ -136,6 +136,7 @@ impl From<CommandError> for ApiError {
             E::BadNodeAddrs(_) => (S::BAD_REQUEST, "bad_node_addrs"),
             E::VersionCheckpointed { .. } => (S::CONFLICT, "version_checkpointed"),
             E::NoDeleteMarker { .. } => (S::NOT_FOUND, "no_delete_marker"),
+            E::Multipart(problem) => multipart_status(*problem),
             _ => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let mut api = Self::new(status, code, error.to_string());
@@ -173,5 +174,22 @@ impl IntoResponse for ApiError {
         error.insert("message".into(), self.message.into());
         let body = serde_json::json!({ "error": error });
         (self.status, Json(body)).into_response()
+    }
+}
+
+/// The status and stable code of a refused multipart operation (S3's code, snake case).
+fn multipart_status(
+    problem: dfs_core::s3::multipart::MultipartProblem,
+) -> (StatusCode, &'static str) {
+    use dfs_core::s3::multipart::MultipartProblem as P;
+    match problem {
+        P::NoSuchUpload => (StatusCode::NOT_FOUND, "no_such_upload"),
+        P::InvalidPartNumber => (StatusCode::BAD_REQUEST, "invalid_part_number"),
+        P::InvalidPart { .. } | P::PartsChanged => (StatusCode::BAD_REQUEST, "invalid_part"),
+        P::InvalidPartOrder => (StatusCode::BAD_REQUEST, "invalid_part_order"),
+        P::EntityTooSmall { .. } => (StatusCode::BAD_REQUEST, "entity_too_small"),
+        P::NoParts => (StatusCode::BAD_REQUEST, "malformed_xml"),
+        P::TooManyUploads => (StatusCode::SERVICE_UNAVAILABLE, "too_many_uploads"),
+        P::PartTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
     }
 }

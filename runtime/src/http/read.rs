@@ -146,7 +146,18 @@ pub(crate) fn content_stream(
     first: u64,
     last: u64,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    let pieces = plan(record, replicas, first, last, record.content.size_bytes);
+    content_bytes(state, &record.content, replicas, first, last)
+}
+
+/// [`content_stream`] of any chunk list (the parts of an S3 multipart upload, say).
+pub(crate) fn content_bytes(
+    state: &ApiState,
+    content: &dfs_core::command::Content,
+    replicas: Vec<Vec<NodeId>>,
+    first: u64,
+    last: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let pieces = plan(content, replicas, first, last, content.size_bytes);
     let fetcher = state.clone();
     futures_util::stream::iter(pieces)
         .map(move |piece| fetch_piece(fetcher.clone(), piece))
@@ -158,8 +169,15 @@ pub(crate) fn chunk_replicas(
     namespace: &dfs_core::meta::Namespace,
     record: &VersionRecord,
 ) -> Vec<Vec<NodeId>> {
-    record
-        .content
+    content_replicas(namespace, &record.content)
+}
+
+/// [`chunk_replicas`] of any chunk list.
+pub(crate) fn content_replicas(
+    namespace: &dfs_core::meta::Namespace,
+    content: &dfs_core::command::Content,
+) -> Vec<Vec<NodeId>> {
+    content
         .chunks
         .iter()
         .map(|c| namespace.replicas(&c.id).map(|s| s.iter().copied().collect()).unwrap_or_default())
@@ -168,7 +186,7 @@ pub(crate) fn chunk_replicas(
 
 /// The chunks (and parts of chunks) covering bytes `first..=last`.
 fn plan(
-    record: &VersionRecord,
+    content: &dfs_core::command::Content,
     replicas: Vec<Vec<NodeId>>,
     first: u64,
     last: u64,
@@ -179,7 +197,7 @@ fn plan(
     }
     let mut pieces = Vec::new();
     let mut offset = 0u64;
-    for (chunk, replicas) in record.content.chunks.iter().zip(replicas) {
+    for (chunk, replicas) in content.chunks.iter().zip(replicas) {
         let len = u64::from(chunk.len_bytes);
         let (chunk_first, chunk_last) = (offset, offset + len - 1);
         offset += len;

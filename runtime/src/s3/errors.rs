@@ -42,7 +42,13 @@ pub fn api(error: ApiError) -> S3Error {
         "body_too_large" => S3ErrorCode::EntityTooLarge,
         "body_timeout" => S3ErrorCode::RequestTimeout,
         "body_error" => S3ErrorCode::IncompleteBody,
-        "rate_limited" => S3ErrorCode::SlowDown,
+        "rate_limited" | "too_many_uploads" => S3ErrorCode::SlowDown,
+        "no_such_upload" => S3ErrorCode::NoSuchUpload,
+        "invalid_part" => S3ErrorCode::InvalidPart,
+        "invalid_part_order" => S3ErrorCode::InvalidPartOrder,
+        "entity_too_small" => S3ErrorCode::EntityTooSmall,
+        "malformed_xml" => S3ErrorCode::MalformedXML,
+        "invalid_part_number" => S3ErrorCode::InvalidArgument,
         "invalid_path" | "not_a_folder" | "is_folder" | "bad_content" => {
             S3ErrorCode::InvalidArgument
         }

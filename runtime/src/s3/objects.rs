@@ -30,7 +30,7 @@ use crate::http::{now_millis, ApiError};
 pub(super) struct Found {
     pub(super) record: VersionRecord,
     pub(super) meta: Option<ObjectMeta>,
-    replicas: Vec<Vec<NodeId>>,
+    pub(super) replicas: Vec<Vec<NodeId>>,
 }
 
 impl Found {

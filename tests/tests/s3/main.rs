@@ -7,5 +7,6 @@ mod bench;
 mod boto;
 mod devcluster;
 mod failover;
+mod multipart;
 mod rclone;
 mod s3cmd;

@@ -245,11 +245,11 @@ fn a_format_three_snapshot_restores_with_no_users() {
     ns.users.clear();
     let current = ns.snapshot();
     // Format 3 is format 4 without the (here empty: one zero length byte) user table, and
-    // format 4 (like 5) has no S3 tables (two more zero length bytes) nor, like 6, member
-    // addresses (one more).
-    let mut old = current[..current.len() - 4].to_vec();
+    // format 4 (like 5) has no S3 tables (two more zero length bytes), nor the multipart
+    // tables of format 7 (two more), nor the member addresses of format 8 (one more).
+    let mut old = current[..current.len() - 6].to_vec();
     old[0] = 3;
-    assert_eq!(current[current.len() - 4..], [0, 0, 0, 0]);
+    assert_eq!(current[current.len() - 6..], [0, 0, 0, 0, 0, 0]);
     let restored = Namespace::restore(&old).expect("format 3 restores");
     assert_eq!(restored, ns);
     assert!(restored.has_no_users());
