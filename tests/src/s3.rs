@@ -93,3 +93,41 @@ pub fn run(program: &str, args: &[&str], envs: &[(&str, &str)]) -> (bool, String
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (output.status.success(), text(output.stdout), text(output.stderr))
 }
+
+/// Clusters the S3 tests run at once: each is three nodes plus a real client process, and more
+/// at once on a 2-core machine starve raft commits past the clients' timeouts (a retried
+/// CreateBucket then meets the bucket its first try made).
+pub const CLUSTERS_AT_ONCE: usize = 3;
+
+static SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CLUSTERS_AT_ONCE);
+
+/// A test cluster holding one of the [`CLUSTERS_AT_ONCE`] slots until dropped; derefs to the
+/// cluster.
+pub struct SlotCluster {
+    cluster: TestCluster,
+    _slot: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl std::ops::Deref for SlotCluster {
+    type Target = TestCluster;
+    fn deref(&self) -> &TestCluster {
+        &self.cluster
+    }
+}
+
+impl std::ops::DerefMut for SlotCluster {
+    fn deref_mut(&mut self) -> &mut TestCluster {
+        &mut self.cluster
+    }
+}
+
+/// Waits for a slot, then starts the cluster.
+pub async fn start(spec: crate::ClusterSpec) -> SlotCluster {
+    let slot = SLOTS.acquire().await.expect("the slots are never closed");
+    SlotCluster { cluster: TestCluster::start(spec).await, _slot: slot }
+}
+
+/// Waits for a slot (a test that runs its own cluster, such as a bench).
+pub async fn slot() -> tokio::sync::SemaphorePermit<'static> {
+    SLOTS.acquire().await.expect("the slots are never closed")
+}

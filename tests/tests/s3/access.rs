@@ -3,12 +3,12 @@
 //! errors (`access.py`). Secrets are never stored in the clear.
 
 use dfs_tests::s3::{admin_key, boto, endpoint};
-use dfs_tests::{ClusterSpec, TestCluster};
+use dfs_tests::ClusterSpec;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn keys_act_as_their_user_with_its_grants_and_bad_credentials_are_refused() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let s3 = endpoint(&cluster, 2).await;
     let (ok, out, err) = cluster.cli(&["--json", "user", "add", "alice"]);

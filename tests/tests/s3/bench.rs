@@ -7,6 +7,8 @@ use dfs_tests::dfs_bin;
 
 #[test]
 fn bench_s3_runs_every_shape_signed_and_reports_ratios() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _slot = runtime.block_on(dfs_tests::s3::slot());
     let temp = tempfile::tempdir().expect("temp dir");
     let output = std::process::Command::new(dfs_bin())
         .args(["--json", "bench", "s3", "--small-files", "30", "--small-concurrency", "4"])

@@ -6,7 +6,7 @@ use dfs_tests::{get_json, ClusterSpec, TestCluster};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_drives_buckets_objects_and_listings_on_any_node() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let (first, other) = (endpoint(&cluster, 1).await, endpoint(&cluster, 3).await);
@@ -35,7 +35,7 @@ async fn chunks(cluster: &TestCluster, path: &str) -> Vec<serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_object_references_the_same_chunks_and_presigned_urls_work() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let s3 = endpoint(&cluster, 2).await;

@@ -10,6 +10,8 @@ use serde_json::Value;
 
 #[test]
 fn dev_cluster_prints_s3_endpoints_and_a_key_that_works_on_every_node() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let _slot = runtime.block_on(dfs_tests::s3::slot());
     let dir = tempfile::tempdir().expect("temp dir");
     let mut dev = Command::new(dfs_bin())
         .args(["dev-cluster", "--nodes", "3", "--json", "--dir"])
@@ -51,8 +53,8 @@ fn dev_cluster_prints_s3_endpoints_and_a_key_that_works_on_every_node() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_s3_listener_speaks_tls_when_the_node_does() {
     use dfs_tests::s3::{admin_key, boto_trusting, endpoint};
-    use dfs_tests::{ClusterSpec, TestCluster};
-    let cluster = TestCluster::start(ClusterSpec { tls: true, ..ClusterSpec::new(3) }).await;
+    use dfs_tests::ClusterSpec;
+    let cluster = dfs_tests::s3::start(ClusterSpec { tls: true, ..ClusterSpec::new(3) }).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let (first, third) = (endpoint(&cluster, 1).await, endpoint(&cluster, 3).await);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_client_carries_on_through_another_node_when_the_leader_dies() {
-    let mut cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let mut cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let leader = cluster.wait_for_leader(1).await;
@@ -37,7 +37,7 @@ fn history(cluster: &TestCluster, path: &str) -> (Vec<u64>, bool) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3_version_ids_are_dfs_versions() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let s3 = endpoint(&cluster, 1).await;

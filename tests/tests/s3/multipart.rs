@@ -29,7 +29,7 @@ async fn native_bytes(cluster: &TestCluster, path: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_drives_every_multipart_operation_and_its_errors() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let (first, other) = (endpoint(&cluster, 1).await, endpoint(&cluster, 2).await);
@@ -82,7 +82,7 @@ async fn upload_across_a_death(cluster: &mut TestCluster, from: u64, victim: u64
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_multipart_upload_outlives_the_node_it_started_on() {
-    let mut cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let mut cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let leader = cluster.wait_for_leader(1).await;
     let used = (1..=3).find(|&n| n != leader).expect("a follower");
@@ -92,7 +92,7 @@ async fn a_multipart_upload_outlives_the_node_it_started_on() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_multipart_upload_outlives_the_leader() {
-    let mut cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let mut cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let leader = cluster.wait_for_leader(1).await;
     let other = (1..=3).find(|&n| n != leader).expect("a follower");
@@ -116,7 +116,7 @@ async fn an_abandoned_upload_expires_and_its_chunks_are_collected() {
         gc_grace_secs: 1,
         ..ClusterSpec::new(3)
     };
-    let cluster = TestCluster::start(spec).await;
+    let cluster = dfs_tests::s3::start(spec).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let s3 = endpoint(&cluster, 1).await;
@@ -138,7 +138,7 @@ async fn an_abandoned_upload_expires_and_its_chunks_are_collected() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rclone_uploads_a_file_above_its_cutoff_in_parts_and_checks_clean() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let s3 = endpoint(&cluster, 2).await;

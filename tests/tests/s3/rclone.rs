@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use dfs_tests::s3::{admin_key, endpoint, run};
-use dfs_tests::{random_bytes, ClusterSpec, TestCluster};
+use dfs_tests::{random_bytes, ClusterSpec};
 
 /// A tree of files from empty to a few MiB, some nested.
 fn make_tree(root: &Path) {
@@ -20,7 +20,7 @@ fn make_tree(root: &Path) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rclone_syncs_a_tree_up_and_down_and_sees_native_writes() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let s3 = endpoint(&cluster, 1).await;

@@ -1,11 +1,11 @@
 //! s3cmd: put, ls and get of a file.
 
 use dfs_tests::s3::{admin_key, endpoint, run};
-use dfs_tests::{random_bytes, ClusterSpec, TestCluster};
+use dfs_tests::{random_bytes, ClusterSpec};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn s3cmd_puts_lists_and_gets() {
-    let cluster = TestCluster::start(ClusterSpec::new(3)).await;
+    let cluster = dfs_tests::s3::start(ClusterSpec::new(3)).await;
     cluster.wait_for_first_admin(1).await;
     let (key, secret) = admin_key(&cluster).await;
     let s3 = endpoint(&cluster, 3).await;
