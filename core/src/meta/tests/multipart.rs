@@ -178,11 +178,12 @@ fn older_snapshots_restore_with_no_uploads() {
     created(&mut ns, "/b/k");
     let bytes = ns.snapshot();
     assert_eq!(bytes[0], SNAPSHOT_FORMAT);
-    // A format 6 snapshot is the format 7 body without the trailing upload and completion
-    // tables: an empty table is a single zero byte in postcard.
+    // A format 6 snapshot is the current body without the trailing upload and completion
+    // tables (format 7) and member addresses (format 8): an empty table is a single zero byte
+    // in postcard.
     let empty = Namespace::new();
     let mut old = empty.snapshot();
-    assert_eq!((old.pop(), old.pop()), (Some(0), Some(0)));
+    assert_eq!((old.pop(), old.pop(), old.pop()), (Some(0), Some(0), Some(0)));
     old[0] = 6;
     assert_eq!(Namespace::restore(&old), Ok(empty));
 }
