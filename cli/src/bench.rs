@@ -10,7 +10,6 @@ mod heal;
 mod load;
 mod mount;
 mod s3;
-mod sigv4;
 mod sync;
 
 use std::io::Write;

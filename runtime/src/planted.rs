@@ -26,6 +26,9 @@ pub enum Bug {
     /// The node acknowledges a write once one copy of each chunk is durable, whatever the
     /// configured `write_quorum` says.
     QuorumOfOne = 8,
+    /// S3 reads of an object whose delete marker is current serve its last version instead of
+    /// `NoSuchKey`.
+    S3IgnoresDeleteMarker = 9,
 }
 
 // Per thread: a simulation runs every node on the thread that drives it, so runs on other

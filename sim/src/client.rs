@@ -68,10 +68,22 @@ pub async fn call_as(
 ) -> Result<Answer, String> {
     let mut all = vec![(header::AUTHORIZATION, format!("Bearer {token}"))];
     all.extend(headers.iter().map(|(name, value)| (HeaderName::from_static(name), value.clone())));
+    send(addr, method, path, all, body, timeout).await
+}
+
+/// One request with exactly `headers` (an S3 client signs its own `Authorization`).
+pub async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    headers: Vec<(HeaderName, String)>,
+    body: Bytes,
+    timeout: Duration,
+) -> Result<Answer, String> {
     let call = Call {
         method,
         path: path.to_owned(),
-        headers: all,
+        headers,
         body,
         timeout,
         answer_bytes_max: ANSWER_BYTES_MAX,

@@ -22,6 +22,9 @@ pub enum Call {
     PutIfVersion { expect: Version, hash: ContentHash, size: usize },
     /// Delete the file.
     Delete,
+    /// An S3 DeleteObject: answered as done whether or not the object was there (in a
+    /// versioned bucket it leaves a delete marker).
+    Remove,
     /// A default (linearizable) read: `GET /files/{path}`.
     Read,
 }

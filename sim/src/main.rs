@@ -36,7 +36,7 @@ struct Args {
     model: bool,
     /// Plant a bug in the nodes, to see the checkers catch it: ack-before-fsync,
     /// skip-raft-commit, no-re-replication, stale-read, chunk-hash-reads-anything,
-    /// trust-whole-file-hash, skip-chunk-verify or quorum-of-one.
+    /// trust-whole-file-hash, skip-chunk-verify, quorum-of-one or s3-ignores-delete-marker.
     #[arg(long, value_parser = parse_bug)]
     plant: Option<dfs_runtime::planted::Bug>,
     /// Worker processes a sweep runs in (default: one per core).

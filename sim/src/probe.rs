@@ -235,7 +235,7 @@ async fn fsck_clean(nodes: &[SocketAddr]) -> Result<(), String> {
 /// One consistent read of every path per node, added to the history (so the linearizability
 /// checker also covers the final state).
 async fn final_reads(nodes: &[SocketAddr], history: &Rc<RefCell<History>>, trace: &Trace) {
-    for path in workload::paths() {
+    for path in workload::all_paths() {
         for node in nodes {
             let invoked = crate::now();
             let ret = workload::perform(*node, &path, &Call::Read, Bytes::new()).await;
@@ -272,7 +272,9 @@ async fn durability(nodes: &[SocketAddr], history: &[Op]) -> Vec<String> {
         let (Return::Written(version), Some(hash)) = (&op.ret, written_hash(&op.call)) else {
             continue;
         };
-        if !op.path.starts_with("/sim/k") {
+        let never_deleted = op.path.starts_with("/sim/k")
+            || op.path.starts_with(&format!("/{}/", workload::s3::PLAIN));
+        if !never_deleted {
             continue;
         }
         let url = format!("/files{}?version={version}&consistent=true", op.path);
@@ -311,6 +313,6 @@ fn written_hash(call: &Call) -> Option<&String> {
         Call::Put { hash, .. }
         | Call::PutIfAbsent { hash, .. }
         | Call::PutIfVersion { hash, .. } => Some(hash),
-        Call::Delete | Call::Read => None,
+        Call::Delete | Call::Remove | Call::Read => None,
     }
 }

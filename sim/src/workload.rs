@@ -13,6 +13,7 @@
 
 pub mod replay;
 pub mod rot;
+pub mod s3;
 pub mod thief;
 pub mod tree;
 pub mod user;
@@ -39,7 +40,12 @@ pub const CHURN_PATHS: usize = 2;
 /// Longest a client waits for one answer.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Every path the workload touches.
+/// Every path of single-path operations: the native clients' and the S3 client's.
+pub fn all_paths() -> Vec<String> {
+    paths().into_iter().chain(s3::paths()).collect()
+}
+
+/// Every path the native clients touch.
 pub fn paths() -> Vec<String> {
     let keep = (0..KEEP_PATHS).map(|i| format!("/sim/k{i}"));
     keep.chain((0..CHURN_PATHS).map(|i| format!("/sim/d{i}"))).collect()
@@ -152,6 +158,7 @@ pub fn call_name(call: &Call) -> String {
         Call::PutIfAbsent { size, .. } => format!("put-if-absent({size})"),
         Call::PutIfVersion { expect, size, .. } => format!("put-if-v{expect}({size})"),
         Call::Delete => "delete".to_owned(),
+        Call::Remove => "remove".to_owned(),
         Call::Read => "read".to_owned(),
     }
 }
@@ -174,7 +181,7 @@ pub async fn perform(node: SocketAddr, path: &str, call: &Call, body: Bytes) -> 
     let (method, url, headers) = match call {
         // A default read: linearizable on every node without asking (issue 17).
         Call::Read => (Method::GET, url, vec![]),
-        Call::Delete => (Method::DELETE, url, vec![]),
+        Call::Delete | Call::Remove => (Method::DELETE, url, vec![]),
         Call::Put { .. } => (Method::PUT, url, vec![]),
         Call::PutIfAbsent { .. } => (Method::PUT, url, vec![("if-none-match", "*".to_owned())]),
         Call::PutIfVersion { expect, .. } => {

@@ -202,3 +202,11 @@ fn acknowledging_short_of_the_write_quorum_is_caught_by_counting_durable_copies(
     let failure = caught(Bug::QuorumOfOne);
     assert!(failure.starts_with("short of the write quorum"), "{failure}");
 }
+
+/// The S3 client's reads join the per-path history: one that still sees an object after its
+/// delete marker was acknowledged is not linearizable.
+#[test]
+fn an_s3_read_past_a_delete_marker_is_caught_by_the_linearizability_checker() {
+    let failure = caught(Bug::S3IgnoresDeleteMarker);
+    assert!(failure.starts_with("not linearizable") && failure.contains("/sim-vb/"), "{failure}");
+}

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use futures_util::{stream, StreamExt};
 use serde_json::{json, Value};
 
-use super::sigv4::{self, Signer, UNSIGNED_PAYLOAD};
 use crate::dev_cluster::{self, Started};
+use dfs_runtime::s3::sign::{self as sigv4, Signer, UNSIGNED_PAYLOAD};
 
 /// Options of `dfs bench s3` (the defaults are the shapes).
 #[derive(Debug, clap::Args)]

@@ -14,6 +14,7 @@ mod list;
 mod multipart;
 mod multipart_list;
 mod objects;
+pub mod sign;
 mod versions;
 
 use std::sync::Arc;

@@ -164,6 +164,9 @@ fn step(state: &Register, op: &Op) -> Vec<Register> {
             vec![Register { current: None, ..state.clone() }]
         }
         (Call::Delete, Return::Absent) if state.current.is_none() => vec![state.clone()],
+        (Call::Remove, Return::Deleted | Return::Unknown) => {
+            vec![Register { current: None, ..state.clone() }]
+        }
         _ => vec![],
     }
 }

@@ -46,9 +46,17 @@ pub fn needed() -> usize {
 /// The first chunk of `body` (as a node chunks a `PUT /files`) short of the quorum when version
 /// `version` of `path` was acknowledged.
 pub fn judge(path: &str, version: u64, body: &Bytes) -> Option<Shortfall> {
-    let mut chunker = Chunker::new();
-    let mut chunks = chunker.push(body);
-    chunks.extend(chunker.finish());
+    judge_parts(path, version, std::slice::from_ref(body))
+}
+
+/// [`judge`] for content written as `parts`, each chunked on its own (S3 multipart parts).
+pub fn judge_parts(path: &str, version: u64, parts: &[Bytes]) -> Option<Shortfall> {
+    let mut chunks = Vec::new();
+    for part in parts {
+        let mut chunker = Chunker::new();
+        chunks.extend(chunker.push(part));
+        chunks.extend(chunker.finish());
+    }
     let needed = needed();
     chunks.iter().find_map(|chunk| {
         let hex = blake3::hash(chunk).to_hex().to_string();

@@ -99,3 +99,24 @@ fn a_read_of_content_nobody_wrote_is_a_violation() {
     ];
     assert_eq!(check(&history).violations.len(), 1);
 }
+
+#[test]
+fn an_s3_remove_succeeds_on_an_absent_object_and_hides_the_object_from_later_reads() {
+    let valid = [
+        op(1, Call::Remove, (0, Some(10)), Return::Deleted),
+        op(1, put("a"), (20, Some(30)), Return::Written(1)),
+        op(2, Call::Remove, (40, Some(50)), Return::Deleted),
+        op(1, Call::Read, (60, Some(70)), Return::Absent),
+        op(1, put("b"), (80, Some(90)), Return::Written(2)),
+        op(2, Call::Read, (100, Some(110)), value(2, "b")),
+    ];
+    let verdict = check(&valid);
+    assert!(verdict.violations.is_empty(), "{verdict:?}");
+    // A read after the delete marker was acknowledged that still sees the object.
+    let marker_missed = [
+        op(1, put("a"), (0, Some(10)), Return::Written(1)),
+        op(2, Call::Remove, (20, Some(30)), Return::Deleted),
+        op(1, Call::Read, (40, Some(50)), value(1, "a")),
+    ];
+    assert_eq!(check(&marker_missed).violations.len(), 1);
+}

@@ -1,7 +1,8 @@
-//! AWS Signature Version 4 for `dfs bench s3`'s requests: just enough to sign a path-style
-//! request with an `UNSIGNED-PAYLOAD` body (s3s keeps its own signer private, and the bench
-//! must not pull in an AWS SDK). The algorithm is AWS's "Signature Calculations for the
-//! Authorization Header"; the unit test reproduces AWS's own worked example.
+//! AWS Signature Version 4 on the client side, for dfs's own S3 clients (`dfs bench s3` and the
+//! simulation's S3 workload): just enough to sign a path-style request with an
+//! `UNSIGNED-PAYLOAD` body (s3s keeps its own signer private, and neither may pull in an AWS
+//! SDK). The algorithm is AWS's "Signature Calculations for the Authorization Header"; the unit
+//! test reproduces AWS's own worked example.
 
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
